@@ -1,0 +1,105 @@
+"""Aggregates over stored rows: per task, per dimension and overall, each with a 95% CI.
+
+Each metric family is a function `(rows, samples) -> dict` in METRICS; a family returns {} when
+its rows are absent, so a group only shows the numbers that apply to it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from medgap.analysis.stats import bootstrap_ci, proportion_ci
+from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
+
+MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
+
+
+def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
+    """Accuracy over graded choice rows (unanswered counts as not correct and is reported apart)."""
+    choice = [r for r in rows if r.kind in CHOICE_KINDS]
+    if not choice:
+        return {}
+    graded = [r for r in choice if not r.errored and r.score.value is not None]
+    correct = sum(r.score.value for r in graded)
+    unanswered = sum(r.unanswered for r in graded)
+    answered = len(graded) - unanswered
+    out = {
+        "accuracy": correct / len(graded) if graded else None,
+        "n": len(graded),
+        "correct": int(correct),
+        "unanswered": unanswered / len(graded) if graded else None,
+        "unanswered_n": unanswered,
+        "accuracy_answered": correct / answered if answered else None,
+        "errors": sum(r.errored for r in choice),
+        "ungraded": sum(1 for r in choice if not r.errored and r.score.value is None),
+    }
+    out["ci_low"], out["ci_high"] = accuracy_ci(graded)
+    multi = [r for r in graded if r.kind == "multi"]
+    if multi:
+        out.update(micro_f1_of(multi, prefix="multi_"))
+    return out
+
+
+def accuracy_ci(graded: list[Row]) -> tuple[float | None, float | None]:
+    """Exact binomial CI with one row per item; with permutations, a bootstrap over items
+    (rows of one item are not independent)."""
+    per_item: dict[str, list[float]] = defaultdict(list)
+    for row in graded:
+        per_item[row.sample_id].append(row.score.value)
+    if all(len(values) == 1 for values in per_item.values()):
+        return proportion_ci(int(sum(r.score.value for r in graded)), len(graded))
+    return bootstrap_ci([sum(v) / len(v) for v in per_item.values()])
+
+
+def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:
+    """Micro-F1 pooled over rows from the tp/fp/fn each scorer records (MedBench's DDx scoring)."""
+    tp = sum(r.score.details.get("tp", 0) for r in rows)
+    fp = sum(r.score.details.get("fp", 0) for r in rows)
+    fn = sum(r.score.details.get("fn", 0) for r in rows)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {f"{prefix}micro_f1": f1, f"{prefix}precision": precision, f"{prefix}recall": recall}
+
+
+def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
+    return {"rows": len(rows), "items": len({r.sample_id for r in rows})}
+
+
+METRICS: list[MetricFamily] = [row_counts, choice_metrics]
+
+
+def group_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
+    out: dict = {}
+    for family in METRICS:
+        out.update(family(rows, samples))
+    return out
+
+
+def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], **header) -> dict:
+    """The `medgap results --json` object."""
+    by_id = {s.id: s for s in samples}
+    by_dimension: dict[str, list[Row]] = defaultdict(list)
+    by_task: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_dimension[row.dimension].append(row)
+        by_task[row.task].append(row)
+    ordered_dims = [d for d in DIMENSIONS if d in by_dimension]
+    return {
+        "run_id": run_id,
+        "model": model,
+        **header,
+        "overall": group_metrics(rows, by_id),
+        "dimensions": {d: group_metrics(by_dimension[d], by_id) for d in ordered_dims},
+        "tasks": {
+            t: {"dimension": by_task[t][0].dimension, **group_metrics(by_task[t], by_id)} for t in sorted(by_task)
+        },
+    }
+
+
+def summarize_run(store, run_id: str) -> dict:
+    """Summary of a stored run, computed from the store alone."""
+    config = store.run_config(run_id)
+    header = {"suite": config.suite, "permutations": config.permutations, "seed": config.seed}
+    return summarize(run_id, config.model, store.rows(run_id), store.samples(run_id), **header)

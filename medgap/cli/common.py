@@ -1,0 +1,45 @@
+"""Pieces shared by the command modules: the console, common options, error reporting."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from medgap.store import DEFAULT_DB, RunNotFound, Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite file holding the runs.", envvar="MEDGAP_DB")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DEFAULT_DB_PATH = Path(DEFAULT_DB)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def open_store(db: Path, must_exist: bool = True) -> Iterator[Store]:
+    if must_exist and not db.exists():
+        raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
+    store = Store(db)
+    try:
+        yield store
+    except RunNotFound as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+def print_json(value: object) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,219 @@
+"""`medgap run`, `results`, `export`, `runs`, `models`: evaluate a model and read what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from medgap import __version__
+from medgap.analysis.metrics import summarize_run
+from medgap.cli.app import app
+from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
+from medgap.cli.tables import results_table
+from medgap.store.export import EXPORT_FORMATS, export_rows
+from medgap.models import DEFAULT_MODEL, PROVIDERS, GenerateConfig, get_model
+from medgap.records import RunConfig
+from medgap.runner import Progress as RunProgress
+from medgap.runner import run_eval
+from medgap.solvers import prompts
+from medgap.solvers.interventions import build_chain
+
+
+def new_run_id(model: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-")[:40]
+    return f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def versions() -> dict[str, str]:
+    import platform
+
+    return {"medgap": __version__, "python": platform.python_version()}
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl.")] = DEFAULT_MODEL,
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder.")] = "demo",
+    limit: Annotated[Optional[int], typer.Option(help="At most N items per task.")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Name of the run; an existing ID resumes it.")] = None,
+    db: DbOption = DEFAULT_DB_PATH,
+    permutations: Annotated[Optional[int], typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
+    max_concurrency: Annotated[Optional[int], typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on generated tokens.")] = 512,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
+    choice_mode: Annotated[Optional[str], typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
+    intervention: Annotated[Optional[str], typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Force the data format of a single data file.")] = None,
+    dimension: Annotated[Optional[str], typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Evaluate a model on a suite; every response is stored the moment it arrives."""
+    with open_store(db, must_exist=False) as store:
+        if run_id and store.has_run(run_id):
+            config = store.run_config(run_id)
+            if model != DEFAULT_MODEL and model != config.model:
+                raise fail(f"run {run_id!r} was made with model {config.model!r}, not {model!r}")
+            samples = store.samples(run_id)
+            err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
+        else:
+            config, samples = new_run(model, suite, run_id, limit, permutations, seed, intervention,
+                                      data_format, dimension, skip_bad)
+        try:
+            backend = get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+        except (ValueError, ImportError) as exc:
+            raise fail(str(exc)) from None
+        gen = GenerateConfig(temperature=temperature, max_tokens=max_tokens, timeout_s=timeout,
+                             choice_mode=choice_mode or config.generation.get("choice_mode") or backend.default_choice_mode)
+        if not store.has_run(config.run_id):
+            config.generation = gen.model_dump()
+            config.extra["backend"] = backend.describe()
+            store.save_run(config)
+            store.save_samples(config.run_id, samples)
+        concurrency = max_concurrency or backend.default_concurrency
+        try:
+            chain = build_chain(config.interventions)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        with progress_bar(quiet) as (bar, callbacks):
+            asyncio.run(run_eval(config, samples, backend, store, gen=gen, concurrency=concurrency,
+                                 solvers=chain, progress=callbacks))
+        summary = summarize_run(store, config.run_id)
+    if not quiet:
+        console.print(results_table(summary))
+        console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
+    failed = summary["overall"].get("errors") or 0
+    if failed:
+        err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
+
+
+def new_run(model, suite, run_id, limit, permutations, seed, intervention, data_format, dimension, skip_bad):
+    from medgap.datasets import DatasetError
+    from medgap.datasets.suites import load_suite
+
+    def report_skip(error: DatasetError) -> None:
+        err_console.print(f"[yellow]skipped[/] {error}")
+
+    try:
+        loaded = load_suite(suite, limit=limit, dimension=dimension, format=data_format, skip_bad=skip_bad,
+                            on_skip=report_skip)
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if not loaded.samples:
+        raise fail(f"suite {suite!r} has no items")
+    config = RunConfig(
+        run_id=run_id or new_run_id(model),
+        model=model,
+        suite=loaded.name,
+        seed=loaded.seed if seed is None else seed,
+        permutations=permutations or loaded.permutations,
+        limit=limit,
+        interventions=[name.strip() for name in (intervention or "").split(",") if name.strip()],
+        prompts=dict(prompts.TEMPLATES),
+        versions=versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return config, loaded.samples
+
+
+class progress_bar:
+    """A rich progress bar fed by the runner's callbacks (done/total, rate, ETA, errors)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.errors = 0
+
+    def __enter__(self):
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[errors]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, disable=self.quiet,
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task("asking", total=None, rate="", errors="")
+        return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row)
+
+    def on_start(self, total: int, done: int) -> None:
+        self.bar.update(self.task, total=total, completed=done)
+
+    def on_row(self, row) -> None:
+        self.errors += row.response.error is not None
+        speed = self.bar.tasks[0].speed
+        self.bar.update(self.task, advance=1, rate=f"{speed:.1f}/s" if speed else "",
+                        errors=f"{self.errors} errors" if self.errors else "")
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+
+@app.command()
+def results(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    db: DbOption = DEFAULT_DB_PATH,
+    as_json: JsonOption = False,
+    by_task: Annotated[bool, typer.Option("--by-task", help="One line per task instead of per dimension.")] = False,
+) -> None:
+    """Scores of a stored run per dimension (or task), with 95% confidence intervals."""
+    with open_store(db) as store:
+        summary = summarize_run(store, run_id)
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(results_table(summary, by="tasks" if by_task else "dimensions"))
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="The run to export.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(EXPORT_FORMATS)}.")] = "jsonl",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    db: DbOption = DEFAULT_DB_PATH,
+) -> None:
+    """Write a run's rows: `jsonl` (one line per item and permutation) or `medbench` (a submission file)."""
+    if fmt not in EXPORT_FORMATS:
+        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    with open_store(db) as store:
+        lines = export_rows(store, run_id, fmt)
+        sink = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            for record in lines:
+                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        finally:
+            if output:
+                sink.close()
+
+
+@app.command()
+def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
+    """List the runs stored in the database."""
+    from rich.table import Table
+
+    with open_store(db) as store:
+        table = Table("run", "model", "suite", "permutations", "interventions", "created")
+        for config in store.runs():
+            table.add_row(config.run_id, config.model, config.suite, str(config.permutations),
+                          ",".join(config.interventions) or "–", config.created)
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the model providers and how to name a model."""
+    from rich.table import Table
+
+    table = Table("provider", "what")
+    for provider, (_, _, description) in PROVIDERS.items():
+        table.add_row(f"{provider}/…", description)
+    console.print(table)
+    console.print(f"default: {DEFAULT_MODEL}")

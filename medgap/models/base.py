@@ -1,0 +1,57 @@
+"""The interface every model backend implements: one async call per request."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from medgap.records import Attempt, Message, Response, Sample
+
+
+class GenerateConfig(BaseModel):
+    """Generation settings; recorded with every run."""
+
+    temperature: float = 0.0
+    max_tokens: int = 512
+    timeout_s: float = 120.0
+    # "generate": free text, answer extracted afterwards. "logprobs": compare the next-token
+    # log-probabilities of the option letters (choice items only, where the backend supports it).
+    choice_mode: str = "generate"
+    seed: int | None = None
+
+
+class ModelRequest(BaseModel):
+    """One call: the messages, plus the attempt they came from (mocks and replay need it)."""
+
+    messages: list[Message]
+    config: GenerateConfig = Field(default_factory=GenerateConfig)
+    attempt: Attempt
+    sample: Sample
+
+
+class Model(ABC):
+    """A backend. Subclasses live one per file in `medgap/models/`."""
+
+    #: how many requests the runner may have in flight against this backend by default
+    default_concurrency: int = 8
+    #: backends that can score choice items from letter log-probabilities
+    supports_logprobs: bool = False
+    #: how choice items are answered when the user does not say (`--choice-mode`)
+    default_choice_mode: str = "generate"
+
+    def __init__(self, name: str, **options: Any) -> None:
+        self.name = name
+        self.options = options
+
+    @abstractmethod
+    async def generate(self, request: ModelRequest) -> Response:
+        """Answer one request. Failures after retries come back as `Response(error=...)`."""
+
+    async def aclose(self) -> None:
+        """Release connections, threads or weights."""
+
+    def describe(self) -> dict[str, Any]:
+        """What gets recorded in the run config (never secrets)."""
+        return {"name": self.name, **{k: v for k, v in self.options.items() if "key" not in k.lower()}}

@@ -1,0 +1,53 @@
+"""Deterministic mock models for demos and tests: `mock/oracle`, `mock/first`, `mock/random`,
+`mock/refuse`, `mock/position?index=N`."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from medgap.models.base import Model, ModelRequest
+from medgap.records import Response
+
+BEHAVIOURS = ("oracle", "first", "random", "refuse", "position")
+
+
+class MockModel(Model):
+    default_concurrency = 64
+
+    def __init__(self, name: str, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.behaviour = name
+        if self.behaviour not in BEHAVIOURS:
+            raise ValueError(f"unknown mock behaviour {name!r}; choose one of {', '.join(BEHAVIOURS)}")
+        self.seed = int(options.get("seed", 0))
+        self.index = int(options.get("index", 0))
+
+    async def generate(self, request: ModelRequest) -> Response:
+        return Response(text=self._answer(request), latency_s=0.0)
+
+    def _answer(self, request: ModelRequest) -> str:
+        attempt, sample = request.attempt, request.sample
+        letters = list(attempt.options)
+        if self.behaviour == "refuse":
+            return "抱歉，我无法回答这个问题，请咨询专业医生。"
+        if not letters:
+            return self._open_answer(request)
+        if self.behaviour == "oracle":
+            gold = attempt.gold_letters or []
+            return f"答案：{''.join(gold)}" if gold else "无法确定。"
+        if self.behaviour == "first":
+            return f"答案：{letters[0]}"
+        if self.behaviour == "position":
+            return f"答案：{letters[min(self.index, len(letters) - 1)]}"
+        rng = random.Random(f"{self.seed}:{sample.id}:{attempt.permutation}")
+        return f"答案：{rng.choice(letters)}"
+
+    def _open_answer(self, request: ModelRequest) -> str:
+        gold = request.sample.gold
+        if self.behaviour == "oracle" and gold is not None:
+            if gold.text:
+                return gold.text
+            if gold.key_points:
+                return "\n".join(gold.key_points)
+        return "根据题干信息，需要结合临床进一步评估。"

@@ -1,0 +1,27 @@
+"""Per-row scoring: one scorer per item kind, registered in SCORERS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from medgap.records import Attempt, Response, Sample, Score
+
+Scorer = Callable[[Sample, Attempt, Response], Score]
+
+
+@cache
+def _scorers() -> dict[str, Scorer]:
+    from medgap.scoring.choice import score_choice
+
+    return {"single": score_choice, "multi": score_choice}
+
+
+def score(sample: Sample, attempt: Attempt, response: Response) -> Score:
+    """Score one answered attempt. Errored calls are not scored (value None, retried on resume)."""
+    if response.error is not None:
+        return Score(details={"error": True})
+    scorer = _scorers().get(sample.kind)
+    if scorer is None:
+        return Score(details={"unscored": f"no scorer for kind {sample.kind!r}"})
+    return scorer(sample, attempt, response)

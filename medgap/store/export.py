@@ -1,0 +1,61 @@
+"""Exports of a stored run: one JSONL line per (item, permutation), or a MedBench submission file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from medgap.records import Row, Sample
+from medgap.store.sqlite import Store
+
+EXPORT_FORMATS = ("jsonl", "medbench")
+
+
+def gold_as_asked(sample: Sample, row: Row):
+    if sample.gold is None:
+        return None
+    if sample.is_choice:
+        return "".join(row.attempt.gold_letters or [])
+    return sample.gold.model_dump(exclude_none=True, exclude_defaults=True)
+
+
+def row_record(sample: Sample, row: Row) -> dict:
+    return {
+        "item_id": row.sample_id,
+        "permutation": row.permutation,
+        "task": row.task,
+        "dimension": row.dimension,
+        "kind": row.kind,
+        "question": sample.question,
+        "options": row.attempt.options,
+        "order": row.attempt.order,
+        "gold": gold_as_asked(sample, row),
+        "response": row.response.text,
+        "extracted": row.score.extracted,
+        "score": None if row.errored else row.score.value,
+        "error": row.response.error,
+        "logprobs": row.response.logprobs,
+        "latency_s": row.response.latency_s,
+        "details": row.score.details,
+    }
+
+
+def medbench_record(sample: Sample, row: Row) -> dict | None:
+    """The source's original record with `answer` filled from the model (choice: extracted letters)."""
+    originals = sample.metadata.get("originals") or [sample.metadata.get("original")]
+    if row.permutation >= len(originals) or originals[row.permutation] is None:
+        return None
+    record = dict(originals[row.permutation])
+    record["answer"] = (row.score.extracted or "") if sample.is_choice else row.response.text
+    return record
+
+
+def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
+    samples = {s.id: s for s in store.samples(run_id)}
+    for row in store.iter_rows(run_id):
+        sample = samples[row.sample_id]
+        if fmt == "jsonl":
+            yield row_record(sample, row)
+        else:
+            record = medbench_record(sample, row)
+            if record is not None:
+                yield record

@@ -1,0 +1,131 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1 for tests (and anything else that needs a
+real HTTP peer): per-request delay, a script of failures, scripted replies and logprobs, and
+counters of what it received.
+
+    server = ChatServer(delay=0.2, failures=[Failure(429, retry_after="1"), Failure(500)])
+    with serve(server) as base_url:          # "http://127.0.0.1:PORT/v1"
+        ...                                   # point a client at base_url
+    server.requests, server.per_question      # what arrived
+
+The server runs an aiohttp application on its own event loop in a daemon thread, so it answers
+while the test blocks on a subprocess or runs its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ReplyFn = Callable[[str], str]  # last user message -> reply text
+LogprobsFn = Callable[[str], list[tuple[str, float]]]  # last user message -> top (token, logprob)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One scripted bad answer. `hang_s` delays it first, so a client with a shorter timeout sees a
+    timeout; `status=None` answers normally once the hang is over."""
+
+    status: int | None = 500
+    retry_after: str | None = None
+    hang_s: float = 0.0
+
+
+@dataclass
+class ChatServer:
+    """What to answer, and what was received. Failures are used in order by the first requests."""
+
+    reply: str | ReplyFn = "答案：A"
+    delay: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    top_logprobs: list[tuple[str, float]] | LogprobsFn | None = None
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 3})
+    # what arrived
+    requests: int = 0
+    per_question: Counter = field(default_factory=Counter)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
+    arrival_times: list[float] = field(default_factory=list)
+    base_url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        self.arrival_times.append(loop.time())
+        index = self.requests
+        self.requests += 1
+        self.authorizations.append(request.headers.get("Authorization"))
+        body = await request.json()
+        self.bodies.append(body)
+        question = last_user_message(body)
+        self.per_question[question] += 1
+        if index < len(self.failures):
+            failure = self.failures[index]
+            if failure.hang_s:
+                await asyncio.sleep(failure.hang_s)
+            if failure.status is not None:
+                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                error = {"error": {"message": f"scripted failure {failure.status}", "type": "test"}}
+                return web.json_response(error, status=failure.status, headers=headers)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return web.json_response(self.completion(body, question))
+
+    def completion(self, body: dict[str, Any], question: str) -> dict[str, Any]:
+        text = self.reply(question) if callable(self.reply) else self.reply
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop"}
+        if body.get("logprobs") and self.top_logprobs is not None:
+            top = self.top_logprobs(question) if callable(self.top_logprobs) else self.top_logprobs
+            entries = [{"token": token, "logprob": logprob, "bytes": list(token.encode())} for token, logprob in top]
+            first = entries[0] if entries else {"token": text, "logprob": 0.0}
+            choice["message"]["content"] = first["token"]
+            choice["logprobs"] = {"content": [{**first, "top_logprobs": entries}]}
+        usage = {**self.usage, "total_tokens": sum(self.usage.values())}
+        return {"id": f"chatcmpl-{self.requests}", "object": "chat.completion", "model": body.get("model", ""),
+                "choices": [choice], "usage": usage}
+
+
+def last_user_message(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+@contextlib.contextmanager
+def serve(server: ChatServer | None = None, **config: Any) -> Iterator[str]:
+    """Run `server` (or a `ChatServer(**config)`) on a free port; yields its base URL ending in /v1."""
+    server = server if server is not None else ChatServer(**config)
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", server.handle)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="chat-test-server", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("test chat server did not start within 10 s")
+    host, port = runner.addresses[0][:2]
+    server.base_url = f"http://{host}:{port}/v1"
+    try:
+        yield server.base_url
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+

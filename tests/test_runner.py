@@ -1,0 +1,76 @@
+"""The runner with mock models: rows stored, resume asks only what is missing, errors kept apart."""
+
+import asyncio
+
+from medgap.analysis.metrics import summarize_run
+from medgap.models import GenerateConfig, get_model
+from medgap.models.base import Model, ModelRequest
+from medgap.records import Response, RunConfig
+from medgap.runner import run_eval
+from medgap.store import Store
+from tests.helpers import choice_sample
+
+
+def run(store, samples, model, run_id="r1", permutations=1):
+    config = RunConfig(run_id=run_id, model=model.name, suite="fixture", permutations=permutations)
+    if not store.has_run(run_id):
+        store.save_run(config)
+        store.save_samples(run_id, samples)
+    asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4))
+    return summarize_run(store, run_id)
+
+
+class Flaky(Model):
+    """Fails on the listed sample ids, answers A otherwise; counts calls."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__("flaky")
+        self.failing, self.calls = failing, []
+
+    async def generate(self, request: ModelRequest) -> Response:
+        self.calls.append(request.sample.id)
+        if request.sample.id in self.failing:
+            return Response(error="HTTP 500 after 5 retries")
+        return Response(text="答案：A")
+
+
+def test_oracle_scores_everything_and_rows_are_stored(tmp_path):
+    samples = [choice_sample(f"q{i}", answer="ABCD"[i % 4]) for i in range(8)]
+    with Store(tmp_path / "runs.db") as store:
+        summary = run(store, samples, get_model("mock/oracle"))
+        assert summary["overall"]["accuracy"] == 1.0
+        assert summary["overall"]["n"] == 8
+        assert len(store.rows("r1")) == 8
+
+
+def test_errors_are_not_scored_and_are_retried_on_resume(tmp_path):
+    samples = [choice_sample(f"q{i}", answer="A") for i in range(6)]
+    with Store(tmp_path / "runs.db") as store:
+        flaky = Flaky(failing={"q2", "q4"})
+        summary = run(store, samples, flaky)
+        assert summary["overall"]["errors"] == 2
+        assert summary["overall"]["n"] == 4 and summary["overall"]["accuracy"] == 1.0
+        healed = Flaky(failing=set())
+        summary = run(store, samples, healed)
+        assert sorted(healed.calls) == ["q2", "q4"]  # only the failed rows are asked again
+        assert summary["overall"]["errors"] == 0 and summary["overall"]["n"] == 6
+
+
+def test_unanswered_is_reported_apart_from_wrong(tmp_path):
+    samples = [choice_sample(f"q{i}", answer="B") for i in range(4)]
+    with Store(tmp_path / "runs.db") as store:
+        summary = run(store, samples, get_model("mock/refuse"))
+    assert summary["overall"]["accuracy"] == 0.0
+    assert summary["overall"]["unanswered"] == 1.0
+
+
+def test_permutations_store_one_row_per_order(tmp_path):
+    samples = [choice_sample(f"q{i}", answer="C") for i in range(3)]
+    with Store(tmp_path / "runs.db") as store:
+        summary = run(store, samples, get_model("mock/first"), permutations=5)
+        rows = store.rows("r1")
+    assert len(rows) == 15
+    assert {r.permutation for r in rows} == {0, 1, 2, 3, 4}
+    # "first" picks whatever is shown first: right exactly when the gold landed in front
+    expected = sum(r.attempt.order[0] == "C" for r in rows) / 15
+    assert summary["overall"]["accuracy"] == expected

@@ -35,6 +35,7 @@ class Failure:
     status: int | None = 500
     retry_after: str | None = None
     hang_s: float = 0.0
+    message: str = "scripted failure"
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ChatServer:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str | None] = field(default_factory=list)
     arrival_times: list[float] = field(default_factory=list)
+    peers: set[tuple[str, int]] = field(default_factory=set)  # client (host, port): one per kept-alive connection
     base_url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -60,6 +62,9 @@ class ChatServer:
         index = self.requests
         self.requests += 1
         self.authorizations.append(request.headers.get("Authorization"))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.peers.add(tuple(peer[:2]))
         body = await request.json()
         self.bodies.append(body)
         question = last_user_message(body)
@@ -70,7 +75,7 @@ class ChatServer:
                 await asyncio.sleep(failure.hang_s)
             if failure.status is not None:
                 headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                error = {"error": {"message": f"scripted failure {failure.status}", "type": "test"}}
+                error = {"error": {"message": f"{failure.message} ({failure.status})", "type": "test"}}
                 return web.json_response(error, status=failure.status, headers=headers)
         if self.delay:
             await asyncio.sleep(self.delay)

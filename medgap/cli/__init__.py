@@ -9,6 +9,7 @@ from medgap.cli.app import app
 
 COMMAND_MODULES = [
     "run",
+    "datasets",
 ]
 
 

@@ -25,6 +25,7 @@ from medgap.runner import Progress as RunProgress
 from medgap.runner import run_eval
 from medgap.solvers import prompts
 from medgap.solvers.interventions import build_chain
+from medgap.solvers.permutations import permutation_shortfall
 
 
 def new_run_id(model: str) -> str:
@@ -57,6 +58,7 @@ def run(
     data_format: Annotated[Optional[str], typer.Option("--format", help="Force the data format of a single data file.")] = None,
     dimension: Annotated[Optional[str], typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
+    vote: Annotated[Optional[str], typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
@@ -68,8 +70,17 @@ def run(
             samples = store.samples(run_id)
             err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
         else:
+            if vote not in (None, "permutations"):
+                raise fail(f"--vote takes 'permutations', not {vote!r}")
             config, samples = new_run(model, suite, run_id, limit, permutations, seed, intervention,
                                       data_format, dimension, skip_bad)
+            if vote:
+                config.permutations = max(config.permutations, 5)
+                config.extra["vote"] = vote
+            short = permutation_shortfall(samples, config.permutations)
+            if short:
+                err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
+                                  "(e.g. 2 options allow 2); they are asked under every order they have")
         try:
             backend = get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
         except (ValueError, ImportError) as exc:

@@ -64,5 +64,16 @@ def to_original(letters: str | None, order: list[str]) -> str | None:
     return "".join(sorted(order[ord(letter) - ord("A")] for letter in letters))
 
 
+def permutation_shortfall(samples: list[Sample], k: int) -> int:
+    """How many choice items have fewer than `k` distinct option orders (two options allow two);
+    they are asked under every order they have. Items with orders given by the source are not
+    counted: those are used as given."""
+    return sum(
+        1
+        for sample in samples
+        if sample.is_choice and not sample.given_orders and math.factorial(len(sample.options)) < k
+    )
+
+
 def attempts_for(sample: Sample, k: int, seed: int) -> list[Attempt]:
     return [make_attempt(sample, i, order) for i, order in enumerate(option_orders(sample, k, seed))]

@@ -1,0 +1,64 @@
+"""An instant OpenAI-compatible chat endpoint for overhead benchmarks: a raw ASGI app on uvicorn that
+answers every POST to /v1/chat/completions with the same precomputed completion ("答案：A").
+
+    python bench/fake_openai_server.py --port 8765
+
+Nothing is parsed or logged per request, so the time a client spends is the client's own. Uses
+uvloop/httptools when they are installed (uvicorn picks them), else asyncio/h11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import uvicorn
+
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "bench",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "答案：A"}, "logprobs": None, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 4, "total_tokens": 124},
+    },
+    ensure_ascii=False,
+).encode()
+JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(COMPLETION)).encode())]
+NOT_FOUND = b'{"error": {"message": "not found"}}'
+NOT_FOUND_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(NOT_FOUND)).encode())]
+
+
+async def app(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more_body = True
+    while more_body:  # drain the request body before answering
+        message = await receive()
+        more_body = message.get("more_body", False)
+    found = scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/chat/completions")
+    await send({"type": "http.response.start", "status": 200 if found else 404,
+                "headers": JSON_HEADERS if found else NOT_FOUND_HEADERS})
+    await send({"type": "http.response.body", "body": COMPLETION if found else NOT_FOUND})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    args = parser.parse_args()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on",
+                backlog=4096)
+
+
+if __name__ == "__main__":
+    main()

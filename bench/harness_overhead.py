@@ -1,0 +1,278 @@
+"""Harness overhead: how much slower than a bare aiohttp loop is each harness at sending the same
+requests to an instant OpenAI-compatible server?
+
+    python bench/harness_overhead.py                      # 2,000 items, concurrency 1 and 32
+    python bench/harness_overhead.py --items 500 --concurrency 32
+
+Generates N five-option single-choice items (MedBench JSONL), starts bench/fake_openai_server.py
+in a subprocess, then times, at each concurrency: (a) a bare aiohttp loop posting the same chat
+requests, (b) `medgap run` as a subprocess with a fresh --db, (c) lm-evaluation-harness
+(`local-chat-completions`) and inspect_ai (`openai-api/...`) when they are installed (bench-only
+extras; `--extras-python` may point at another interpreter that has them). Prints seconds and the
+ratio to the bare loop at the same concurrency. medgap's target: within 2x at concurrency 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+SERVER = REPO / "bench" / "fake_openai_server.py"
+LETTERS = "ABCDE"
+MODEL = "bench-model"
+
+
+@dataclass
+class Timing:
+    harness: str
+    concurrency: int
+    seconds: float | None  # None: skipped
+    note: str = ""
+
+
+# items ---------------------------------------------------------------------------------------------
+def make_items(n: int, seed: int = 0) -> list[dict]:
+    """N MedBench-format five-option items with realistic Chinese lengths (deterministic)."""
+    rng = random.Random(seed)
+    organs = ["肝", "肾", "心", "肺", "脾", "胃", "胆", "胰", "甲状腺", "肾上腺"]
+    findings = ["发热", "咳嗽", "胸痛", "腹痛", "黄疸", "水肿", "乏力", "头晕", "心悸", "呼吸困难"]
+    drugs = ["阿莫西林", "布洛芬", "二甲双胍", "氨氯地平", "阿司匹林", "奥美拉唑", "呋塞米", "地高辛", "华法林", "胰岛素"]
+    items = []
+    for i in range(n):
+        age, organ = rng.randint(18, 85), rng.choice(organs)
+        symptoms = "、".join(rng.sample(findings, 3))
+        stem = (f"患者，{rng.choice(['男', '女'])}，{age}岁。因{symptoms}{rng.randint(2, 30)}天入院，"
+                f"查体提示{organ}区压痛，实验室检查示相关指标升高（第{i + 1}题）。最可能的治疗药物是")
+        options = [f"{letter}. {drug}" for letter, drug in zip(LETTERS, rng.sample(drugs, 5))]
+        items.append({"question": stem, "options": options, "answer": rng.choice(LETTERS),
+                      "other": {"source": "Med-Exam", "id": i + 1}})
+    return items
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def prompt_for(item: dict) -> str:
+    """The user message medgap sends for an item, so every harness sends the same bytes."""
+    from medgap.solvers.prompts import render
+
+    options = {entry[0]: entry[3:] for entry in item["options"]}
+    return render("single", item["question"], options)
+
+
+# server --------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fake_server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(SERVER), "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("fake OpenAI server did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# (a) the bare loop ---------------------------------------------------------------------------------
+async def bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
+    """Post every prompt with one session and `concurrency` workers; parse each JSON reply."""
+    url = f"{base_url}/chat/completions"
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+    pending = iter(prompts)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            for prompt in pending:
+                body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}],
+                        "temperature": 0.0, "max_tokens": 512}
+                async with session.post(url, data=json.dumps(body, ensure_ascii=False).encode(),
+                                        headers=headers) as reply:
+                    assert reply.status == 200, reply.status
+                    json.loads(await reply.read())["choices"][0]["message"]["content"]
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+# (b) medgap ----------------------------------------------------------------------------------------
+def medgap_command() -> list[str]:
+    found = shutil.which("medgap")
+    return [found] if found else [sys.executable, "-c", "import sys; from medgap.cli import main; sys.exit(main())"]
+
+
+def run_timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
+    started = time.perf_counter()
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])}… exited {done.returncode}:\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def time_medgap(base_url: str, data: Path, workdir: Path, concurrency: int, limit: int | None = None) -> float:
+    db = workdir / f"medgap-c{concurrency}-{limit or 'all'}.db"
+    command = [*medgap_command(), "run", "--model", f"openai/{MODEL}", "--suite", str(data), "--db", str(db),
+               "--max-concurrency", str(concurrency), "--base-url", base_url, "--quiet",
+               "--run-id", f"bench-c{concurrency}"]
+    if limit:
+        command += ["--limit", str(limit)]
+    elapsed = run_timed(command, env={"OPENAI_API_KEY": "bench"})
+    check_medgap_rows(db, f"bench-c{concurrency}", limit)
+    return elapsed
+
+
+def check_medgap_rows(db: Path, run_id: str, limit: int | None) -> None:
+    """The timing only counts if every item was really asked and stored without error."""
+    from medgap.store import Store
+
+    with Store(db) as store:
+        rows = store.rows(run_id)
+    expected = limit or len(rows)
+    errors = [row.response.error for row in rows if row.errored]
+    if errors or len(rows) != expected:
+        raise RuntimeError(f"medgap stored {len(rows)} rows, {len(errors)} errors: {errors[:3]}")
+
+
+# (c) other harnesses -------------------------------------------------------------------------------
+def importable(python: str, module: str) -> bool:
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int) -> float:
+    data = write_jsonl(workdir / "lm_eval_items.jsonl",
+                       [{"prompt": prompt_for(item), "answer": item["answer"]} for item in items])
+    tasks = workdir / "lm_eval_tasks"
+    tasks.mkdir(exist_ok=True)
+    (tasks / "medgap_bench.yaml").write_text(
+        "task: medgap_bench\n"
+        "dataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data}\n"
+        "test_split: test\n"
+        "output_type: generate_until\n"
+        'doc_to_text: "{{prompt}}"\n'
+        'doc_to_target: "{{answer}}"\n'
+        "generation_kwargs:\n  until: []\n  max_gen_toks: 512\n  do_sample: false\n  temperature: 0.0\n"
+        "metric_list:\n  - metric: exact_match\n",
+        encoding="utf-8",
+    )
+    model_args = (f"model={MODEL},base_url={base_url}/chat/completions,num_concurrent={concurrency},"
+                  "max_retries=3,tokenized_requests=False,tokenizer_backend=None")
+    command = [python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args", model_args,
+               "--tasks", "medgap_bench", "--include_path", str(tasks), "--apply_chat_template",
+               "--batch_size", "1"]
+    return run_timed(command, env={"OPENAI_API_KEY": "bench", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"},
+                     cwd=workdir)
+
+
+def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int) -> float:
+    data = write_jsonl(workdir / "inspect_items.jsonl",
+                       [{"input": prompt_for(item), "target": item["answer"]} for item in items])
+    task_file = workdir / "inspect_bench.py"
+    task_file.write_text(
+        "from inspect_ai import Task, task\n"
+        "from inspect_ai.dataset import json_dataset\n"
+        "from inspect_ai.scorer import match\n"
+        "from inspect_ai.solver import generate\n\n"
+        "@task\n"
+        "def medgap_bench():\n"
+        f"    return Task(dataset=json_dataset({str(data)!r}), solver=generate(), scorer=match())\n",
+        encoding="utf-8",
+    )
+    command = [python, "-m", "inspect_ai", "eval", task_file.name, "--model", f"openai-api/bench/{MODEL}",
+               "--max-connections", str(concurrency), "--max-tokens", "512", "--temperature", "0",
+               "--display", "none", "--log-dir", str(workdir / f"inspect-logs-c{concurrency}")]
+    return run_timed(command, env={"BENCH_BASE_URL": base_url, "BENCH_API_KEY": "bench"}, cwd=workdir)
+
+
+EXTRAS: dict[str, tuple[str, Callable[..., float]]] = {
+    "lm-evaluation-harness": ("lm_eval", time_lm_eval),
+    "inspect_ai": ("inspect_ai", time_inspect),
+}
+
+
+# report --------------------------------------------------------------------------------------------
+def print_table(timings: list[Timing], items: int) -> None:
+    bare = {t.concurrency: t.seconds for t in timings if t.harness == "bare aiohttp"}
+    print(f"\n{items} requests to an instant local server (seconds; ratio = seconds / bare aiohttp at the same concurrency)")
+    print(f"{'harness':<32} {'conc.':>5} {'seconds':>9} {'req/s':>8} {'ratio':>7}  note")
+    for t in timings:
+        if t.seconds is None:
+            print(f"{t.harness:<32} {t.concurrency:>5} {'–':>9} {'–':>8} {'–':>7}  {t.note}")
+            continue
+        ratio = t.seconds / bare[t.concurrency] if bare.get(t.concurrency) else float("nan")
+        rate = items / t.seconds if "startup" not in t.harness else float("nan")
+        print(f"{t.harness:<32} {t.concurrency:>5} {t.seconds:>9.2f} {rate:>8.0f} {ratio:>6.2f}x  {t.note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=2000, help="number of items (default 2000)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32], help="concurrency levels (default 1 32)")
+    parser.add_argument("--extras-python", default=sys.executable,
+                        help="interpreter that has lm_eval / inspect_ai installed (default: this one)")
+    parser.add_argument("--only", choices=["medgap", "extras"], nargs="+", default=["medgap", "extras"],
+                        help="harnesses to time besides the bare loop (default both)")
+    args = parser.parse_args()
+
+    items = make_items(args.items)
+    prompts = [prompt_for(item) for item in items]
+    timings: list[Timing] = []
+    with tempfile.TemporaryDirectory(prefix="medgap-bench-") as tmp, fake_server() as base_url:
+        workdir = Path(tmp)
+        data = write_jsonl(workdir / "Med-Exam.jsonl", items)
+        extras = {name: (module, fn, importable(args.extras_python, module)) for name, (module, fn) in EXTRAS.items()}
+        for concurrency in args.concurrency:
+            asyncio.run(bare_loop(base_url, prompts[:50], concurrency))  # warm the server and the loop
+            timings.append(Timing("bare aiohttp", concurrency, asyncio.run(bare_loop(base_url, prompts, concurrency))))
+            if "medgap" in args.only:
+                timings.append(Timing("medgap run", concurrency, time_medgap(base_url, data, workdir, concurrency)))
+                startup = time_medgap(base_url, data, workdir, concurrency, limit=1)
+                timings.append(Timing("  medgap startup (--limit 1)", concurrency, startup,
+                                      "process start, imports, loading, 1 request"))
+            for name, (module, fn, available) in extras.items():
+                if "extras" not in args.only:
+                    continue
+                if not available:
+                    timings.append(Timing(name, concurrency, None, f"skipped: `import {module}` fails in {args.extras_python}"))
+                    continue
+                timings.append(Timing(name, concurrency, fn(args.extras_python, base_url, items, workdir, concurrency)))
+    print_table(timings, args.items)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""Automatic pre-labels for wrong or partially correct responses: rules where the evidence is
+mechanical, an optional judge model for the categories that need reading.
+
+Rules run in this order; each yields findings, the first finding that may be primary becomes the
+primary category and the others become secondary:
+
+1. Output Error    empty text, cut off at the token limit, a loop, garbled characters, leaked
+                   template tokens, or (free-text items) an answer with no Chinese at all.
+2. Shape           Unanswered: no option letter and a refusal/hedge, or a short refusal on a free-text
+                   item. Format Mismatch: an option's text without its letter, several letters on a
+                   single-answer item, the expected term buried in prose, a record without any of its
+                   sections, a parse/format error reported by the scorer.
+3. Omission        key points missed by open-ended scoring; a strict subset of the gold letters.
+4. Hallucination   spans the record scorer flagged as unsupported (medium confidence).
+
+When no rule may name the primary category, a documented default applies with confidence "low", so
+annotators (and `--judge`) know it is a guess. MedBench's taxonomy has no "knowledge error": a
+committed wrong answer (a letter, a fill-in term) on a knowledge item asserts a false medical fact,
+which is what Hallucination covers. On a complex-reasoning item (a case worked through to a
+conclusion) the same wrong answer is a Causal Reasoning Deficiency, and on an item that hands the
+model a passage or case to read it is a Contextual Inconsistency. A free-text answer whose key points
+are all covered but that still scored below full marks is a Deficiency in Medical Language Generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medgap.analysis.taxonomy import CATEGORIES, Confidence, ErrorLabel, category_key
+from medgap.models.base import GenerateConfig, Model, ModelRequest
+from medgap.records import CHOICE_KINDS, Message, Row, Sample
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    rule: str
+    confidence: Confidence
+    rationale: str
+    may_be_primary: bool = True
+
+
+Rule = Callable[[Row, Sample | None, int | None], list[Finding]]
+
+REFUSAL_MARKERS = (
+    "无法回答", "不能回答", "无法作答", "无法确定", "不能确定", "无法判断", "难以判断", "无法给出", "不能给出",
+    "无法提供", "不能提供", "无法选择", "不予回答", "抱歉", "对不起", "请咨询", "建议咨询", "作为一个ai", "作为ai",
+    "作为人工智能", "作为语言模型", "i cannot", "i can't", "i'm sorry", "sorry",
+)
+LEAKED_TOKENS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<unk>", "[PAD]")
+MOJIBAKE = ("锟斤拷", "烫烫烫", "屯屯屯")
+SHORT_ANSWER_CHARS = 60  # a free-text reply this short that refuses is a refusal, not an answer
+
+_REPEATED_UNIT = re.compile(r"(.{2,60}?)\1{4,}", re.DOTALL)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_WORD = re.compile(r"\w")
+_NOT_CONTENT = re.compile(r"[\s\W_]+")
+
+
+# ---------------------------------------------------------------------------------------- text tests
+def looping(text: str) -> bool:
+    """The text repeats itself: a unit of 2-60 characters five times in a row (20+ characters), most
+    lines being copies of one line, or a long text that compresses like a loop."""
+    for match in _REPEATED_UNIT.finditer(text):
+        unit = match.group(1)
+        if _WORD.search(unit) and (len(match.group(0)) >= 20 or len(match.group(0)) >= 8 * len(unit)):
+            return True
+    lines = [line.strip() for line in text.splitlines() if len(line.strip()) >= 4]
+    if len(lines) >= 6:
+        _, most = Counter(lines).most_common(1)[0]
+        if most >= 3 and most * 2 >= len(lines):
+            return True
+    raw = text.encode("utf-8")
+    return len(raw) >= 400 and len(zlib.compress(raw)) / len(raw) < 0.12
+
+
+def garbled(text: str) -> bool:
+    """Replacement/control/private-use characters, classic mojibake, or Latin-1-decoded UTF-8."""
+    if any(marker in text for marker in MOJIBAKE):
+        return True
+    broken = sum(
+        1 for ch in text
+        if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cn") and ch not in "\n\r\t")
+    )
+    if broken >= 3 or (text and broken / len(text) > 0.02):
+        return True
+    latin1 = sum(1 for ch in text if "\u0080" <= ch <= "\u00ff")
+    letters = sum(1 for ch in text if ch.isalpha())
+    return not _CJK.search(text) and letters >= 10 and latin1 / letters > 0.2
+
+
+def leaked_tokens(text: str) -> list[str]:
+    return [token for token in LEAKED_TOKENS if token in text]
+
+
+def refuses(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in REFUSAL_MARKERS)
+
+
+def content(text: str) -> str:
+    """Text without whitespace and punctuation, for containment tests."""
+    return _NOT_CONTENT.sub("", text).lower()
+
+
+def clip(text: str, limit: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------- rules
+def output_error_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    text = row.response.text or ""
+    if not text.strip():
+        return [Finding("output_error", "empty_output", "high", "the response is empty")]
+    tokens = row.response.completion_tokens
+    findings = []
+    if tokens is not None and max_tokens and tokens >= max_tokens:
+        findings.append(Finding("output_error", "truncated", "high",
+                                f"cut off at the token limit ({tokens} of {max_tokens} tokens)"))
+    if looping(text):
+        findings.append(Finding("output_error", "looping", "high", "the text repeats itself in a loop"))
+    if garbled(text):
+        findings.append(Finding("output_error", "garbled", "high", "garbled characters"))
+    leaked = leaked_tokens(text)
+    if leaked:
+        findings.append(Finding("output_error", "leaked_tokens", "medium", f"template tokens in the text: {', '.join(leaked)}"))
+    if row.kind not in CHOICE_KINDS and sample is not None and _CJK.search(sample.question) \
+            and not _CJK.search(text) and len(content(text)) >= 40:
+        findings.append(Finding("output_error", "wrong_language", "medium", "a Chinese question answered without any Chinese"))
+    return findings
+
+
+def shape_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    details = row.score.details
+    for key in ("parse_error", "format_error"):
+        if details.get(key):
+            return [Finding("format_mismatch", key, "high", f"the scorer reports a {key.replace('_', ' ')}: {clip(str(details[key]), 60)}")]
+    if row.kind in CHOICE_KINDS:
+        return choice_shape(row)
+    if row.kind == "fill":
+        return fill_shape(row, sample)
+    findings = []
+    text = row.response.text or ""
+    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
+        findings.append(Finding("unanswered", "refusal", "high", f"a refusal instead of an answer: “{clip(text)}”"))
+    sections = record_sections(sample)
+    if row.kind == "record" and len(sections) >= 2 and not any(content(s) in content(text) for s in sections):
+        findings.append(Finding("format_mismatch", "no_record_sections", "medium",
+                                f"none of the record's sections ({', '.join(clip(s, 12) for s in sections[:4])}) appear"))
+    return findings
+
+
+def choice_shape(row: Row) -> list[Finding]:
+    text = row.response.text or ""
+    extracted = row.score.extracted
+    if extracted is not None:
+        if row.kind == "single" and len(extracted) > 1:
+            return [Finding("format_mismatch", "several_letters", "high", f"several letters ({extracted}) on a single-answer item")]
+        return []
+    if refuses(text):
+        return [Finding("unanswered", "no_letter_refusal", "high", f"no option chosen; the reply declines: “{clip(text)}”")]
+    named = options_named(text, row.attempt.options)
+    if len(named) == 1 or (named and row.kind == "multi"):
+        confidence: Confidence = "high" if len(named) == 1 else "medium"
+        return [Finding("format_mismatch", "option_text_without_letter", confidence,
+                        f"answers with the text of option(s) {''.join(named)} but no letter")]
+    if named:
+        return [Finding("format_mismatch", "several_options_without_letter", "low",
+                        f"discusses options {''.join(named)} in prose without choosing a letter")]
+    return [Finding("unanswered", "no_letter", "medium", "no option letter or option text in the reply")]
+
+
+def options_named(text: str, options: dict[str, str]) -> list[str]:
+    """Letters whose option text (two or more characters) appears in the reply."""
+    reply = content(text)
+    return [letter for letter, option in options.items() if len(content(option)) >= 2 and content(option) in reply]
+
+
+def fill_shape(row: Row, sample: Sample | None) -> list[Finding]:
+    text = row.response.text or ""
+    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
+        return [Finding("unanswered", "refusal", "high", f"a refusal instead of the term: “{clip(text)}”")]
+    gold = content(sample.gold.text or "") if sample is not None and sample.gold is not None else ""
+    reply = content(text)
+    if gold and gold in reply:
+        return [Finding("format_mismatch", "term_in_prose", "high", "the expected term is in the reply but not as the answer asked for")]
+    if gold and len(reply) > max(30, 4 * len(gold)):
+        return [Finding("format_mismatch", "prose_for_term", "low",
+                        f"{len(reply)} characters of prose where a short term was asked", may_be_primary=False)]
+    return []
+
+
+def record_sections(sample: Sample | None) -> list[str]:
+    """Section names of a record item's gold structure (a dict's keys, or a list of names/objects)."""
+    structure = sample.gold.structure if sample is not None and sample.gold is not None else None
+    if isinstance(structure, dict):
+        return [str(key) for key in structure]
+    if isinstance(structure, list):
+        names = []
+        for entry in structure:
+            if isinstance(entry, str):
+                names.append(entry)
+            elif isinstance(entry, dict):
+                name = entry.get("section") or entry.get("name") or entry.get("title")
+                if isinstance(name, str):
+                    names.append(name)
+        return names
+    return []
+
+
+def omission_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    details = row.score.details
+    missed = [str(point) for point in details.get("missed") or []]
+    recall = details.get("recall")
+    if missed or (isinstance(recall, (int, float)) and recall < 1):
+        shown = "; ".join(clip(point) for point in missed[:3]) + (" …" if len(missed) > 3 else "")
+        total = len(details.get("covered") or []) or None
+        count = f"{len(missed)} of {total}" if total else str(len(missed))
+        return [Finding("omission", "missed_key_points", "high", f"missed {count} key points: {shown}" if missed
+                        else f"key-point recall {recall:.2f}")]
+    fp, fn = details.get("fp"), details.get("fn")
+    committed = row.score.extracted is not None or row.kind == "extraction"
+    if row.kind == "single" or not committed or not isinstance(fn, int) or fn <= 0:
+        return []
+    if not fp:
+        return [Finding("omission", "subset_of_gold", "high", f"a strict subset of the answer: {fn} correct item(s) left out")]
+    return [Finding("omission", "subset_of_gold", "medium", f"{fn} correct item(s) left out", may_be_primary=False)]
+
+
+def hallucination_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    spans = [str(span) for span in row.score.details.get("hallucinated") or []]
+    if not spans:
+        return []
+    shown = "; ".join(clip(span) for span in spans[:3])
+    return [Finding("hallucination", "unsupported_spans", "medium", f"{len(spans)} statement(s) not supported by the case: {shown}")]
+
+
+RULES: list[Rule] = [output_error_rule, shape_rule, omission_rule, hallucination_rule]
+
+
+def default_finding(row: Row, sample: Sample | None) -> Finding:
+    """The low-confidence guess when no rule may name the primary category (see the module docstring)."""
+    if row.kind in CHOICE_KINDS or row.kind == "fill":
+        answer = row.score.extracted or clip(row.response.text or "", 20)
+        if row.dimension == "complex_reasoning":
+            return Finding("causal_reasoning_deficiency", "committed_wrong_answer", "low",
+                           f"committed to a wrong answer ({answer}) on a reasoning item")
+        if sample is not None and sample.context:
+            return Finding("contextual_inconsistency", "committed_wrong_answer", "low",
+                           f"committed to a wrong answer ({answer}) on an item that gives a passage or case")
+        return Finding("hallucination", "committed_wrong_answer", "low",
+                       f"committed to a wrong answer ({answer}): a false medical fact asserted")
+    if row.kind == "extraction":
+        return Finding("contextual_inconsistency", "unsupported_extraction", "low",
+                       "extracted items that the given text does not support")
+    return Finding("medical_language_generation_deficiency", "content_covered", "low",
+                   "no missed key points or other mechanical evidence; the shortfall needs reading")
+
+
+def rule_label(row: Row, sample: Sample | None = None, max_tokens: int | None = None) -> ErrorLabel:
+    """The rule-based pre-label of one wrong or partially correct row."""
+    findings = [finding for rule in RULES for finding in rule(row, sample, max_tokens)]
+    primary = next((f for f in findings if f.may_be_primary), None)
+    if primary is None:
+        primary = default_finding(row, sample)
+        findings.insert(0, primary)
+    secondary = [f.category for f in findings if f.category != primary.category]
+    rationale = "; ".join(dict.fromkeys(f.rationale for f in [primary, *findings]))
+    return ErrorLabel(category=primary.category, secondary=secondary, source="rule", rule=primary.rule,
+                      rationale=rationale, confidence=primary.confidence)
+
+
+# ----------------------------------------------------------------------------------------------- judge
+JUDGE_CONFIG = GenerateConfig(temperature=0.0, max_tokens=300)
+RATIONALE_CHARS = 200
+JUDGE_INSTRUCTIONS = """你是医学大模型评测的错误分析专家。下面是一道题、参考答案和一个被评为错误或部分正确的模型回答。
+请按照错误分类codebook，为这个回答选出一个主要错误类别（category），可选若干次要类别（secondary），并用不超过60字说明理由（rationale）。
+规则预标注已给出机械可判定的证据，仅供参考；请阅读回答本身作出判断。
+只输出一个JSON对象，不要输出其他内容，例如：
+{"category": "hallucination", "secondary": ["omission"], "rationale": "……"}
+
+错误分类codebook（category 取值为英文key）：
+"""
+
+
+def codebook_text() -> str:
+    return "\n".join(
+        f"- {c.key}（{c.name_zh}，{c.name}）：{c.definition_zh} 区分：{c.decision_rule}" for c in CATEGORIES
+    )
+
+
+def _limit(text: str | None, chars: int) -> str:
+    text = text or ""
+    return text if len(text) <= chars else text[:chars] + "……（截断）"
+
+
+def gold_text(row: Row, sample: Sample | None) -> str:
+    if row.kind in CHOICE_KINDS:
+        return "".join(row.attempt.gold_letters or [])
+    gold = sample.gold if sample is not None else None
+    if gold is None:
+        return ""
+    if gold.text:
+        return gold.text
+    if gold.key_points:
+        return "\n".join(gold.key_points)
+    return json.dumps(gold.structure, ensure_ascii=False) if gold.structure is not None else ""
+
+
+def judge_messages(row: Row, sample: Sample | None, rule: ErrorLabel) -> list[Message]:
+    parts = [f"【任务】{row.task}（{row.kind}）"]
+    if sample is not None and sample.context:
+        parts.append(f"【材料/病例】\n{_limit(sample.context, 2000)}")
+    parts.append(f"【题目】\n{_limit(sample.question if sample else '', 1500)}")
+    if row.attempt.options:
+        parts.append("【选项】\n" + "\n".join(f"{k}. {v}" for k, v in row.attempt.options.items()))
+    parts.append(f"【参考答案】\n{_limit(gold_text(row, sample), 1500)}")
+    parts.append(f"【模型回答】\n{_limit(row.response.text, 2500)}")
+    missed = row.score.details.get("missed") or []
+    if missed:
+        parts.append("【未覆盖的要点】\n" + "\n".join(f"- {point}" for point in missed))
+    parts.append(f"【规则预标注】{rule.category}（{rule.confidence}）：{rule.rationale}")
+    return [
+        Message(role="system", content=JUDGE_INSTRUCTIONS + codebook_text()),
+        Message(role="user", content="\n\n".join(parts)),
+    ]
+
+
+_FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
+
+
+def parse_judge_reply(text: str) -> tuple[str, list[str], str] | None:
+    """(category, secondary, rationale) from a judge reply holding one JSON object; None if unusable."""
+    cleaned = _FENCE.sub("", text or "")
+    start, end = cleaned.find("{"), cleaned.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        reply: Any = json.loads(cleaned[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(reply, dict) or not isinstance(reply.get("category"), str):
+        return None
+    primary = category_key(reply["category"])
+    if primary is None:
+        return None
+    extra = reply.get("secondary") or []
+    secondary = [key for key in (category_key(s) for s in extra if isinstance(s, str)) if key] if isinstance(extra, list) else []
+    rationale = " ".join(str(reply.get("rationale") or "").split())[:RATIONALE_CHARS]
+    return primary, secondary, rationale
+
+
+@dataclass(frozen=True)
+class JudgeCase:
+    row: Row
+    sample: Sample | None
+    rule: ErrorLabel
+
+
+def needs_judge(label: ErrorLabel) -> bool:
+    """Rule labels not backed by strong mechanical evidence go to the judge."""
+    return label.source == "rule" and label.confidence != "high"
+
+
+async def judge_one(model: Model, case: JudgeCase) -> ErrorLabel | None:
+    if case.sample is None:
+        return None
+    request = ModelRequest(messages=judge_messages(case.row, case.sample, case.rule), config=JUDGE_CONFIG,
+                           attempt=case.row.attempt, sample=case.sample)
+    try:
+        response = await model.generate(request)
+    except Exception:  # a failing judge leaves the rule label in place
+        return None
+    if response.error is not None:
+        return None
+    parsed = parse_judge_reply(response.text)
+    if parsed is None:
+        return None
+    primary, secondary, rationale = parsed
+    mechanical = [case.rule.category] if case.rule.confidence != "low" else []
+    return ErrorLabel(category=primary, secondary=[*secondary, *mechanical, *case.rule.secondary], source="judge",
+                      rule=f"judge:{model.name}", rationale=rationale, confidence="medium")
+
+
+async def judge_labels(model: Model, cases: Sequence[JudgeCase], concurrency: int = 8,
+                       on_done: Callable[[int, ErrorLabel | None], None] | None = None) -> list[ErrorLabel | None]:
+    """The judge's label for each case, in order; None where the judge failed or replied unusably."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+    results: list[ErrorLabel | None] = [None] * len(cases)
+
+    async def run(index: int) -> None:
+        async with gate:
+            results[index] = await judge_one(model, cases[index])
+        if on_done is not None:
+            on_done(index, results[index])
+
+    try:
+        await asyncio.gather(*(run(i) for i in range(len(cases))))
+    finally:
+        await model.aclose()
+    return results

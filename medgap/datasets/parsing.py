@@ -246,15 +246,20 @@ def split_option_label(text: str) -> tuple[str, str] | None:
 
 
 def options_from_list(items: list[Any], field: str = "options") -> dict[str, str]:
-    """["A. text", "B: text", …] -> {"A": "text", …}."""
-    options: dict[str, str] = {}
+    """["A. text", "B: text", …] -> {"A": "text", …}; a list with no labels at all is lettered in order."""
     for index, item in enumerate(items):
         if not isinstance(item, str):
             raise DatasetError(f"option {index + 1} is {type(item).__name__}, not text", field=field)
-        labelled = split_option_label(item)
-        if labelled is None:
-            raise DatasetError(f"option {index + 1} {item[:30]!r} has no letter label like 'A.'", field=field)
-        letter, text = labelled
+    labelled = [split_option_label(item) for item in items]
+    if all(label is None for label in labelled):
+        labelled = [(chr(ord("A") + index), item.strip()) for index, item in enumerate(items)]
+    options: dict[str, str] = {}
+    for index, label in enumerate(labelled):
+        if label is None:
+            raise DatasetError(
+                f"option {index + 1} {items[index][:30]!r} has no letter label like 'A.'", field=field
+            )
+        letter, text = label
         if letter in options:
             raise DatasetError(f"option letter {letter} appears twice", field=field)
         options[letter] = text

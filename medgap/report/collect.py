@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -17,7 +17,7 @@ from medgap.store import Store
 from medgap.store.export import row_record
 
 ROBUSTNESS_MODULE = "medgap.analysis.robustness"
-ERROR_LABELS_MODULE = "medgap.analysis.prelabel"
+ERROR_LABELS_MODULE = "medgap.analysis.errors"
 DIAGNOSIS_MODULE = "medgap.analysis.diagnosis"
 COMPARE_MODULES = ("medgap.experiments.compare", "medgap.analysis.compare")
 DEFAULT_MAX_ROWS = 20_000
@@ -43,6 +43,7 @@ class RunData:
     rows: list[dict]  # table records (see table_record), at most max_rows of them
     rows_total: int
     error_counts: dict[str, Counter] | None = None  # dimension -> category -> rows; None: no labels
+    error_sources: dict[str, int] = field(default_factory=dict)  # labeller (rule, judge, ...) -> labels
     diagnosis: list[Any] | None = None
     notes: dict[str, str] = field(default_factory=dict)  # section -> why it is not shown
 
@@ -126,12 +127,20 @@ def table_record(sample: Sample, row: Row, category: str | None) -> dict:
     }
 
 
-def load_error_labels(store: Store, run_id: str) -> dict | None:
-    """{(sample_id, permutation): label} from the error-taxonomy module; None when it is absent."""
+def error_labels(store: Store, run_id: str) -> tuple[dict, dict] | None:
+    """({(sample_id, permutation): label}, the error distribution) from the error-taxonomy module,
+    or None when it is not installed."""
     module = optional_module(ERROR_LABELS_MODULE)
     if module is None:
         return None
-    return module.load_error_labels(store, run_id)
+    labels = module.load_error_labels(store, run_id)
+    return labels, module.error_distribution(store, run_id, labels)
+
+
+def counts_by_dimension(distribution: dict) -> dict[str, Counter]:
+    counts = {d: Counter({c: n for c, n in group.get("counts", {}).items() if n})
+              for d, group in distribution.get("dimensions", {}).items()}
+    return {d: c for d, c in counts.items() if c}
 
 
 def category_of(label: Any) -> str | None:
@@ -142,11 +151,11 @@ def category_of(label: Any) -> str | None:
 
 
 def load_diagnosis(store: Store, run_id: str) -> list[Any] | None:
-    module = optional_module(DIAGNOSIS_MODULE)
-    if module is None:
+    """Findings with recommended interventions from the diagnosis module; None when it is absent."""
+    diagnose = getattr(optional_module(DIAGNOSIS_MODULE), "diagnose_run", None)
+    if diagnose is None:
         return None
-    findings = module.diagnose_run(store, run_id)
-    return list(findings or [])
+    return list(diagnose(store, run_id) or [])
 
 
 def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> RunData:
@@ -155,32 +164,32 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
     config = store.run_config(run_id)
     summary = summarize_run(store, run_id)
     samples = {s.id: s for s in store.samples(run_id)}
-    labels = load_error_labels(store, run_id)
+    labelled = error_labels(store, run_id)
+    labels = labelled[0] if labelled else {}
     rows, total = [], 0
-    error_counts: dict[str, Counter] = defaultdict(Counter)
     for row in store.iter_rows(run_id):
-        category = category_of((labels or {}).get((row.sample_id, row.permutation)))
-        if category is not None:
-            error_counts[row.dimension][category] += 1
         total += 1
         if len(rows) < max_rows:
+            category = category_of(labels.get((row.sample_id, row.permutation)))
             rows.append(table_record(samples[row.sample_id], row, category))
     data = RunData(config=config, summary=summary, rows=rows, rows_total=total,
-                   error_counts=dict(error_counts) or None, diagnosis=load_diagnosis(store, run_id))
-    data.notes.update(missing_notes(data, robustness is not None, labels))
+                   error_counts=counts_by_dimension(labelled[1]) if labelled else None,
+                   error_sources=labelled[1].get("sources", {}) if labelled else {},
+                   diagnosis=load_diagnosis(store, run_id))
+    data.notes.update(missing_notes(data, robustness is not None, labelled is not None))
     return data
 
 
-def missing_notes(data: RunData, has_robustness: bool, labels: dict | None) -> dict[str, str]:
+def missing_notes(data: RunData, has_robustness: bool, has_taxonomy: bool) -> dict[str, str]:
     notes = {}
     if not has_robustness:
         notes["robustness"] = "robustness metrics are not available in this medgap installation"
     elif data.summary["overall"].get("robustness") is None:
         notes["robustness"] = "needs two or more option orders per item (run with --permutations 3 or more)"
-    if labels is None:
+    if not has_taxonomy:
         notes["errors"] = "the error taxonomy is not available in this medgap installation"
     elif not data.error_counts:
-        notes["errors"] = "no error labels are stored for this run yet"
+        notes["errors"] = "no wrong or partially correct rows to label"
     if data.diagnosis is None:
         notes["diagnosis"] = "the diagnosis module is not available in this medgap installation"
     return notes

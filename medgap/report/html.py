@@ -353,7 +353,11 @@ def errors_section(runs: list[RunData]) -> Section | None:
         categories = sorted(totals, key=lambda c: -totals[c])
         rows = [StackRow(dimension_label(d), [Segment(name(c), run.error_counts[d].get(c, 0)) for c in categories])
                 for d in order]
-        return stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)")
+        chart = stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)")
+        sources = ", ".join(f"{n} {source}" for source, n in sorted(run.error_sources.items()))
+        return chart + (f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
+                        f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
+                        if sources else "")
 
     body = panels(runs, draw)
     if not body:
@@ -598,7 +602,7 @@ def build_report(runs: list[RunData], comparison: Comparison | None = None,
     csp = (f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
     parts = {
-        "csp": esc(csp),
+        "csp": csp,  # our own constant and base64 hashes: nothing to escape
         "title": esc(f"MedGap report · {subtitle}"),
         "style": style,
         "subtitle": esc(subtitle),

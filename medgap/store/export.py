@@ -41,7 +41,8 @@ def row_record(sample: Sample, row: Row) -> dict:
 
 def medbench_record(sample: Sample, row: Row) -> dict | None:
     """The source's original record with `answer` filled from the model (choice: extracted letters)."""
-    originals = sample.metadata.get("originals") or [sample.metadata.get("original")]
+    occurrences = sample.metadata.get("occurrences")  # one per given option order, in order
+    originals = [o["original"] for o in occurrences] if occurrences else [sample.metadata.get("original")]
     if row.permutation >= len(originals) or originals[row.permutation] is None:
         return None
     record = dict(originals[row.permutation])

@@ -1,0 +1,153 @@
+"""Error labels of a run's wrong or partially correct rows: pre-label them (rules, optionally a judge
+model), store the pre-labels so re-runs are cheap, read back the best label of each row (human
+consensus over pre-label) and count primary categories per dimension."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from medgap.analysis.prelabel import JudgeCase, judge_labels, needs_judge, rule_label
+from medgap.analysis.taxonomy import CATEGORY_KEYS, ErrorLabel
+from medgap.models.base import Model
+from medgap.records import DIMENSIONS, Row
+from medgap.store.annotations import AnnotationStore, Key
+from medgap.store.sqlite import Store
+
+
+def is_wrong(row: Row) -> bool:
+    """Graded, answered without a call error, and not fully correct (score or key-point recall below 1)."""
+    if row.errored or row.score.value is None:
+        return False
+    recall = row.score.details.get("recall")
+    return row.score.value < 1 or (isinstance(recall, (int, float)) and recall < 1)
+
+
+def wrong_rows(store: Store, run_id: str) -> list[Row]:
+    return [row for row in store.iter_rows(run_id) if is_wrong(row)]
+
+
+def row_digest(row: Row) -> str:
+    """Changes when the response or its score changes, so a stored pre-label is only reused for the
+    row it was made from."""
+    payload = json.dumps([row.response.text, row.response.completion_tokens, row.score.model_dump()],
+                         ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class LabelReport:
+    wrong: int = 0
+    reused: int = 0
+    ruled: int = 0
+    judged: int = 0
+    judge_failed: int = 0
+
+
+def label_run(
+    store: Store,
+    run_id: str,
+    *,
+    judge: Model | None = None,
+    refresh: bool = False,
+    concurrency: int = 8,
+    on_judged: Callable[[int, ErrorLabel | None], None] | None = None,
+) -> LabelReport:
+    """Pre-label every wrong row of a run and store the labels. Stored labels of unchanged rows are
+    reused unless `refresh`; with a judge, rule labels without strong evidence are sent to it (rows it
+    already labelled are not asked again)."""
+    config = store.run_config(run_id)
+    samples = {s.id: s for s in store.samples(run_id)}
+    annotations = AnnotationStore(store)
+    stored = {} if refresh else annotations.prelabels(run_id)
+    max_tokens = config.generation.get("max_tokens")
+    report = LabelReport()
+    current: dict[Key, tuple[Row, str, ErrorLabel]] = {}
+    fresh: dict[Key, tuple[str, ErrorLabel]] = {}
+    for row in store.iter_rows(run_id):
+        if not is_wrong(row):
+            continue
+        key, digest = (row.sample_id, row.permutation), row_digest(row)
+        report.wrong += 1
+        if key in stored and stored[key][0] == digest:
+            current[key] = (row, digest, stored[key][1])
+            report.reused += 1
+            continue
+        label = rule_label(row, samples.get(row.sample_id), max_tokens)
+        current[key] = (row, digest, label)
+        fresh[key] = (digest, label)
+        report.ruled += 1
+    if judge is not None:
+        keys = [key for key, (_, _, label) in current.items() if needs_judge(label)]
+        cases = [JudgeCase(current[k][0], samples.get(k[0]), current[k][2]) for k in keys]
+        results = asyncio.run(judge_labels(judge, cases, concurrency, on_judged)) if cases else []
+        for key, result in zip(keys, results):
+            if result is None:
+                report.judge_failed += 1
+                continue
+            fresh[key] = (current[key][1], result)
+            report.judged += 1
+    annotations.save_prelabels(run_id, fresh)
+    return report
+
+
+def load_error_labels(store: Store, run_id: str) -> dict[Key, ErrorLabel]:
+    """The label of every wrong row of a run: human consensus where annotators reached one, else the
+    stored pre-label, else a rule label computed now (not stored)."""
+    config = store.run_config(run_id)
+    annotations = AnnotationStore(store)
+    consensus = annotations.consensus_labels(run_id)
+    stored = annotations.prelabels(run_id)
+    samples: dict | None = None
+    out: dict[Key, ErrorLabel] = {}
+    for row in wrong_rows(store, run_id):
+        key = (row.sample_id, row.permutation)
+        if key in consensus:
+            out[key] = consensus[key]
+        elif key in stored and stored[key][0] == row_digest(row):
+            out[key] = stored[key][1]
+        else:
+            if samples is None:
+                samples = {s.id: s for s in store.samples(run_id)}
+            out[key] = rule_label(row, samples.get(row.sample_id), config.generation.get("max_tokens"))
+    return out
+
+
+def category_counts(categories: Iterable[str]) -> dict:
+    counts = Counter(categories)
+    total = sum(counts.values())
+    return {
+        "n": total,
+        "counts": {key: counts.get(key, 0) for key in CATEGORY_KEYS},
+        "shares": {key: (counts.get(key, 0) / total if total else 0.0) for key in CATEGORY_KEYS},
+    }
+
+
+def distribution(pairs: Iterable[tuple[str, str]]) -> dict:
+    """{"overall": {...}, "dimensions": {dimension: {...}}} from (dimension, primary category) pairs."""
+    by_dimension: dict[str, list[str]] = defaultdict(list)
+    for dimension, primary in pairs:
+        by_dimension[dimension].append(primary)
+    ordered = [d for d in DIMENSIONS if d in by_dimension] + sorted(set(by_dimension) - set(DIMENSIONS))
+    return {
+        "overall": category_counts(c for d in ordered for c in by_dimension[d]),
+        "dimensions": {d: category_counts(by_dimension[d]) for d in ordered},
+    }
+
+
+def error_distribution(store: Store, run_id: str, labels: dict[Key, ErrorLabel] | None = None) -> dict:
+    """Counts and shares of primary error categories, overall and per dimension, of a run's wrong rows
+    (the `medgap errors --json` object); `sources` says which labeller each count rests on."""
+    labels = load_error_labels(store, run_id) if labels is None else labels
+    rows = [row for row in wrong_rows(store, run_id) if (row.sample_id, row.permutation) in labels]
+    chosen = [labels[(row.sample_id, row.permutation)] for row in rows]
+    return {
+        "run_id": run_id,
+        **distribution((row.dimension, label.category) for row, label in zip(rows, chosen)),
+        "sources": dict(Counter(label.source for label in chosen)),
+        "low_confidence": sum(1 for label in chosen if label.confidence == "low"),
+    }

@@ -1,0 +1,1 @@
+"""Web front-ends served by medgap commands (the error-annotation app)."""

@@ -128,6 +128,10 @@ async def bare_loop(base_url: str, prompts: list[str], concurrency: int) -> floa
     return time.perf_counter() - started
 
 
+def run_bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
+    return asyncio.run(bare_loop(base_url, prompts, concurrency))
+
+
 # (b) medgap ----------------------------------------------------------------------------------------
 def medgap_command() -> list[str]:
     found = shutil.which("medgap")
@@ -138,7 +142,7 @@ def run_timed(command: list[str], env: dict[str, str] | None = None, cwd: Path |
     started = time.perf_counter()
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])}… exited {done.returncode}:\n{done.stderr[-2000:]}")
@@ -171,7 +175,7 @@ def check_medgap_rows(db: Path, run_id: str, limit: int | None) -> None:
 
 # (c) other harnesses -------------------------------------------------------------------------------
 def importable(python: str, module: str) -> bool:
-    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+    return subprocess.run([python, "-c", f"import {module}"], check=False, capture_output=True).returncode == 0
 
 
 def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int,
@@ -238,10 +242,10 @@ def served(base_url: str) -> int:
         return json.load(reply)["requests"]
 
 
-def measure(name: str, concurrency: int, base_url: str, expected: int, fn: Callable[[], float]) -> Timing:
-    """Time `fn`, and note it when the server did not get exactly `expected` requests."""
+def measure(name: str, concurrency: int, base_url: str, expected: int, fn: Callable[..., float], *args) -> Timing:
+    """Time `fn(*args)`, and note it when the server did not get exactly `expected` requests."""
     before = served(base_url)
-    seconds = fn()
+    seconds = fn(*args)
     sent = served(base_url) - before
     note = STARTUP_NOTE if expected == 1 else ""
     if sent != expected:
@@ -289,14 +293,13 @@ def main() -> None:
                                                                              workdir, c, limit)))
         for c in args.concurrency:
             asyncio.run(bare_loop(base_url, prompts[:50], c))  # warm the server and the loop
-            timings.append(measure("bare aiohttp", c, base_url, len(prompts),
-                                   lambda: asyncio.run(bare_loop(base_url, prompts, c))))
+            timings.append(measure("bare aiohttp", c, base_url, len(prompts), run_bare_loop, base_url, prompts, c))
             for name, missing, run in harnesses:
                 if missing:
                     timings.append(Timing(name, c, None, missing))
                     continue
-                timings.append(measure(name, c, base_url, len(items), lambda: run(c, None)))
-                timings.append(measure("  startup (--limit 1)", c, base_url, 1, lambda: run(c, 1)))
+                timings.append(measure(name, c, base_url, len(items), run, c, None))
+                timings.append(measure("  startup (--limit 1)", c, base_url, 1, run, c, 1))
     print_table(timings, args.items)
 
 

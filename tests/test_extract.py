@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
+from pathlib import Path
 
 import click
 import pytest
@@ -16,11 +18,19 @@ from medgap.cli.app import app
 from medgap.scoring.extract import extract_choice, extract_records
 
 ARRHYTHMIA = {"A": "利多卡因", "B": "普罗帕酮", "C": "胺碘酮", "D": "维拉帕米", "E": "腺苷"}
-HYPERTENSION = {"A": "ACE抑制剂", "B": "β受体阻滞剂", "C": "钙通道阻滞剂", "D": "噻嗪类利尿剂", "E": "α受体阻滞剂"}
+HYPERTENSION = {
+    "A": "ACE抑制剂",
+    "B": "β受体阻滞剂",
+    "C": "钙通道阻滞剂",
+    "D": "噻嗪类利尿剂",
+    "E": "α受体阻滞剂",
+}
 ANTIPLATELET = {"A": "阿司匹林", "B": "阿司匹林肠溶片", "C": "氯吡格雷", "D": "华法林"}
 IMAGING = {"A": "B超", "B": "CT", "C": "HBV DNA定量", "D": "血常规"}
 TCM = {"A": "石斛", "B": "生地", "C": "麦冬", "D": "黄精", "E": "天冬"}
 FOUR = {"A": "甲状腺功能亢进症", "B": "单纯性甲状腺肿", "C": "桥本甲状腺炎", "D": "亚急性甲状腺炎"}
+OPTION_NAMES_LETTERS = {"A": "t检验", "B": "方差分析", "C": "A，B和C均对", "D": "秩和检验"}
+ORGANS = {"A": "肝", "B": "脉", "C": "冲脉", "D": "心", "E": "肾"}
 SYMPTOMS = {"A": "发热", "B": "咳嗽", "C": "胸痛", "D": "腹泻", "E": "咯血"}
 
 ANALYSIS_THEN_MARKER = (
@@ -40,12 +50,16 @@ GPT4_STYLE = (
     "- **D. 维拉帕米**：可加重低血压，宽QRS心动过速禁用。\n"
     "- **E. 腺苷**：对室速无效。\n\n因此，C是最佳选择。"
 )
-ANSWER_FIRST = "C。解析：A项利多卡因主要用于室性早搏；B项普罗帕酮为Ic类药物；D项维拉帕米可致低血压，因此不选。"
+ANSWER_FIRST = (
+    "C。解析：A项利多卡因主要用于室性早搏；B项普罗帕酮为Ic类药物；D项维拉帕米可致低血压，因此不选。"
+)
 QWEN_STYLE = (
     "答案：C\n\n解析：本题考查抗心律失常药物的选择。患者合并心力衰竭，A项利多卡因疗效有限，"
     "B项普罗帕酮有负性肌力作用，D项维拉帕米禁用于心衰患者，故正确答案为C。"
 )
-GLM_STYLE = "根据题目描述，患者存在器质性心脏病，因此正确答案是 C. 胺碘酮。胺碘酮对心功能抑制轻，是此类患者的首选。"
+GLM_STYLE = (
+    "根据题目描述，患者存在器质性心脏病，因此正确答案是 C. 胺碘酮。胺碘酮对心功能抑制轻，是此类患者的首选。"
+)
 TEXT_ONLY_COT = (
     "让我们逐项分析：\n"
     "A. 利多卡因：主要用于室性心律失常，但对心功能有一定抑制。\n"
@@ -53,6 +67,13 @@ TEXT_ONLY_COT = (
     "C. 胺碘酮：对心功能影响小。\n"
     "D. 维拉帕米：可导致低血压。\n\n"
     "综上，最合适的药物是胺碘酮。"
+)
+COT_FINAL_LINE = (
+    "**题目分析：**\n患者有心衰病史（EF 30%），现出现持续性室速，血压尚稳定。\n\n**选项分析：**\n"
+    "- A. 利多卡因：对室速有效，但心衰患者疗效一般。\n"
+    "- B. 普罗帕酮：Ic类，有明显负性肌力作用，心衰患者禁用。\n"
+    "- C. 胺碘酮：III类，负性肌力作用小。\n"
+    "- D. 维拉帕米：会加重心衰，禁用。\n\n**结论：**\n\n**C. 胺碘酮**"
 )
 THINK_THEN_ANSWER = (
     "<think>\n好的，我现在要解决这道题。题目问的是心衰合并室速首选什么药。首先看A选项利多卡因，"
@@ -134,6 +155,9 @@ CASES = [
     ("不选A，应选C。", ARRHYTHMIA, False, "C"),
     ("A选项错误，B选项错误，C选项正确，D选项错误。", ARRHYTHMIA, False, "C"),
     ("我认为是B。", ARRHYTHMIA, False, "B"),
+    (COT_FINAL_LINE, ARRHYTHMIA, False, "C"),
+    (COT_FINAL_LINE.replace("**C. 胺碘酮**", "C"), ARRHYTHMIA, False, "C"),
+    ("故选C，D项错误在于其负性肌力作用。", ARRHYTHMIA, False, "C"),
     ("根据以上分析，最可能的是(C)。", ARRHYTHMIA, False, "C"),
     (
         "A. 利多卡因 —— 不适用\nB. 普罗帕酮 —— 不适用\nC. 胺碘酮 —— 适用\nD. 维拉帕米 —— 禁用\n\n故选C",
@@ -157,6 +181,12 @@ CASES = [
     ("首选B超。", IMAGING, False, "A"),
     ("维生素C缺乏会导致坏血病，因此答案是A。", ARRHYTHMIA, False, "A"),
     ("B超提示肝内多发占位，需进一步检查。", ARRHYTHMIA, False, None),
+    ("B超", IMAGING, False, "A"),
+    ("答案：B超", IMAGING, False, "A"),
+    ("首选CT检查。", IMAGING, False, "B"),
+    ("答案：A. B超", IMAGING, False, "A"),
+    ("A，B和C均对", OPTION_NAMES_LETTERS, False, "C"),
+    ("经过分析，正确答案应为A，B和C均对。", OPTION_NAMES_LETTERS, False, "C"),
     ("DNA", ARRHYTHMIA, False, None),
     ("CT", FOUR, False, None),
     # option text without a letter
@@ -169,6 +199,11 @@ CASES = [
     ("阿司匹林和氯吡格雷都可以", ANTIPLATELET, False, None),
     ("麦冬具有润肺清心、养阴生津的功效，答案为麦冬。", TCM, False, "C"),
     ("桥本甲状腺炎", FOUR, False, "C"),
+    ("肾", ORGANS, False, "E"),
+    ("与舌没有直接联系的脏是肾。", ORGANS, False, "E"),
+    ("冲脉", ORGANS, False, "C"),
+    ("答案为冲脉。", ORGANS, False, "C"),
+    ("肾阳虚者多见腰膝酸软。", ORGANS, False, None),
     # multi-answer forms
     ("A、B、E", SYMPTOMS, True, "ABE"),
     ("ACE", SYMPTOMS, True, "ACE"),
@@ -183,6 +218,9 @@ CASES = [
     ("答案：A，C，D\n\n解析：腹泻不是肺炎的典型表现，B项也不全面。", SYMPTOMS, True, "ACD"),
     ("A项正确；B项错误；C项正确；D项错误；E项正确。", SYMPTOMS, True, "ACE"),
     ("A、C、E都正确。", SYMPTOMS, True, "ACE"),
+    ("正确的是选项C和选项E。", SYMPTOMS, True, "CE"),
+    ("A项和C项正确，其余错误。", SYMPTOMS, True, "AC"),
+    ("以上选项中，A、B、E正确，C、D错误。", SYMPTOMS, True, "ABE"),
     ("The answers are A and C.", SYMPTOMS, True, "AC"),
     ("肺结核的典型症状包括发热、咳嗽和咯血，答案：ABE", SYMPTOMS, True, "ABE"),
     # a single-answer item answered with two letters is not a single answer
@@ -211,7 +249,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("response", "options", "multi", "expected"), CASES)
-def test_extract_choice(response: str | None, options: dict[str, str], multi: bool, expected: str | None) -> None:
+def test_extract_choice(
+    response: str | None, options: dict[str, str], multi: bool, expected: str | None
+) -> None:
     assert extract_choice(response, options, multi=multi) == expected
 
 
@@ -238,6 +278,52 @@ def test_extraction_is_fast_enough_for_a_run() -> None:
         extract_choice(text, ARRHYTHMIA)
     assert len(responses) >= 2000
     assert time.process_time() - started < 0.2
+
+
+def real_choice_items(data: Path) -> list[tuple[dict[str, str], str]]:
+    items = []
+    for line in (data / "mtcmb" / "TCM-ED-A.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        items.append((record["options"], record["answer"]))
+    for path in sorted((data / "cmmlu_medical" / "test").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            items += [
+                ({letter: row[letter] for letter in "ABCD"}, row["Answer"]) for row in csv.DictReader(handle)
+            ]
+    return items
+
+
+ANSWER_STYLES = {
+    "marker": lambda options, gold: f"答案：{gold}",
+    "letter and text": lambda options, gold: f"{gold}. {options[gold]}",
+    "analysis then marker": lambda options, gold: (
+        "逐项分析：\n"
+        + "\n".join(
+            f"{letter}. {text}：{'正确' if letter == gold else '错误'}。" for letter, text in options.items()
+        )
+        + f"\n\n综上所述，答案是{gold}。"
+    ),
+    "answer first": lambda options, gold: (
+        f"{gold}。解析："
+        + "；".join(f"{letter}项{text}不符合题意" for letter, text in options.items() if letter != gold)
+    ),
+    "option text only": lambda options, gold: options[gold],
+}
+
+
+@pytest.mark.parametrize("style", ANSWER_STYLES)
+def test_real_items_answered_in_common_styles(shared_data: Path, style: str) -> None:
+    """Real option sets (TCM organs, statistics options that name letters, "B 类纤维"…) answered with
+    the gold option: every one must come back as exactly the gold letter."""
+    make = ANSWER_STYLES[style]
+    items = real_choice_items(shared_data)
+    wrong = [
+        (make(options, gold), gold)
+        for options, gold in items
+        if extract_choice(make(options, gold), options) != gold
+    ]
+    assert len(items) > 1500
+    assert wrong == []
 
 
 # extract_records and the `medgap extract` command

@@ -6,16 +6,16 @@ import asyncio
 import json
 import math
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
+from servers import ChatServer, Failure, serve
 
 from medgap.models import get_model
 from medgap.models.base import GenerateConfig, ModelRequest
 from medgap.models.openai import OpenAIModel, retry_after_seconds
 from medgap.records import Attempt, Message, Response, Sample, Source
-from servers import ChatServer, Failure, serve
 
 KEY_ENV = "MEDGAP_TEST_OPENAI_KEY"
 SECRET = "sk-test-0123456789abcdef"
@@ -85,9 +85,9 @@ def test_retries_429_with_retry_after_then_500_then_ok():
 
 
 def test_retry_after_as_http_date_and_garbage():
-    soon = datetime.now(timezone.utc) + timedelta(seconds=30)
+    soon = datetime.now(UTC) + timedelta(seconds=30)
     assert 28 <= retry_after_seconds(format_datetime(soon, usegmt=True)) <= 30
-    past = datetime.now(timezone.utc) - timedelta(seconds=30)
+    past = datetime.now(UTC) - timedelta(seconds=30)
     assert retry_after_seconds(format_datetime(past, usegmt=True)) == 0
     assert retry_after_seconds("2.5") == 2.5
     assert retry_after_seconds("soon") is None
@@ -216,3 +216,12 @@ def test_malformed_success_body_is_an_error():
         model = OpenAIModel("m", base_url=base_url)
         (response,) = ask(model, make_request())
     assert response.error is not None and response.error.startswith("malformed completion")
+
+
+def test_backoff_grows_with_jitter_and_is_capped():
+    model = OpenAIModel("m", base_url="http://127.0.0.1:9", backoff_base=1.0, backoff_max=5.0)
+    waits = [[model._backoff(attempt, None) for _ in range(200)] for attempt in range(5)]
+    assert all(0.5 <= w <= 1.0 for w in waits[0]) and all(2.0 <= w <= 4.0 for w in waits[2])
+    assert all(2.5 <= w <= 5.0 for w in waits[4])  # 16 s capped at 5
+    assert len({round(w, 6) for w in waits[1]}) > 100  # jittered, not one fixed value
+    assert model._backoff(0, 3.0) == 3.0 and model._backoff(0, 90.0) == 5.0  # Retry-After wins, capped

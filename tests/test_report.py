@@ -201,7 +201,9 @@ def test_several_runs_give_a_ranked_leaderboard_and_side_by_side_charts(tmp_path
     assert board.index("<code>strong</code>") < board.index("<code>r1</code>")
     dims = html.split('id="dimensions"')[1].split("</section>")[0]
     assert "mock/strong" in dims and "mock/fixture" in dims  # one series per run in the legend
-    assert 'class="panels"' in dims
+    assert dims.count('class="run-block"') == 2  # a table per run
+    errors = html.split('id="errors"')[1].split("</section>")[0]
+    assert errors.count('class="panel"') == 2 and 'viewBox="0 0 560' in errors  # side by side, narrower
     assert {r["run"] for r in data_block(html)["rows"]} == {"r1", "strong"}
     assert 'id="f-run"' in html
 
@@ -215,7 +217,8 @@ def test_comparison_shows_paired_differences_with_intervals(store):
     run = collect_run(store, "r1")
     html = build_report([run], Comparison(a="r1", b="r1", diffs=diffs))
     section = html.split('id="compare"')[1].split("</section>")[0]
-    assert "+25.0 pp" in section and "[+5.0 pp, +45.0 pp]" in section and "0.012" in section
+    assert "+25.0 pp" in section and "[+5.0, +45.0]" in section and "0.012" in section
+    assert "医学知识问答 · 准确率" in section and "Knowledge QA · Accuracy" in section
     assert "mcnemar &lt;exact&gt;" in section and "<svg" in section
 
 
@@ -302,3 +305,17 @@ def test_serve_lists_runs_and_builds_reports(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_open_ended_scores_and_diagnosis_render_when_present(store):
+    run = collect_run(store, "r1")
+    task = run.summary["tasks"]["anatomy"]
+    task.update({"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75, "rouge_l": 0.41})
+    run.summary["overall"].update({"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75})
+    run.diagnosis = [{"title": "安全伦理薄弱", "dimension": "safety_ethics", "interventions": ["safety_reminder"]}]
+    html = build_report([run])
+    section = html.split('id="open"')[1].split("</section>")[0]
+    assert "<svg" in section and "62.5%" in section and "41.0%" in section and "anatomy" in section
+    assert "95% CI 50.0% – 75.0%" in html.split('id="overview"')[1].split("</section>")[0]
+    diagnosis = html.split('id="diagnosis"')[1].split("</section>")[0]
+    assert "安全伦理薄弱" in diagnosis and "safety_reminder" in diagnosis

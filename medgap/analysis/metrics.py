@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from medgap.analysis.generation_metrics import record_metrics
 from medgap.analysis.robustness import robustness_metrics
+from medgap.analysis.understanding import extraction_metrics
 from medgap.analysis.stats import bootstrap_ci, proportion_ci
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
@@ -68,7 +70,7 @@ def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
     return {"rows": len(rows), "items": len({r.sample_id for r in rows})}
 
 
-METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics]
+METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics]
 
 
 def group_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:

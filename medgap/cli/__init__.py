@@ -12,6 +12,8 @@ COMMAND_MODULES = [
     "datasets",
     "extract",
     "report",
+    "errors",
+    "annotate",
 ]
 
 

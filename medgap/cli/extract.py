@@ -21,7 +21,6 @@ def extract(
         typer.Argument(
             help="JSONL file, one record per line with `options` (letter -> text), `response` and "
             "`type` ('single' or 'multi'); '-' reads stdin.",
-            metavar="FILE.jsonl",
             encoding="utf-8",
         ),
     ],

@@ -27,6 +27,12 @@ COLUMNS: list[Column] = [
     Column("robustness", "robustness [95% CI]", with_ci=True),
     Column("unanswered", "unanswered"),
     Column("multi_micro_f1", "multi micro-F1"),
+    Column("micro_f1", "extraction micro-F1 [95% CI]", with_ci=True),
+    Column("macro_f1", "class macro-F1"),
+    Column("format_error_rate", "format errors"),
+    Column("section_coverage", "section coverage"),
+    Column("record_recall", "record recall [95% CI]", with_ci=True),
+    Column("record_rouge_l", "record ROUGE-L"),
     Column("errors", "errors", percent=False),
     Column("ungraded", "ungraded", percent=False),
 ]

@@ -126,7 +126,7 @@ class OpenAIModel(Model):
                     if not retryable(reply.status):
                         return Response(error=redact(error, key), latency_s=latency)
                     wait = retry_after_seconds(reply.headers.get("Retry-After"))
-            except asyncio.TimeoutError:
+            except TimeoutError:  # aiohttp's ServerTimeoutError is one too
                 error = f"timed out after {timeout.total:g} s"
             except aiohttp.ClientError as exc:
                 error = f"{type(exc).__name__}: {exc}"

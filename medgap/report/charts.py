@@ -73,8 +73,8 @@ class StackRow:
         return sum(s.count for s in self.segments)
 
 
-def svg(height: float, title: str, body: list[str]) -> str:
-    return (f'<svg class="chart" viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-label="{esc(title)}" '
+def svg(width: int, height: float, title: str, body: list[str]) -> str:
+    return (f'<svg class="chart" viewBox="0 0 {width} {height:.0f}" role="img" aria-label="{esc(title)}" '
             f'xmlns="http://www.w3.org/2000/svg" font-size="{FONT}">'
             f"<title>{esc(title)}</title>{''.join(body)}</svg>")
 
@@ -85,9 +85,9 @@ def text(x: float, y: float, content: str, *, size: int = FONT, anchor: str = "s
             f'font-weight="{weight}" dominant-baseline="middle">{esc(content)}</text>')
 
 
-def label_column_width(labels: list[Label]) -> float:
+def label_column_width(labels: list[Label], width: int) -> float:
     widest = max((max(text_width(l.main), text_width(l.sub, SMALL)) for l in labels), default=60)
-    return min(max(widest + 16, 110), 300)
+    return min(max(widest + 16, 110), 300, width * 0.4)
 
 
 def draw_label(label: Label, x: float, y: float) -> str:
@@ -97,17 +97,17 @@ def draw_label(label: Label, x: float, y: float) -> str:
                                                            fill=MUTED)
 
 
-def legend(names: list[str], colors: list[str], y: float, x0: float = 8) -> tuple[list[str], float]:
+def legend(names: list[str], colors: list[str], y: float, width: int, x0: float = 8) -> tuple[list[str], float]:
     """Legend items laid left to right, wrapping; returns the pieces and the height used."""
     parts, x, line = [], x0, 0
     for name, color in zip(names, colors):
-        width = 18 + text_width(name, SMALL) + 18
-        if x + width > WIDTH and x > x0:
+        item = 18 + text_width(name, SMALL) + 18
+        if x + item > width and x > x0:
             x, line = x0, line + 1
         cy = y + line * 18
         parts.append(f'<rect x="{x:.1f}" y="{cy - 5:.1f}" width="12" height="10" rx="2" fill="{color}"/>')
         parts.append(text(x + 17, cy, name, size=SMALL, fill=INK))
-        x += width
+        x += item
     return parts, (line + 1) * 18 if names else 0
 
 
@@ -115,17 +115,18 @@ def ticks_for(max_value: float) -> list[float]:
     return [max_value * i / 4 for i in range(5)]
 
 
-def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_value: float = 1.0) -> str:
+def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_value: float = 1.0,
+              width: int = WIDTH) -> str:
     """Horizontal bars grouped by category, one bar per series, with 95% CI whiskers."""
     colors = [s.color or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)]
-    left = label_column_width(categories)
+    left = label_column_width(categories, width)
     right = 66
-    plot_w = WIDTH - left - right
+    plot_w = width - left - right
     bar_h = 18 if len(series) == 1 else 13
     group_h = len(series) * (bar_h + 3) - 3 + 16
     body, top = [], 10
     if len(series) > 1:
-        parts, used = legend([s.name for s in series], colors, top + 6)
+        parts, used = legend([s.name for s in series], colors, top + 6, width)
         body += parts
         top += used + 6
     plot_h = group_h * len(categories)
@@ -146,7 +147,7 @@ def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_
             y = group_top + s * (bar_h + 3)
             body.append(draw_bar(bar, y, bar_h, color, x_of, f"{one.name} · {category.text}"))
     body.append(f'<line x1="{left:.1f}" y1="{top:.1f}" x2="{left:.1f}" y2="{top + plot_h:.1f}" stroke="{MUTED}"/>')
-    return svg(top + plot_h + 26, title, body)
+    return svg(width, top + plot_h + 26, title, body)
 
 
 def draw_bar(bar: Bar, y: float, height: float, color: str, x_of, what: str) -> str:
@@ -172,15 +173,15 @@ def draw_bar(bar: Bar, y: float, height: float, color: str, x_of, what: str) -> 
     return "".join(parts)
 
 
-def stacked_chart(rows: list[StackRow], title: str) -> str:
+def stacked_chart(rows: list[StackRow], title: str, *, width: int = WIDTH) -> str:
     """One 100%-wide bar per row, split into segments by share; a shared legend above."""
     names = list(dict.fromkeys(seg.name for row in rows for seg in row.segments))
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    left = label_column_width([r.label for r in rows])
+    left = label_column_width([r.label for r in rows], width)
     right = 60
-    plot_w = WIDTH - left - right
+    plot_w = width - left - right
     body, top = [], 10
-    parts, used = legend(names, [colors[n] for n in names], top + 6)
+    parts, used = legend(names, [colors[n] for n in names], top + 6, width)
     body += parts
     top += used + 8
     row_h, bar_h = 36, 22
@@ -192,17 +193,17 @@ def stacked_chart(rows: list[StackRow], title: str) -> str:
         for seg in row.segments:
             if not seg.count:
                 continue
-            width = plot_w * seg.count / row.total
+            seg_w = plot_w * seg.count / row.total
             share = seg.count / row.total
-            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{bar_h}" '
+            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{seg_w:.1f}" height="{bar_h}" '
                         f'fill="{colors[seg.name]}" stroke="#ffffff" stroke-width="1">'
                         f"<title>{esc(f'{row.label.text} · {seg.name}: {seg.count} ({pct(share)})')}</title></rect>")
-            if width >= 26:
-                body.append(text(x + width / 2, mid, str(seg.count), size=SMALL, anchor="middle", fill="#ffffff",
+            if seg_w >= 26:
+                body.append(text(x + seg_w / 2, mid, str(seg.count), size=SMALL, anchor="middle", fill="#ffffff",
                                  weight="bold"))
-            x += width
-        body.append(text(WIDTH - right + 8, mid, f"n={row.total}", size=SMALL, fill=MUTED))
-    return svg(top + len(rows) * row_h + 4, title, body)
+            x += seg_w
+        body.append(text(width - right + 8, mid, f"n={row.total}", size=SMALL, fill=MUTED))
+    return svg(width, top + len(rows) * row_h + 4, title, body)
 
 
 @dataclass(frozen=True)
@@ -217,17 +218,17 @@ class Diff:
 
 
 def nice_ceiling(value: float) -> float:
-    for step in (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0):
+    for step in (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0):
         if value <= step:
             return step
     return float(int(value) + 1)
 
 
-def diff_chart(diffs: list[Diff], title: str, a_name: str, b_name: str) -> str:
-    """Forest plot: each difference with its CI around a zero line; significant ones coloured."""
-    left = label_column_width([d.label for d in diffs])
+def diff_chart(diffs: list[Diff], title: str, *, width: int = WIDTH) -> str:
+    """Forest plot of b − a: each difference with its CI around a zero line; significant ones coloured."""
+    left = label_column_width([d.label for d in diffs], width)
     right = 190
-    plot_w = WIDTH - left - right
+    plot_w = width - left - right
     reach = max([abs(v) for d in diffs for v in (d.diff, d.low, d.high) if v is not None] + [0.01])
     bound = nice_ceiling(reach)
     top, row_h = 30, 32
@@ -236,8 +237,8 @@ def diff_chart(diffs: list[Diff], title: str, a_name: str, b_name: str) -> str:
     def x_of(value: float) -> float:
         return left + plot_w * (value + bound) / (2 * bound)
 
-    body = [text(x_of(-bound), 12, f"← {a_name} better", size=SMALL, fill=MUTED),
-            text(x_of(bound), 12, f"{b_name} better →", size=SMALL, anchor="end", fill=MUTED)]
+    body = [text(x_of(-bound), 12, "← A 更好 · A better", size=SMALL, fill=MUTED),
+            text(x_of(bound), 12, "B 更好 · B better →", size=SMALL, anchor="end", fill=MUTED)]
     for tick in (-bound, -bound / 2, 0.0, bound / 2, bound):
         x = x_of(tick)
         stroke = MUTED if tick == 0 else GRID
@@ -258,5 +259,5 @@ def diff_chart(diffs: list[Diff], title: str, a_name: str, b_name: str) -> str:
             summary += f"  p={d.p_value:.3g}"
         body.append(f'<circle cx="{x_of(d.diff):.1f}" cy="{mid:.1f}" r="5" fill="{color}">'
                     f"<title>{esc(d.label.text + ': ' + summary)}</title></circle>")
-        body.append(text(WIDTH - right + 10, mid, summary, size=SMALL, fill=INK))
-    return svg(top + plot_h + 26, title, body)
+        body.append(text(width - right + 10, mid, summary, size=SMALL, fill=INK))
+    return svg(width, top + plot_h + 26, title, body)

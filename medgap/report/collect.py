@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from medgap.analysis.metrics import summarize_run
-from medgap.records import Row, RunConfig, Sample
+from medgap.records import CHOICE_KINDS, Row, RunConfig, Sample
 from medgap.store import Store
 from medgap.store.export import row_record
 
@@ -21,6 +21,7 @@ ERROR_LABELS_MODULE = "medgap.analysis.errors"
 DIAGNOSIS_MODULE = "medgap.analysis.diagnosis"
 COMPARE_MODULES = ("medgap.experiments.compare", "medgap.analysis.compare")
 DEFAULT_MAX_ROWS = 20_000
+OPEN_METRICS = ("macro_recall", "rouge_l", "fill_accuracy")
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -166,9 +167,10 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
     samples = {s.id: s for s in store.samples(run_id)}
     labelled = error_labels(store, run_id)
     labels = labelled[0] if labelled else {}
-    rows, total = [], 0
+    rows, total, kinds = [], 0, set()
     for row in store.iter_rows(run_id):
         total += 1
+        kinds.add(row.kind)
         if len(rows) < max_rows:
             category = category_of(labels.get((row.sample_id, row.permutation)))
             rows.append(table_record(samples[row.sample_id], row, category))
@@ -176,12 +178,14 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
                    error_counts=counts_by_dimension(labelled[1]) if labelled else None,
                    error_sources=labelled[1].get("sources", {}) if labelled else {},
                    diagnosis=load_diagnosis(store, run_id))
-    data.notes.update(missing_notes(data, robustness is not None, labelled is not None))
+    data.notes.update(missing_notes(data, robustness is not None, labelled is not None, kinds))
     return data
 
 
-def missing_notes(data: RunData, has_robustness: bool, has_taxonomy: bool) -> dict[str, str]:
+def missing_notes(data: RunData, has_robustness: bool, has_taxonomy: bool, kinds: set[str]) -> dict[str, str]:
     notes = {}
+    if kinds - set(CHOICE_KINDS) and not any(data.summary["overall"].get(k) is not None for k in OPEN_METRICS):
+        notes["open"] = "the run has open-ended items but no macro recall, ROUGE-L or fill-in scores for them"
     if not has_robustness:
         notes["robustness"] = "robustness metrics are not available in this medgap installation"
     elif data.summary["overall"].get("robustness") is None:

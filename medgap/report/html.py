@@ -23,9 +23,9 @@ from medgap import __version__
 from medgap.cli.tables import COLUMNS, Column
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import (
-    Bar, Diff, Label, Segment, Series, StackRow, bar_chart, diff_chart, esc, pct, stacked_chart,
+    WIDTH, Bar, Diff, Label, Segment, Series, StackRow, bar_chart, diff_chart, esc, pct, stacked_chart,
 )
-from medgap.report.collect import Comparison, RunData, optional_module
+from medgap.report.collect import OPEN_METRICS, Comparison, RunData, optional_module
 
 DIMENSION_LABELS_EN = {
     "knowledge_qa": "Knowledge QA",
@@ -49,7 +49,6 @@ METRIC_NAMES: dict[str, tuple[str, str]] = {
 }
 HEADLINE_METRICS = ("accuracy", "strict_accuracy", "robustness", "macro_recall", "rouge_l", "fill_accuracy")
 ROBUSTNESS_SERIES = ("accuracy", "voted_accuracy", "strict_accuracy", "robustness")
-OPEN_METRICS = ("macro_recall", "rouge_l", "fill_accuracy")
 PRIMARY_METRICS = ("accuracy", "macro_recall", "fill_accuracy", "rouge_l")  # what ranks a run
 STATUS_LABELS = {
     "correct": ("正确", "correct"),
@@ -59,6 +58,7 @@ STATUS_LABELS = {
     "error": ("调用失败", "error"),
     "ungraded": ("未评分", "ungraded"),
 }
+PANEL_WIDTH = 560  # charts in side-by-side panels: a narrower canvas keeps the text legible
 SECRET_KEY = re.compile(r"api[_-]?key|secret|password|authorization|bearer|access[_-]?token", re.I)
 
 
@@ -118,14 +118,24 @@ def primary_metric(group: dict) -> str | None:
     return next((key for key in PRIMARY_METRICS if group.get(key) is not None), None)
 
 
-def panels(runs: list[RunData], draw: Callable[[RunData], str | None]) -> str:
-    """One panel per run (side by side when there are several); runs with nothing to draw are left out."""
-    drawn = [(run, draw(run)) for run in runs]
-    drawn = [(run, body) for run, body in drawn if body]
+def panels(runs: list[RunData], draw: Callable[[RunData, int], str | None]) -> str:
+    """One panel per run, side by side when there are several (charts drawn narrower to stay legible);
+    runs with nothing to draw are left out, and nothing at all gives ""."""
+    width = WIDTH if len(runs) == 1 else PANEL_WIDTH
+    drawn = [(run, body) for run in runs if (body := draw(run, width))]
+    if not drawn:
+        return ""
     if len(runs) == 1:
-        return drawn[0][1] if drawn else ""
+        return drawn[0][1]
     return '<div class="panels">' + "".join(
         f'<div class="panel"><h3>{esc(run.name)}</h3>{body}</div>' for run, body in drawn) + "</div>"
+
+
+def stacked(runs: list[RunData], draw: Callable[[RunData], str]) -> str:
+    """One block per run, full width, under the run's name when there are several (wide tables)."""
+    if len(runs) == 1:
+        return draw(runs[0])
+    return "".join(f'<div class="run-block"><h3>{esc(run.name)}</h3>{draw(run)}</div>' for run in runs)
 
 
 # sections ----------------------------------------------------------------------------------------
@@ -205,8 +215,8 @@ def dimension_section(runs: list[RunData]) -> Section | None:
     series = [Series(run.name, [bar_of(run.summary["overall"], "accuracy")]
                      + [bar_of(run.summary["dimensions"].get(d), "accuracy") for d in dims]) for run in runs]
     chart = bar_chart(categories, series, "Accuracy by dimension with 95% confidence intervals")
-    tables = panels(runs, lambda run: group_table(run.summary["dimensions"], run.summary["overall"], "dimension")
-                    + task_details(run))
+    tables = stacked(runs, lambda run: group_table(run.summary["dimensions"], run.summary["overall"], "dimension")
+                     + task_details(run))
     return Section("dimensions", "各维度得分", "Scores by dimension", chart + tables)
 
 
@@ -250,7 +260,7 @@ def task_details(run: RunData) -> str:
 
 
 def robustness_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData) -> str | None:
+    def draw(run: RunData, width: int) -> str | None:
         dims = [d for d, g in run.summary["dimensions"].items() if g.get("robustness") is not None]
         if not dims:
             return None
@@ -258,7 +268,8 @@ def robustness_section(runs: list[RunData]) -> Section | None:
         keys = [k for k in ROBUSTNESS_SERIES if any(g.get(k) is not None for g in groups)]
         series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
         categories = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
-        return bar_chart(categories, series, "Accuracy and robustness under shuffled option orders, by dimension")
+        return bar_chart(categories, series, "Accuracy and robustness under shuffled option orders, by dimension",
+                         width=width)
 
     body = panels(runs, draw)
     if not body:
@@ -270,7 +281,7 @@ def robustness_section(runs: list[RunData]) -> Section | None:
 
 
 def positional_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData) -> str | None:
+    def draw(run: RunData, width: int) -> str | None:
         bias = run.summary["overall"].get("positional_bias")
         if not bias or not bias.get("positions"):
             return None
@@ -283,7 +294,7 @@ def positional_section(runs: list[RunData]) -> Section | None:
                                             for p in positions], "#9ca3af")]
         peak = max([p.get(k) or 0 for p in positions for k in ("chosen_share", "gold_share")] + [0.05])
         chart = bar_chart(categories, series, "Share of answers by option position: chosen vs gold",
-                          max_value=min(1.0, (int(peak * 10) + 1) / 10))
+                          max_value=min(1.0, (int(peak * 10) + 1) / 10), width=width)
         return chart + position_verdict(bias)
 
     body = panels(runs, draw)
@@ -306,7 +317,7 @@ def position_verdict(bias: dict) -> str:
 
 
 def open_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData) -> str | None:
+    def draw(run: RunData, width: int) -> str | None:
         tasks = {t: g for t, g in (run.summary.get("tasks") or {}).items()
                  if any(g.get(k) is not None for k in OPEN_METRICS)}
         if not tasks:
@@ -316,7 +327,8 @@ def open_section(runs: list[RunData]) -> Section | None:
         series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
         categories = [Label("总体", "Overall")] + [
             Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()]
-        return bar_chart(categories, series, "Open-ended and fill-in scores by task with 95% confidence intervals")
+        return bar_chart(categories, series, "Open-ended and fill-in scores by task with 95% confidence intervals",
+                         width=width)
 
     body = panels(runs, draw)
     if not body:
@@ -342,7 +354,7 @@ def category_names() -> Callable[[str], str]:
 def errors_section(runs: list[RunData]) -> Section | None:
     name = category_names()
 
-    def draw(run: RunData) -> str | None:
+    def draw(run: RunData, width: int) -> str | None:
         if not run.error_counts:
             return None
         order = [d for d in DIMENSIONS if d in run.error_counts]
@@ -353,7 +365,7 @@ def errors_section(runs: list[RunData]) -> Section | None:
         categories = sorted(totals, key=lambda c: -totals[c])
         rows = [StackRow(dimension_label(d), [Segment(name(c), run.error_counts[d].get(c, 0)) for c in categories])
                 for d in order]
-        chart = stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)")
+        chart = stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)", width=width)
         sources = ", ".join(f"{n} {source}" for source, n in sorted(run.error_sources.items()))
         return chart + (f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
                         f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
@@ -366,7 +378,7 @@ def errors_section(runs: list[RunData]) -> Section | None:
 
 
 def diagnosis_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData) -> str | None:
+    def draw(run: RunData, width: int) -> str | None:
         if not run.diagnosis:
             return None
         return '<div class="findings">' + "".join(finding_card(f) for f in run.diagnosis) + "</div>"
@@ -420,15 +432,16 @@ def comparison_section(comparison: Comparison, names: dict[str, str]) -> Section
         return Section("compare", "配对比较", "Paired comparison", body)
     diffs = [Diff(Label(*diff_label(d["label"])), d["diff"], d.get("ci_low"), d.get("ci_high"), d.get("p_value"))
              for d in comparison.diffs if d.get("diff") is not None]
-    chart = diff_chart(diffs, f"Paired differences, {b} minus {a}, with 95% confidence intervals", a, b)
+    chart = diff_chart(diffs, f"Paired differences, B ({b}) minus A ({a}), with 95% confidence intervals")
     head = ["比较项 Metric", f"A: {a}", f"B: {b}", "差值 B−A [95% CI]", "p", "检验 Test", "仅A对 A only", "仅B对 B only"]
     rows = []
     for d in comparison.diffs:
-        ci = (f' <span class="ci">[{signed_points(d.get("ci_low"))}, {signed_points(d.get("ci_high"))}]</span>'
+        ci = (f' <span class="ci">[{d["ci_low"] * 100:+.1f}, {d["ci_high"] * 100:+.1f}]</span>'
               if d.get("ci_low") is not None and d.get("ci_high") is not None else "")
-        cells = [esc(" ".join(diff_label(d["label"])).strip()), pct(number(d.get("a"))), pct(number(d.get("b"))),
+        zh, en = diff_label(d["label"])
+        cells = [f'{esc(zh)}<div class="sub">{esc(en)}</div>', pct(number(d.get("a"))), pct(number(d.get("b"))),
                  signed_points(d.get("diff")) + ci, p_text(d.get("p_value")), esc(d.get("test") or "–"),
-                 esc(d.get("a_only", "–")), esc(d.get("b_only", "–"))]
+                 esc(count_text(d.get("a_only"))), esc(count_text(d.get("b_only")))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     table = (f'<div class="table-wrap"><table class="data"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
              f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
@@ -442,11 +455,20 @@ def number(value: object) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+CONTAINER_KEYS = {"dimensions", "tasks", "metrics", "groups", "diffs"}
+
+
 def diff_label(path: list[str]) -> tuple[str, str]:
-    """The comparison path -> (main, secondary) label: dimension names in Chinese and English."""
-    words = [DIMENSION_LABELS_ZH.get(p, "总体" if p == "overall" else p) for p in path]
-    subs = [DIMENSION_LABELS_EN.get(p, METRIC_NAMES.get(p, ("", ""))[1]) for p in path]
-    return " · ".join(words), " · ".join(s for s in subs if s)
+    """The comparison path -> (Chinese, English) label, e.g. ("医学知识问答 · 准确率", "Knowledge QA · Accuracy")."""
+    parts = [p for p in path if p not in CONTAINER_KEYS] or ["overall"]
+    zh = [DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else METRIC_NAMES.get(p, (p,))[0]) for p in parts]
+    en = [DIMENSION_LABELS_EN.get(p) or ("Overall" if p == "overall" else METRIC_NAMES.get(p, ("", p))[1])
+          for p in parts]
+    return " · ".join(zh), " · ".join(en)
+
+
+def count_text(value: object) -> str:
+    return "–" if value is None else str(value)
 
 
 def signed_points(value: object) -> str:
@@ -531,7 +553,7 @@ def reproduce_command(run: RunData) -> str:
 
 
 def notes_section(runs: list[RunData], extra: dict[str, str]) -> Section | None:
-    titles = {"robustness": "稳健性 Robustness", "errors": "错误类型 Error categories",
+    titles = {"robustness": "稳健性 Robustness", "open": "开放题 Open-ended answers", "errors": "错误类型 Error categories",
               "diagnosis": "诊断 Diagnosis", "compare": "配对比较 Paired comparison"}
     notes: dict[str, list[str]] = {}
     for run in runs:

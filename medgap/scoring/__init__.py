@@ -13,8 +13,10 @@ Scorer = Callable[[Sample, Attempt, Response], Score]
 @cache
 def _scorers() -> dict[str, Scorer]:
     from medgap.scoring.choice import score_choice
+    from medgap.scoring.extraction import score_extraction
+    from medgap.scoring.record import score_record
 
-    return {"single": score_choice, "multi": score_choice}
+    return {"single": score_choice, "multi": score_choice, "extraction": score_extraction, "record": score_record}
 
 
 def score(sample: Sample, attempt: Attempt, response: Response) -> Score:

@@ -14,6 +14,11 @@ TEMPLATES: dict[str, str] = {
     ),
     "open": "以下是一道医学问答题，请根据题目给出完整、准确、条理清晰的回答。\n\n{context}问题：{question}",
     "fill": "以下是一道医学填空题，请直接给出空格处应填写的内容，不要解释。\n\n{context}{question}",
+    "extraction": "以下是一道医学信息抽取题，请严格按照题目要求的格式给出抽取结果，不要解释。\n\n{context}{question}",
+    "record": (
+        "以下是一道病历书写题，请根据医患对话书写病历：每个部分单独成段，以“部分名称：内容”的格式书写，"
+        "只写对话中有依据的信息。\n\n{context}{question}"
+    ),
 }
 
 CONTEXT_PREFIX = "病例资料：\n{context}\n\n"

@@ -9,8 +9,8 @@ Model output is untrusted: the page builds its DOM with textContent only, and th
 scripts and event handlers.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the route signatures' real types,
+# which name objects local to create_app.
 import json
 import random
 import re

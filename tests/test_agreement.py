@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import medgap.cli.annotate  # noqa: F401
-import medgap.cli.errors  # noqa: F401
+import medgap.cli.annotate  # registers `annotate` on the app
+import medgap.cli.errors  # registers `errors`
 from medgap.analysis.agreement import (
     agreement_report,
     fleiss_kappa,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import medgap.cli.annotate  # noqa: F401
-import medgap.cli.errors  # noqa: F401
+import medgap.cli.annotate  # registers `annotate` on the app
+import medgap.cli.errors  # registers `errors`
 from medgap.cli.app import app
 from medgap.store import Store
 from medgap.store.annotations import AnnotationStore
@@ -80,6 +80,14 @@ def test_a_sample_smaller_than_the_wrong_rows_is_seeded(tmp_path):
             prepare(store, RUN_ID, sample=3)
             keys.append(AnnotationStore(store).items(RUN_ID))
     assert len(keys[0]) == 3 and keys[0] == keys[1]
+
+
+def test_the_command_refuses_an_unknown_run_or_too_few_annotators(tmp_path):
+    db = build_run(tmp_path / "runs.db")
+    missing = CliRunner().invoke(app, ["annotate", "nope", "--db", str(db)])
+    assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr
+    lonely = CliRunner().invoke(app, ["annotate", RUN_ID, "--db", str(db), "--annotators", "1"])
+    assert lonely.exit_code == 1 and "at least 2" in lonely.stderr
 
 
 def test_a_run_without_wrong_rows_cannot_be_annotated(tmp_path):

@@ -9,8 +9,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import medgap.cli.annotate  # noqa: F401  (registers the command beside `errors`)
-import medgap.cli.errors  # noqa: F401
+import medgap.cli.annotate  # registers `annotate` on the app
+import medgap.cli.errors  # registers `errors`
 from medgap.analysis.errors import error_distribution, is_wrong, label_run, load_error_labels, row_digest
 from medgap.analysis.prelabel import garbled, looping, parse_judge_reply, rule_label
 from medgap.analysis.taxonomy import CATEGORIES, CATEGORY_KEYS, ErrorLabel, codebook
@@ -61,6 +61,13 @@ def test_a_short_refusal_to_an_open_question_is_unanswered():
     result = label(sample, "作为AI，我无法提供诊断，请咨询专业医生。", value=0.0,
                    details={"missed": ["嵌顿性腹股沟斜疝", "急诊手术"], "covered": [False, False], "recall": 0.0})
     assert result.category == "unanswered" and "omission" in result.secondary
+
+
+def test_an_answer_ending_with_advice_to_see_a_doctor_is_not_a_refusal():
+    sample = open_item("o", ["嵌顿性腹股沟斜疝", "急诊手术"])
+    result = label(sample, "考虑嵌顿性腹股沟斜疝，建议咨询专业医生。", value=0.5,
+                   details={"missed": ["急诊手术"], "covered": [True, False], "recall": 0.5})
+    assert result.category == "omission" and "unanswered" not in result.secondary
 
 
 # -------------------------------------------------------------------------- format mismatch

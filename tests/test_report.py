@@ -26,8 +26,8 @@ from medgap.solvers.permutations import attempts_for
 from medgap.store import Store
 from tests.helpers import choice_sample
 
-INJECTED = '答案：B <img src=x onerror=window.__pwned=1><script>window.__pwned=1</script></script>'
-EVIL_QUESTION = '下列哪项正确？</script><script>window.__pwned=2</script>'
+INJECTED = "答案：B <img src=x onerror=window.__pwned=1><script>window.__pwned=1</script></script>"
+EVIL_QUESTION = "下列哪项正确？</script><script>window.__pwned=2</script>"
 SECRET = "sk-do-not-leak-123"
 
 
@@ -35,26 +35,53 @@ def answer_for(sample_id: str, correct: bool, gold: str) -> str:
     return f"答案：{gold}" if correct else f"答案：{'B' if gold != 'B' else 'C'}"
 
 
-def write_run(store: Store, run_id: str, model: str, responses: dict[str, Response], samples, permutations=1,
-              extra: dict | None = None) -> None:
+def write_run(
+    store: Store,
+    run_id: str,
+    model: str,
+    responses: dict[str, Response],
+    samples,
+    permutations=1,
+    extra: dict | None = None,
+) -> None:
     """Store a run the way the runner would, with the given response per sample id (same for every order)."""
-    config = RunConfig(run_id=run_id, model=model, suite="fixture-suite", seed=7, permutations=permutations,
-                       prompts={"single": "请回答 <选择题> {question}"}, versions={"medgap": "test"},
-                       generation={"temperature": 0.0, "max_tokens": 64}, created="2025-01-02T03:04:05+00:00",
-                       extra={"backend": {"base_url": "http://localhost:1", "api_key": SECRET}, **(extra or {})})
+    config = RunConfig(
+        run_id=run_id,
+        model=model,
+        suite="fixture-suite",
+        seed=7,
+        permutations=permutations,
+        prompts={"single": "请回答 <选择题> {question}"},
+        versions={"medgap": "test"},
+        generation={"temperature": 0.0, "max_tokens": 64},
+        created="2025-01-02T03:04:05+00:00",
+        extra={"backend": {"base_url": "http://localhost:1", "api_key": SECRET}, **(extra or {})},
+    )
     store.save_run(config)
     store.save_samples(run_id, samples)
     for sample in samples:
         for attempt in attempts_for(sample, permutations, config.seed):
             response = responses[sample.id]
-            store.write_row(Row(run_id=run_id, sample_id=sample.id, permutation=attempt.permutation,
-                                task=sample.task, dimension=sample.dimension, kind=sample.kind, attempt=attempt,
-                                response=response, score=score(sample, attempt, response)))
+            store.write_row(
+                Row(
+                    run_id=run_id,
+                    sample_id=sample.id,
+                    permutation=attempt.permutation,
+                    task=sample.task,
+                    dimension=sample.dimension,
+                    kind=sample.kind,
+                    attempt=attempt,
+                    response=response,
+                    score=score(sample, attempt, response),
+                )
+            )
 
 
 def fixture_samples():
     samples = [choice_sample(f"k{i}", answer="ABCD"[i % 4], task="anatomy") for i in range(6)]
-    samples += [choice_sample(f"s{i}", answer="A", dimension="safety_ethics", task="ethics") for i in range(3)]
+    samples += [
+        choice_sample(f"s{i}", answer="A", dimension="safety_ethics", task="ethics") for i in range(3)
+    ]
     samples.append(choice_sample("evil", answer="B", task="anatomy"))
     samples[-1].question = EVIL_QUESTION
     ungraded = choice_sample("nogold", answer="A", task="anatomy")
@@ -79,13 +106,19 @@ def make_store(path, permutations=1) -> Store:
     "evil" (scored right: it answers B); k4 failed; k5 refused; "nogold" has no gold."""
     store = Store(path)
     samples = fixture_samples()
-    write_run(store, "r1", "mock/fixture", fixture_responses(samples, {"k0", "k1", "s0", "s1"}), samples,
-              permutations=permutations)
+    write_run(
+        store,
+        "r1",
+        "mock/fixture",
+        fixture_responses(samples, {"k0", "k1", "s0", "s1"}),
+        samples,
+        permutations=permutations,
+    )
     return store
 
 
 def data_block(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="medgap-data">(.*?)</script>', html, re.S)
+    match = re.search(r'<script type="application/json" id="medgap-data">(.*?)</script>', html, re.DOTALL)
     assert match, "rows data block missing"
     return json.loads(match.group(1))
 
@@ -116,7 +149,7 @@ def test_script_json_cannot_close_its_script_block():
 
 def test_page_is_self_contained(store):
     html = report_for_runs(store, ["r1"])
-    assert not re.search(r'<(?:script|img|link|iframe)[^>]*\s(?:src|href)=', html)
+    assert not re.search(r"<(?:script|img|link|iframe)[^>]*\s(?:src|href)=", html)
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert html.count("<svg") >= 2  # dimension chart and positional bias at least
 
@@ -186,7 +219,13 @@ def test_robustness_and_position_sections_need_several_orders(tmp_path):
 def test_configuration_is_there_to_reproduce_the_run_and_secrets_are_not(store):
     html = report_for_runs(store, ["r1"])
     config = html.split('id="config"')[1].split("</section>")[0]
-    for expected in ("mock/fixture", "fixture-suite", "2025-01-02T03:04:05+00:00", "medgap test", "temperature"):
+    for expected in (
+        "mock/fixture",
+        "fixture-suite",
+        "2025-01-02T03:04:05+00:00",
+        "medgap test",
+        "temperature",
+    ):
         assert expected in config
     assert "medgap run --model mock/fixture --suite fixture-suite --seed 7 --permutations 1" in config
     assert SECRET not in html and "***" in config
@@ -195,7 +234,9 @@ def test_configuration_is_there_to_reproduce_the_run_and_secrets_are_not(store):
 def test_several_runs_give_a_ranked_leaderboard_and_side_by_side_charts(tmp_path):
     with make_store(tmp_path / "runs.db") as store:
         samples = fixture_samples()
-        write_run(store, "strong", "mock/strong", fixture_responses(samples, {s.id for s in samples}), samples)
+        write_run(
+            store, "strong", "mock/strong", fixture_responses(samples, {s.id for s in samples}), samples
+        )
         html = report_for_runs(store, ["r1", "strong"])
     board = html.split('id="leaderboard"')[1].split("</section>")[0]
     assert board.index("<code>strong</code>") < board.index("<code>r1</code>")
@@ -209,9 +250,23 @@ def test_several_runs_give_a_ranked_leaderboard_and_side_by_side_charts(tmp_path
 
 
 def test_comparison_shows_paired_differences_with_intervals(store):
-    result = {"dimensions": {"knowledge_qa": {"accuracy": {
-        "a": 0.5, "b": 0.75, "diff": 0.25, "ci_low": 0.05, "ci_high": 0.45, "p_value": 0.012,
-        "test": "mcnemar <exact>", "a_only": 1, "b_only": 4}}}}
+    result = {
+        "dimensions": {
+            "knowledge_qa": {
+                "accuracy": {
+                    "a": 0.5,
+                    "b": 0.75,
+                    "diff": 0.25,
+                    "ci_low": 0.05,
+                    "ci_high": 0.45,
+                    "p_value": 0.012,
+                    "test": "mcnemar <exact>",
+                    "a_only": 1,
+                    "b_only": 4,
+                }
+            }
+        }
+    }
     diffs = flatten_diffs(result)
     assert diffs[0]["label"] == ["dimensions", "knowledge_qa", "accuracy"]
     run = collect_run(store, "r1")
@@ -234,7 +289,9 @@ def test_compare_without_the_comparison_module_says_so(tmp_path, monkeypatch):
 
 
 def test_findings_of_any_shape_are_escaped():
-    card = finding_card({"title": "<b>弱项</b>", "dimension": "safety_ethics", "interventions": ["<i>cot</i>"]})
+    card = finding_card(
+        {"title": "<b>弱项</b>", "dimension": "safety_ethics", "interventions": ["<i>cot</i>"]}
+    )
     assert "&lt;b&gt;弱项&lt;/b&gt;" in card and "医疗安全和伦理" in card and "&lt;i&gt;cot&lt;/i&gt;" in card
     assert "<b>" not in card and "<i>" not in card
 
@@ -262,7 +319,9 @@ def test_cli_writes_the_report_and_reports_unknown_runs(tmp_path):
     assert out.exists() and "mock/fixture" in out.read_text(encoding="utf-8")
     result = runner.invoke(app, ["report", "nope", "--db", str(tmp_path / "runs.db"), "-o", str(out)])
     assert result.exit_code == 1 and "no run 'nope'" in result.output
-    result = runner.invoke(app, ["report", "r1", "--compare", "--db", str(tmp_path / "runs.db"), "-o", str(out)])
+    result = runner.invoke(
+        app, ["report", "r1", "--compare", "--db", str(tmp_path / "runs.db"), "-o", str(out)]
+    )
     assert result.exit_code == 1 and "exactly two runs" in result.output
 
 
@@ -286,8 +345,9 @@ def test_serve_lists_runs_and_builds_reports(tmp_path):
     from medgap.report.server import create_app
 
     make_store(tmp_path / "runs.db").close()
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "runs.db"), host="127.0.0.1", port=0,
-                                           log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(tmp_path / "runs.db"), host="127.0.0.1", port=0, log_level="error")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -310,9 +370,15 @@ def test_serve_lists_runs_and_builds_reports(tmp_path):
 def test_open_ended_scores_and_diagnosis_render_when_present(store):
     run = collect_run(store, "r1")
     task = run.summary["tasks"]["anatomy"]
-    task.update({"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75, "rouge_l": 0.41})
-    run.summary["overall"].update({"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75})
-    run.diagnosis = [{"title": "安全伦理薄弱", "dimension": "safety_ethics", "interventions": ["safety_reminder"]}]
+    task.update(
+        {"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75, "rouge_l": 0.41}
+    )
+    run.summary["overall"].update(
+        {"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75}
+    )
+    run.diagnosis = [
+        {"title": "安全伦理薄弱", "dimension": "safety_ethics", "interventions": ["safety_reminder"]}
+    ]
     html = build_report([run])
     section = html.split('id="open"')[1].split("</section>")[0]
     assert "<svg" in section and "62.5%" in section and "41.0%" in section and "anatomy" in section

@@ -12,8 +12,14 @@ from tests.helpers import choice_sample
 from tests.test_report import INJECTED, fixture_responses, fixture_samples, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +30,14 @@ def report_file(tmp_path_factory) -> Path:
     from medgap.store import Store
 
     folder = tmp_path_factory.mktemp("report")
-    samples = fixture_samples() + [choice_sample(f"extra{i}", answer="ABCD"[i % 4], task="physiology")
-                                   for i in range(25)]
+    samples = fixture_samples() + [
+        choice_sample(f"extra{i}", answer="ABCD"[i % 4], task="physiology") for i in range(25)
+    ]
     correct = {"k0", "k1", "s0"} | {f"extra{i}" for i in range(0, 25, 2)}
     with Store(folder / "runs.db") as store:
-        write_run(store, "browser", "mock/browser", fixture_responses(samples, correct), samples, permutations=3)
+        write_run(
+            store, "browser", "mock/browser", fixture_responses(samples, correct), samples, permutations=3
+        )
         html = report_for_runs(store, ["browser"])
     return write_report(html, folder / "out" / "report.html")
 
@@ -50,8 +59,12 @@ def page(browser, report_file):
     page = context.new_page()
     problems: list[str] = []
     requests: list[str] = []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None
+        ),
+    )
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("request", lambda request: requests.append(request.url))
     page.goto(report_file.as_uri())
@@ -86,8 +99,10 @@ def test_filters_change_the_visible_rows(page):
     page.click("#next")
     assert visible_rows(page) == total - 100
 
-    wrong = page.evaluate("JSON.parse(document.getElementById('medgap-data').textContent)"
-                          ".rows.filter(r => r.status === 'wrong').length")
+    wrong = page.evaluate(
+        "JSON.parse(document.getElementById('medgap-data').textContent)"
+        ".rows.filter(r => r.status === 'wrong').length"
+    )
     assert 50 < wrong < total
     page.select_option("#f-status", "wrong")
     assert visible_rows(page) == 50 and statuses(page) == {"wrong"}  # back to the first page

@@ -50,11 +50,14 @@ class Finding:
 
 Rule = Callable[[Row, Sample | None, int | None], list[Finding]]
 
+# Declining to answer. HEDGE_MARKERS alone count only where no option was chosen: a free-text answer
+# often ends with "建议咨询专业医生" after answering.
 REFUSAL_MARKERS = (
     "无法回答", "不能回答", "无法作答", "无法确定", "不能确定", "无法判断", "难以判断", "无法给出", "不能给出",
-    "无法提供", "不能提供", "无法选择", "不予回答", "抱歉", "对不起", "请咨询", "建议咨询", "作为一个ai", "作为ai",
-    "作为人工智能", "作为语言模型", "i cannot", "i can't", "i'm sorry", "sorry",
+    "无法提供", "不能提供", "无法选择", "不予回答", "抱歉", "对不起", "作为一个ai", "作为ai", "作为人工智能",
+    "作为语言模型", "i cannot", "i can't", "i'm sorry",
 )
+HEDGE_MARKERS = ("请咨询", "建议咨询", "请就医", "sorry")
 LEAKED_TOKENS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<unk>", "[PAD]")
 MOJIBAKE = ("锟斤拷", "烫烫烫", "屯屯屯")
 SHORT_ANSWER_CHARS = 60  # a free-text reply this short that refuses is a refusal, not an answer
@@ -101,9 +104,10 @@ def leaked_tokens(text: str) -> list[str]:
     return [token for token in LEAKED_TOKENS if token in text]
 
 
-def refuses(text: str) -> bool:
+def refuses(text: str, hedges: bool = False) -> bool:
     lowered = text.lower()
-    return any(marker in lowered for marker in REFUSAL_MARKERS)
+    markers = REFUSAL_MARKERS + HEDGE_MARKERS if hedges else REFUSAL_MARKERS
+    return any(marker in lowered for marker in markers)
 
 
 def content(text: str) -> str:
@@ -166,7 +170,7 @@ def choice_shape(row: Row) -> list[Finding]:
         if row.kind == "single" and len(extracted) > 1:
             return [Finding("format_mismatch", "several_letters", "high", f"several letters ({extracted}) on a single-answer item")]
         return []
-    if refuses(text):
+    if refuses(text, hedges=True):
         return [Finding("unanswered", "no_letter_refusal", "high", f"no option chosen; the reply declines: “{clip(text)}”")]
     named = options_named(text, row.attempt.options)
     if len(named) == 1 or (named and row.kind == "multi"):

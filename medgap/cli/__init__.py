@@ -17,7 +17,12 @@ COMMAND_MODULES = [
 ]
 
 
-def main() -> None:
+def load_commands():
+    """The app with every command registered (tests invoke it with typer's CliRunner)."""
     for name in COMMAND_MODULES:
         importlib.import_module(f"medgap.cli.{name}")
-    app()
+    return app
+
+
+def main() -> None:
+    load_commands()()

@@ -11,7 +11,16 @@ from medgap.analysis.agreement import agreement_report
 from medgap.analysis.errors import error_distribution, label_run
 from medgap.analysis.taxonomy import CATEGORIES
 from medgap.cli.app import app
-from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
+from medgap.cli.common import (
+    DEFAULT_DB_PATH,
+    DbOption,
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    open_store,
+    print_json,
+)
 from medgap.records import DIMENSION_LABELS_ZH
 
 

@@ -4,4 +4,12 @@ from medgap.report.build import report_for_runs
 from medgap.report.collect import Comparison, RunData, collect_run, compare_runs
 from medgap.report.html import build_report, write_report
 
-__all__ = ["Comparison", "RunData", "build_report", "collect_run", "compare_runs", "report_for_runs", "write_report"]
+__all__ = [
+    "Comparison",
+    "RunData",
+    "build_report",
+    "collect_run",
+    "compare_runs",
+    "report_for_runs",
+    "write_report",
+]

@@ -3,13 +3,14 @@ one experiment), and build the HTML."""
 
 from __future__ import annotations
 
-from medgap.report.collect import DEFAULT_MAX_ROWS, compare_runs, collect_run, is_experiment
+from medgap.report.collect import DEFAULT_MAX_ROWS, collect_run, compare_runs, is_experiment
 from medgap.report.html import build_report
 from medgap.store import Store
 
 
-def report_for_runs(store: Store, run_ids: list[str], *, compare: bool = False,
-                    max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def report_for_runs(
+    store: Store, run_ids: list[str], *, compare: bool = False, max_rows: int = DEFAULT_MAX_ROWS
+) -> str:
     """The report of one or more stored runs. `compare` pairs exactly two runs; two runs that
     both carry config.extra["experiment"] are paired without it."""
     runs = [collect_run(store, run_id, max_rows) for run_id in dict.fromkeys(run_ids)]

@@ -12,8 +12,18 @@ from html import escape
 WIDTH = 760
 FONT = 13
 SMALL = 11
-PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#dc2626", "#0891b2", "#db2777", "#4b5563",
-           "#65a30d", "#9333ea")
+PALETTE = (
+    "#2563eb",
+    "#d97706",
+    "#059669",
+    "#7c3aed",
+    "#dc2626",
+    "#0891b2",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+    "#9333ea",
+)
 INK, MUTED, GRID, WHISKER = "#111827", "#4b5563", "#e5e7eb", "#111827"
 
 
@@ -74,15 +84,27 @@ class StackRow:
 
 
 def svg(width: int, height: float, title: str, body: list[str]) -> str:
-    return (f'<svg class="chart" viewBox="0 0 {width} {height:.0f}" role="img" aria-label="{esc(title)}" '
-            f'xmlns="http://www.w3.org/2000/svg" font-size="{FONT}">'
-            f"<title>{esc(title)}</title>{''.join(body)}</svg>")
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height:.0f}" role="img" aria-label="{esc(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg" font-size="{FONT}">'
+        f"<title>{esc(title)}</title>{''.join(body)}</svg>"
+    )
 
 
-def text(x: float, y: float, content: str, *, size: int = FONT, anchor: str = "start", fill: str = INK,
-         weight: str = "normal") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
-            f'font-weight="{weight}" dominant-baseline="middle">{esc(content)}</text>')
+def text(
+    x: float,
+    y: float,
+    content: str,
+    *,
+    size: int = FONT,
+    anchor: str = "start",
+    fill: str = INK,
+    weight: str = "normal",
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
+        f'font-weight="{weight}" dominant-baseline="middle">{esc(content)}</text>'
+    )
 
 
 def label_column_width(labels: list[Label], width: int) -> float:
@@ -93,11 +115,14 @@ def label_column_width(labels: list[Label], width: int) -> float:
 def draw_label(label: Label, x: float, y: float) -> str:
     if not label.sub:
         return text(x, y, label.main, anchor="end")
-    return text(x, y - 7, label.main, anchor="end") + text(x, y + 8, label.sub, size=SMALL, anchor="end",
-                                                           fill=MUTED)
+    return text(x, y - 7, label.main, anchor="end") + text(
+        x, y + 8, label.sub, size=SMALL, anchor="end", fill=MUTED
+    )
 
 
-def legend(names: list[str], colors: list[str], y: float, width: int, x0: float = 8) -> tuple[list[str], float]:
+def legend(
+    names: list[str], colors: list[str], y: float, width: int, x0: float = 8
+) -> tuple[list[str], float]:
     """Legend items laid left to right, wrapping; returns the pieces and the height used."""
     parts, x, line = [], x0, 0
     for name, color in zip(names, colors):
@@ -115,8 +140,9 @@ def ticks_for(max_value: float) -> list[float]:
     return [max_value * i / 4 for i in range(5)]
 
 
-def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_value: float = 1.0,
-              width: int = WIDTH) -> str:
+def bar_chart(
+    categories: list[Label], series: list[Series], title: str, *, max_value: float = 1.0, width: int = WIDTH
+) -> str:
     """Horizontal bars grouped by category, one bar per series, with 95% CI whiskers."""
     colors = [s.color or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)]
     left = label_column_width(categories, width)
@@ -136,7 +162,9 @@ def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_
 
     for tick in ticks_for(max_value):
         x = x_of(tick)
-        body.append(f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + plot_h:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{top + plot_h:.1f}" stroke="{GRID}"/>'
+        )
         body.append(text(x, top + plot_h + 12, pct(tick, 0), size=SMALL, anchor="middle", fill=MUTED))
     for c, category in enumerate(categories):
         group_top = top + c * group_h + 8
@@ -146,7 +174,9 @@ def bar_chart(categories: list[Label], series: list[Series], title: str, *, max_
             bar = one.bars[c] if c < len(one.bars) else Bar(None)
             y = group_top + s * (bar_h + 3)
             body.append(draw_bar(bar, y, bar_h, color, x_of, f"{one.name} · {category.text}"))
-    body.append(f'<line x1="{left:.1f}" y1="{top:.1f}" x2="{left:.1f}" y2="{top + plot_h:.1f}" stroke="{MUTED}"/>')
+    body.append(
+        f'<line x1="{left:.1f}" y1="{top:.1f}" x2="{left:.1f}" y2="{top + plot_h:.1f}" stroke="{MUTED}"/>'
+    )
     return svg(width, top + plot_h + 26, title, body)
 
 
@@ -155,19 +185,29 @@ def draw_bar(bar: Bar, y: float, height: float, color: str, x_of, what: str) -> 
     if bar.value is None:
         return text(x_of(0) + 6, mid, "n/a", size=SMALL, fill=MUTED)
     has_ci = bar.low is not None and bar.high is not None
-    tip = ", ".join(filter(None, [
-        f"{what}: {pct(bar.value)}",
-        f"95% CI {pct(bar.low)}–{pct(bar.high)}" if has_ci else "",
-        bar.note,
-    ]))
+    tip = ", ".join(
+        filter(
+            None,
+            [
+                f"{what}: {pct(bar.value)}",
+                f"95% CI {pct(bar.low)}–{pct(bar.high)}" if has_ci else "",
+                bar.note,
+            ],
+        )
+    )
     x0, x1 = x_of(0), x_of(bar.value)
-    parts = [f'<rect x="{x0:.1f}" y="{y:.1f}" width="{max(x1 - x0, 1):.1f}" height="{height:.1f}" rx="2" '
-             f'fill="{color}"><title>{esc(tip)}</title></rect>']
+    rect = (
+        f'<rect x="{x0:.1f}" y="{y:.1f}" width="{max(x1 - x0, 1):.1f}" height="{height:.1f}" rx="2" '
+        f'fill="{color}"><title>{esc(tip)}</title></rect>'
+    )
+    parts = [rect]
     end = x1
     if has_ci:
         lo, hi = x_of(bar.low), x_of(bar.high)
-        parts.append(f'<path d="M{lo:.1f},{mid:.1f}H{hi:.1f}M{lo:.1f},{mid - 4:.1f}V{mid + 4:.1f}'
-                     f'M{hi:.1f},{mid - 4:.1f}V{mid + 4:.1f}" stroke="{WHISKER}" stroke-width="1.3" fill="none"/>')
+        parts.append(
+            f'<path d="M{lo:.1f},{mid:.1f}H{hi:.1f}M{lo:.1f},{mid - 4:.1f}V{mid + 4:.1f}'
+            f'M{hi:.1f},{mid - 4:.1f}V{mid + 4:.1f}" stroke="{WHISKER}" stroke-width="1.3" fill="none"/>'
+        )
         end = max(end, hi)
     parts.append(text(end + 6, mid, pct(bar.value), size=SMALL, fill=INK))
     return "".join(parts)
@@ -195,12 +235,23 @@ def stacked_chart(rows: list[StackRow], title: str, *, width: int = WIDTH) -> st
                 continue
             seg_w = plot_w * seg.count / row.total
             share = seg.count / row.total
-            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{seg_w:.1f}" height="{bar_h}" '
-                        f'fill="{colors[seg.name]}" stroke="#ffffff" stroke-width="1">'
-                        f"<title>{esc(f'{row.label.text} · {seg.name}: {seg.count} ({pct(share)})')}</title></rect>")
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{seg_w:.1f}" height="{bar_h}" '
+                f'fill="{colors[seg.name]}" stroke="#ffffff" stroke-width="1">'
+                f"<title>{esc(f'{row.label.text} · {seg.name}: {seg.count} ({pct(share)})')}</title></rect>"
+            )
             if seg_w >= 26:
-                body.append(text(x + seg_w / 2, mid, str(seg.count), size=SMALL, anchor="middle", fill="#ffffff",
-                                 weight="bold"))
+                body.append(
+                    text(
+                        x + seg_w / 2,
+                        mid,
+                        str(seg.count),
+                        size=SMALL,
+                        anchor="middle",
+                        fill="#ffffff",
+                        weight="bold",
+                    )
+                )
             x += seg_w
         body.append(text(width - right + 8, mid, f"n={row.total}", size=SMALL, fill=MUTED))
     return svg(width, top + len(rows) * row_h + 4, title, body)
@@ -237,27 +288,44 @@ def diff_chart(diffs: list[Diff], title: str, *, width: int = WIDTH) -> str:
     def x_of(value: float) -> float:
         return left + plot_w * (value + bound) / (2 * bound)
 
-    body = [text(x_of(-bound), 12, "← A 更好 · A better", size=SMALL, fill=MUTED),
-            text(x_of(bound), 12, "B 更好 · B better →", size=SMALL, anchor="end", fill=MUTED)]
+    body = [
+        text(x_of(-bound), 12, "← A 更好 · A better", size=SMALL, fill=MUTED),
+        text(x_of(bound), 12, "B 更好 · B better →", size=SMALL, anchor="end", fill=MUTED),
+    ]
     for tick in (-bound, -bound / 2, 0.0, bound / 2, bound):
         x = x_of(tick)
         stroke = MUTED if tick == 0 else GRID
-        body.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{top + plot_h:.1f}" stroke="{stroke}"/>')
-        body.append(text(x, top + plot_h + 12, f"{tick * 100:+.0f}" if tick else "0", size=SMALL, anchor="middle",
-                         fill=MUTED))
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{top + plot_h:.1f}" stroke="{stroke}"/>'
+        )
+        body.append(
+            text(
+                x,
+                top + plot_h + 12,
+                f"{tick * 100:+.0f}" if tick else "0",
+                size=SMALL,
+                anchor="middle",
+                fill=MUTED,
+            )
+        )
     for i, d in enumerate(diffs):
         mid = top + i * row_h + row_h / 2
         significant = d.p_value is not None and d.p_value < 0.05
         color = ("#059669" if d.diff > 0 else "#dc2626") if significant else MUTED
         body.append(draw_label(d.label, left - 10, mid))
         if d.low is not None and d.high is not None:
-            body.append(f'<line x1="{x_of(d.low):.1f}" y1="{mid:.1f}" x2="{x_of(d.high):.1f}" y2="{mid:.1f}" '
-                        f'stroke="{color}" stroke-width="2"/>')
+            body.append(
+                f'<line x1="{x_of(d.low):.1f}" y1="{mid:.1f}" x2="{x_of(d.high):.1f}" y2="{mid:.1f}" '
+                f'stroke="{color}" stroke-width="2"/>'
+            )
         summary = f"{d.diff * 100:+.1f} pp" + (
-            f" [{d.low * 100:+.1f}, {d.high * 100:+.1f}]" if d.low is not None and d.high is not None else "")
+            f" [{d.low * 100:+.1f}, {d.high * 100:+.1f}]" if d.low is not None and d.high is not None else ""
+        )
         if d.p_value is not None:
             summary += f"  p={d.p_value:.3g}"
-        body.append(f'<circle cx="{x_of(d.diff):.1f}" cy="{mid:.1f}" r="5" fill="{color}">'
-                    f"<title>{esc(d.label.text + ': ' + summary)}</title></circle>")
+        body.append(
+            f'<circle cx="{x_of(d.diff):.1f}" cy="{mid:.1f}" r="5" fill="{color}">'
+            f"<title>{esc(d.label.text + ': ' + summary)}</title></circle>"
+        )
         body.append(text(width - right + 10, mid, summary, size=SMALL, fill=INK))
     return svg(width, top + plot_h + 26, title, body)

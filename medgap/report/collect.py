@@ -55,8 +55,11 @@ class RunData:
     @property
     def name(self) -> str:
         """How the run is called in legends: the model, plus the run id when that is not obvious."""
-        return self.config.model if self.config.run_id.startswith(self.config.model) else (
-            f"{self.config.model} ({self.config.run_id})")
+        return (
+            self.config.model
+            if self.config.run_id.startswith(self.config.model)
+            else (f"{self.config.model} ({self.config.run_id})")
+        )
 
 
 @dataclass
@@ -139,8 +142,10 @@ def error_labels(store: Store, run_id: str) -> tuple[dict, dict] | None:
 
 
 def counts_by_dimension(distribution: dict) -> dict[str, Counter]:
-    counts = {d: Counter({c: n for c, n in group.get("counts", {}).items() if n})
-              for d, group in distribution.get("dimensions", {}).items()}
+    counts = {
+        d: Counter({c: n for c, n in group.get("counts", {}).items() if n})
+        for d, group in distribution.get("dimensions", {}).items()
+    }
     return {d: c for d, c in counts.items() if c}
 
 
@@ -174,17 +179,24 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
         if len(rows) < max_rows:
             category = category_of(labels.get((row.sample_id, row.permutation)))
             rows.append(table_record(samples[row.sample_id], row, category))
-    data = RunData(config=config, summary=summary, rows=rows, rows_total=total,
-                   error_counts=counts_by_dimension(labelled[1]) if labelled else None,
-                   error_sources=labelled[1].get("sources", {}) if labelled else {},
-                   diagnosis=load_diagnosis(store, run_id))
+    data = RunData(
+        config=config,
+        summary=summary,
+        rows=rows,
+        rows_total=total,
+        error_counts=counts_by_dimension(labelled[1]) if labelled else None,
+        error_sources=labelled[1].get("sources", {}) if labelled else {},
+        diagnosis=load_diagnosis(store, run_id),
+    )
     data.notes.update(missing_notes(data, robustness is not None, labelled is not None, kinds))
     return data
 
 
 def missing_notes(data: RunData, has_robustness: bool, has_taxonomy: bool, kinds: set[str]) -> dict[str, str]:
     notes = {}
-    if kinds - set(CHOICE_KINDS) and not any(data.summary["overall"].get(k) is not None for k in OPEN_METRICS):
+    if kinds - set(CHOICE_KINDS) and not any(
+        data.summary["overall"].get(k) is not None for k in OPEN_METRICS
+    ):
         notes["open"] = "the run has open-ended items but no macro recall, ROUGE-L or fill-in scores for them"
     if not has_robustness:
         notes["robustness"] = "robustness metrics are not available in this medgap installation"
@@ -224,5 +236,7 @@ def compare_runs(store: Store, a: RunConfig, b: RunConfig) -> Comparison | None:
         module = optional_module(name)
         if module is not None and hasattr(module, "compare_runs"):
             result = module.compare_runs(store, a.run_id, b.run_id)
-            return Comparison(a=a.run_id, b=b.run_id, diffs=flatten_diffs(result), is_experiment=is_experiment(a, b))
+            return Comparison(
+                a=a.run_id, b=b.run_id, diffs=flatten_diffs(result), is_experiment=is_experiment(a, b)
+            )
     return None

@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +23,18 @@ from medgap import __version__
 from medgap.cli.tables import COLUMNS, Column
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import (
-    WIDTH, Bar, Diff, Label, Segment, Series, StackRow, bar_chart, diff_chart, esc, pct, stacked_chart,
+    WIDTH,
+    Bar,
+    Diff,
+    Label,
+    Segment,
+    Series,
+    StackRow,
+    bar_chart,
+    diff_chart,
+    esc,
+    pct,
+    stacked_chart,
 )
 from medgap.report.collect import OPEN_METRICS, Comparison, RunData, optional_module
 
@@ -59,7 +70,7 @@ STATUS_LABELS = {
     "ungraded": ("未评分", "ungraded"),
 }
 PANEL_WIDTH = 560  # charts in side-by-side panels: a narrower canvas keeps the text legible
-SECRET_KEY = re.compile(r"api[_-]?key|secret|password|authorization|bearer|access[_-]?token", re.I)
+SECRET_KEY = re.compile(r"api[_-]?key|secret|password|authorization|bearer|access[_-]?token", re.IGNORECASE)
 
 
 @dataclass
@@ -127,8 +138,11 @@ def panels(runs: list[RunData], draw: Callable[[RunData, int], str | None]) -> s
         return ""
     if len(runs) == 1:
         return drawn[0][1]
-    return '<div class="panels">' + "".join(
-        f'<div class="panel"><h3>{esc(run.name)}</h3>{body}</div>' for run, body in drawn) + "</div>"
+    return (
+        '<div class="panels">'
+        + "".join(f'<div class="panel"><h3>{esc(run.name)}</h3>{body}</div>' for run, body in drawn)
+        + "</div>"
+    )
 
 
 def stacked(runs: list[RunData], draw: Callable[[RunData], str]) -> str:
@@ -142,13 +156,26 @@ def stacked(runs: list[RunData], draw: Callable[[RunData], str]) -> str:
 def headline_section(run: RunData) -> Section:
     overall = run.summary["overall"]
     cards = [headline_card(key, overall) for key in HEADLINE_METRICS if overall.get(key) is not None]
-    cards.append(count_card("题目", "Items", overall.get("items"), f"{overall.get('rows', 0)} rows (item × option order)"))
+    cards.append(
+        count_card(
+            "题目", "Items", overall.get("items"), f"{overall.get('rows', 0)} rows (item × option order)"
+        )
+    )
     if overall.get("unanswered") is not None:
-        cards.append(count_card("未作答", "Unanswered", pct(overall["unanswered"]),
-                                f"{overall.get('unanswered_n', 0)} of {overall.get('n', 0)} graded rows"))
+        cards.append(
+            count_card(
+                "未作答",
+                "Unanswered",
+                pct(overall["unanswered"]),
+                f"{overall.get('unanswered_n', 0)} of {overall.get('n', 0)} graded rows",
+            )
+        )
     errors = overall.get("errors") or 0
-    cards.append(count_card("调用失败", "Failed calls", errors, "not scored; resume the run to retry them",
-                            warn=bool(errors)))
+    cards.append(
+        count_card(
+            "调用失败", "Failed calls", errors, "not scored; resume the run to retry them", warn=bool(errors)
+        )
+    )
     return Section("overview", "总览", "Overview", f'<div class="cards">{"".join(cards)}</div>')
 
 
@@ -158,21 +185,28 @@ def headline_card(key: str, group: dict) -> str:
     ci = f"95% CI {pct(low)} – {pct(high)}" if low is not None and high is not None else "no interval"
     n = group.get(f"{key}_n", group.get("n") if key == "accuracy" else None)
     sub = f"n = {n}" if n is not None else ""
-    return (f'<div class="card"><div class="card-label">{heading(zh, en)}</div>'
-            f'<div class="card-value">{pct(group[key])}</div><div class="card-ci">{esc(ci)}</div>'
-            f'<div class="card-sub">{esc(sub)}</div></div>')
+    return (
+        f'<div class="card"><div class="card-label">{heading(zh, en)}</div>'
+        f'<div class="card-value">{pct(group[key])}</div><div class="card-ci">{esc(ci)}</div>'
+        f'<div class="card-sub">{esc(sub)}</div></div>'
+    )
 
 
 def count_card(zh: str, en: str, value: object, sub: str, warn: bool = False) -> str:
     shown = "–" if value is None else value
-    return (f'<div class="card{" warn" if warn else ""}"><div class="card-label">{heading(zh, en)}</div>'
-            f'<div class="card-value">{esc(shown)}</div><div class="card-sub">{esc(sub)}</div></div>')
+    return (
+        f'<div class="card{" warn" if warn else ""}"><div class="card-label">{heading(zh, en)}</div>'
+        f'<div class="card-value">{esc(shown)}</div><div class="card-sub">{esc(sub)}</div></div>'
+    )
 
 
 def leaderboard_section(runs: list[RunData]) -> Section:
     dims = [d for d in DIMENSIONS if any(d in r.summary["dimensions"] for r in runs)]
-    extra = [k for k in ("robustness", "macro_recall", "rouge_l") if any(r.summary["overall"].get(k) is not None
-                                                                          for r in runs)]
+    extra = [
+        k
+        for k in ("robustness", "macro_recall", "rouge_l")
+        if any(r.summary["overall"].get(k) is not None for r in runs)
+    ]
 
     def rank_key(run: RunData) -> float:
         key = primary_metric(run.summary["overall"])
@@ -185,8 +219,12 @@ def leaderboard_section(runs: list[RunData]) -> Section:
     for rank, run in enumerate(sorted(runs, key=rank_key), start=1):
         overall = run.summary["overall"]
         key = primary_metric(overall)
-        cells = [str(rank), esc(run.config.model), f"<code>{esc(run.run_id)}</code>",
-                 (value_with_ci(overall, key) + metric_note(key)) if key else "–"]
+        cells = [
+            str(rank),
+            esc(run.config.model),
+            f"<code>{esc(run.run_id)}</code>",
+            (value_with_ci(overall, key) + metric_note(key)) if key else "–",
+        ]
         for d in dims:
             group = run.summary["dimensions"].get(d) or {}
             k = primary_metric(group)
@@ -194,29 +232,52 @@ def leaderboard_section(runs: list[RunData]) -> Section:
         cells += [pct(overall.get(k)) for k in extra]
         cells += [esc(overall.get("items", "–")), esc(overall.get("errors") or 0)]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = (f'<div class="table-wrap"><table class="data leaderboard"><thead><tr>'
-             + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(body)
-             + "</tbody></table></div>")
-    note = ('<p class="hint">Ranked by overall accuracy on choice items (else macro recall, fill-in accuracy, '
-            'ROUGE-L). A dimension cell names its metric when it is not accuracy.</p>')
+    table = (
+        '<div class="table-wrap"><table class="data leaderboard"><thead><tr>'
+        + "".join(f"<th>{esc(h)}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></div>"
+    )
+    note = (
+        '<p class="hint">Ranked by overall accuracy on choice items (else macro recall, fill-in accuracy, '
+        "ROUGE-L). A dimension cell names its metric when it is not accuracy.</p>"
+    )
     return Section("leaderboard", "排行榜", "Leaderboard", table + note)
 
 
 def metric_note(key: str | None) -> str:
-    return "" if key in (None, "accuracy") else f' <span class="metric">{esc(METRIC_NAMES.get(key, (key,))[-1])}</span>'
+    return (
+        ""
+        if key in (None, "accuracy")
+        else f' <span class="metric">{esc(METRIC_NAMES.get(key, (key,))[-1])}</span>'
+    )
 
 
 def dimension_section(runs: list[RunData]) -> Section | None:
-    dims = [d for d in DIMENSIONS if any((r.summary["dimensions"].get(d) or {}).get("accuracy") is not None
-                                         for r in runs)]
+    dims = [
+        d
+        for d in DIMENSIONS
+        if any((r.summary["dimensions"].get(d) or {}).get("accuracy") is not None for r in runs)
+    ]
     if not dims:
         return None
     categories = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
-    series = [Series(run.name, [bar_of(run.summary["overall"], "accuracy")]
-                     + [bar_of(run.summary["dimensions"].get(d), "accuracy") for d in dims]) for run in runs]
+    series = [
+        Series(
+            run.name,
+            [bar_of(run.summary["overall"], "accuracy")]
+            + [bar_of(run.summary["dimensions"].get(d), "accuracy") for d in dims],
+        )
+        for run in runs
+    ]
     chart = bar_chart(categories, series, "Accuracy by dimension with 95% confidence intervals")
-    tables = stacked(runs, lambda run: group_table(run.summary["dimensions"], run.summary["overall"], "dimension")
-                     + task_details(run))
+    tables = stacked(
+        runs,
+        lambda run: (
+            group_table(run.summary["dimensions"], run.summary["overall"], "dimension") + task_details(run)
+        ),
+    )
     return Section("dimensions", "各维度得分", "Scores by dimension", chart + tables)
 
 
@@ -225,10 +286,14 @@ def group_table(groups: dict[str, dict], overall: dict | None, kind: str) -> str
     if overall is not None:
         rows["overall"] = overall
     columns = [c for c in COLUMNS if any(g.get(c.key) is not None for g in rows.values())]
-    columns += [Column(k, METRIC_NAMES[k][1], with_ci=True) for k in OPEN_METRICS
-                if any(g.get(k) is not None for g in rows.values()) and all(c.key != k for c in columns)]
+    columns += [
+        Column(k, METRIC_NAMES[k][1], with_ci=True)
+        for k in OPEN_METRICS
+        if any(g.get(k) is not None for g in rows.values()) and all(c.key != k for c in columns)
+    ]
     head = f"<th>{'维度 Dimension' if kind == 'dimension' else '任务 Task'}</th>" + "".join(
-        f"<th>{esc(column_title(c))}</th>" for c in columns)
+        f"<th>{esc(column_title(c))}</th>" for c in columns
+    )
     body = []
     for name, group in rows.items():
         if name == "overall":
@@ -239,10 +304,15 @@ def group_table(groups: dict[str, dict], overall: dict | None, kind: str) -> str
             dim = group.get("dimension")
             label = name + (f" · {DIMENSION_LABELS_ZH.get(dim, dim)}" if dim else "")
         cls = ' class="total"' if name == "overall" else ""
-        body.append(f"<tr{cls}><th scope=\"row\">{esc(label)}</th>"
-                    + "".join(f"<td>{table_cell(group, c)}</td>" for c in columns) + "</tr>")
-    return (f'<div class="table-wrap"><table class="data"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+        body.append(
+            f'<tr{cls}><th scope="row">{esc(label)}</th>'
+            + "".join(f"<td>{table_cell(group, c)}</td>" for c in columns)
+            + "</tr>"
+        )
+    return (
+        f'<div class="table-wrap"><table class="data"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def column_title(column: Column) -> str:
@@ -255,8 +325,10 @@ def task_details(run: RunData) -> str:
     tasks = run.summary.get("tasks") or {}
     if not tasks:
         return ""
-    return (f"<details><summary>{len(tasks)} tasks · 各任务得分</summary>"
-            f"{group_table(tasks, None, 'task')}</details>")
+    return (
+        f"<details><summary>{len(tasks)} tasks · 各任务得分</summary>"
+        f"{group_table(tasks, None, 'task')}</details>"
+    )
 
 
 def robustness_section(runs: list[RunData]) -> Section | None:
@@ -268,15 +340,21 @@ def robustness_section(runs: list[RunData]) -> Section | None:
         keys = [k for k in ROBUSTNESS_SERIES if any(g.get(k) is not None for g in groups)]
         series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
         categories = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
-        return bar_chart(categories, series, "Accuracy and robustness under shuffled option orders, by dimension",
-                         width=width)
+        return bar_chart(
+            categories,
+            series,
+            "Accuracy and robustness under shuffled option orders, by dimension",
+            width=width,
+        )
 
     body = panels(runs, draw)
     if not body:
         return None
-    note = ('<p class="hint">Robustness: share of items whose chosen option content is the same under every '
-            'order. Strict accuracy: share correct under every order. Voted accuracy: the plurality answer '
-            'over orders.</p>')
+    note = (
+        '<p class="hint">Robustness: share of items whose chosen option content is the same under every '
+        "order. Strict accuracy: share correct under every order. Voted accuracy: the plurality answer "
+        "over orders.</p>"
+    )
     return Section("robustness", "稳健性与准确率", "Robustness vs accuracy", body + note)
 
 
@@ -286,15 +364,30 @@ def positional_section(runs: list[RunData]) -> Section | None:
         if not bias or not bias.get("positions"):
             return None
         positions = bias["positions"]
-        categories = [Label(f"第{p.get('position', i + 1)}位", f"shown as {p.get('letter', '')}".strip())
-                      for i, p in enumerate(positions)]
-        series = [Series("模型选择 · chosen", [Bar(p.get("chosen_share"), note=f"{p.get('chosen')} rows")
-                                           for p in positions], "#2563eb"),
-                  Series("正确答案所在 · gold", [Bar(p.get("gold_share"), note=f"{p.get('gold')} rows")
-                                            for p in positions], "#9ca3af")]
+        categories = [
+            Label(f"第{p.get('position', i + 1)}位", f"shown as {p.get('letter', '')}".strip())
+            for i, p in enumerate(positions)
+        ]
+        series = [
+            Series(
+                "模型选择 · chosen",
+                [Bar(p.get("chosen_share"), note=f"{p.get('chosen')} rows") for p in positions],
+                "#2563eb",
+            ),
+            Series(
+                "正确答案所在 · gold",
+                [Bar(p.get("gold_share"), note=f"{p.get('gold')} rows") for p in positions],
+                "#9ca3af",
+            ),
+        ]
         peak = max([p.get(k) or 0 for p in positions for k in ("chosen_share", "gold_share")] + [0.05])
-        chart = bar_chart(categories, series, "Share of answers by option position: chosen vs gold",
-                          max_value=min(1.0, (int(peak * 10) + 1) / 10), width=width)
+        chart = bar_chart(
+            categories,
+            series,
+            "Share of answers by option position: chosen vs gold",
+            max_value=min(1.0, (int(peak * 10) + 1) / 10),
+            width=width,
+        )
         return chart + position_verdict(bias)
 
     body = panels(runs, draw)
@@ -308,33 +401,52 @@ def position_verdict(bias: dict) -> str:
     parts = [f"n = {bias.get('n', '–')} single-answer rows"]
     if p is not None:
         chi2 = bias.get("chi2")
-        verdict = "chosen positions differ from gold positions" if p < 0.05 else "no evidence of a position preference"
-        parts.append(f"χ² = {chi2:.2f}, df = {bias.get('dof')}, p = {p:.3g}: {verdict}" if chi2 is not None
-                     else f"p = {p:.3g}: {verdict}")
+        verdict = (
+            "chosen positions differ from gold positions"
+            if p < 0.05
+            else "no evidence of a position preference"
+        )
+        parts.append(
+            f"χ² = {chi2:.2f}, df = {bias.get('dof')}, p = {p:.3g}: {verdict}"
+            if chi2 is not None
+            else f"p = {p:.3g}: {verdict}"
+        )
     if bias.get("follows_position") is not None:
-        parts.append(f"answer stays on one position while its content moves: {pct(bias['follows_position'])} of items")
+        parts.append(
+            f"answer stays on one position while its content moves: {pct(bias['follows_position'])} of items"
+        )
     return f'<p class="hint">{esc(" · ".join(parts))}</p>'
 
 
 def open_section(runs: list[RunData]) -> Section | None:
     def draw(run: RunData, width: int) -> str | None:
-        tasks = {t: g for t, g in (run.summary.get("tasks") or {}).items()
-                 if any(g.get(k) is not None for k in OPEN_METRICS)}
+        tasks = {
+            t: g
+            for t, g in (run.summary.get("tasks") or {}).items()
+            if any(g.get(k) is not None for k in OPEN_METRICS)
+        }
         if not tasks:
             return None
         groups = [run.summary["overall"]] + list(tasks.values())
         keys = [k for k in OPEN_METRICS if any(g.get(k) is not None for g in groups)]
         series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
         categories = [Label("总体", "Overall")] + [
-            Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()]
-        return bar_chart(categories, series, "Open-ended and fill-in scores by task with 95% confidence intervals",
-                         width=width)
+            Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()
+        ]
+        return bar_chart(
+            categories,
+            series,
+            "Open-ended and fill-in scores by task with 95% confidence intervals",
+            width=width,
+        )
 
     body = panels(runs, draw)
     if not body:
         return None
-    note = ('<p class="hint">Macro recall: share of the reference key points a response covers, averaged over '
-            'items. ROUGE-L: longest-common-subsequence F-score against the reference, on jieba tokens.</p>')
+    note = (
+        '<p class="hint">Macro recall: share of the reference key points a response covers, averaged over '
+        "items. ROUGE-L: longest-common-subsequence F-score against the reference, on jieba tokens.</p>"
+    )
     return Section("open", "开放题", "Open-ended answers", body + note)
 
 
@@ -363,13 +475,22 @@ def errors_section(runs: list[RunData]) -> Section | None:
             for category, count in counts.items():
                 totals[category] = totals.get(category, 0) + count
         categories = sorted(totals, key=lambda c: -totals[c])
-        rows = [StackRow(dimension_label(d), [Segment(name(c), run.error_counts[d].get(c, 0)) for c in categories])
-                for d in order]
-        chart = stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)", width=width)
+        rows = [
+            StackRow(
+                dimension_label(d), [Segment(name(c), run.error_counts[d].get(c, 0)) for c in categories]
+            )
+            for d in order
+        ]
+        chart = stacked_chart(
+            rows, "Error categories per dimension (labelled wrong or partial rows)", width=width
+        )
         sources = ", ".join(f"{n} {source}" for source, n in sorted(run.error_sources.items()))
-        return chart + (f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
-                        f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
-                        if sources else "")
+        return chart + (
+            f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
+            f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
+            if sources
+            else ""
+        )
 
     body = panels(runs, draw)
     if not body:
@@ -430,24 +551,52 @@ def comparison_section(comparison: Comparison, names: dict[str, str]) -> Section
     if not comparison.diffs:
         body = '<p class="note">The comparison found no metric the two runs share.</p>'
         return Section("compare", "配对比较", "Paired comparison", body)
-    diffs = [Diff(Label(*diff_label(d["label"])), d["diff"], d.get("ci_low"), d.get("ci_high"), d.get("p_value"))
-             for d in comparison.diffs if d.get("diff") is not None]
+    diffs = [
+        Diff(Label(*diff_label(d["label"])), d["diff"], d.get("ci_low"), d.get("ci_high"), d.get("p_value"))
+        for d in comparison.diffs
+        if d.get("diff") is not None
+    ]
     chart = diff_chart(diffs, f"Paired differences, B ({b}) minus A ({a}), with 95% confidence intervals")
-    head = ["比较项 Metric", f"A: {a}", f"B: {b}", "差值 B−A [95% CI]", "p", "检验 Test", "仅A对 A only", "仅B对 B only"]
+    head = [
+        "比较项 Metric",
+        f"A: {a}",
+        f"B: {b}",
+        "差值 B−A [95% CI]",
+        "p",
+        "检验 Test",
+        "仅A对 A only",
+        "仅B对 B only",
+    ]
     rows = []
     for d in comparison.diffs:
-        ci = (f' <span class="ci">[{d["ci_low"] * 100:+.1f}, {d["ci_high"] * 100:+.1f}]</span>'
-              if d.get("ci_low") is not None and d.get("ci_high") is not None else "")
+        ci = (
+            f' <span class="ci">[{d["ci_low"] * 100:+.1f}, {d["ci_high"] * 100:+.1f}]</span>'
+            if d.get("ci_low") is not None and d.get("ci_high") is not None
+            else ""
+        )
         zh, en = diff_label(d["label"])
-        cells = [f'{esc(zh)}<div class="sub">{esc(en)}</div>', pct(number(d.get("a"))), pct(number(d.get("b"))),
-                 signed_points(d.get("diff")) + ci, p_text(d.get("p_value")), esc(d.get("test") or "–"),
-                 esc(count_text(d.get("a_only"))), esc(count_text(d.get("b_only")))]
+        cells = [
+            f'{esc(zh)}<div class="sub">{esc(en)}</div>',
+            pct(number(d.get("a"))),
+            pct(number(d.get("b"))),
+            signed_points(d.get("diff")) + ci,
+            p_text(d.get("p_value")),
+            esc(d.get("test") or "–"),
+            esc(count_text(d.get("a_only"))),
+            esc(count_text(d.get("b_only"))),
+        ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = (f'<div class="table-wrap"><table class="data"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
-             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    table = (
+        '<div class="table-wrap"><table class="data"><thead><tr>'
+        + "".join(f"<th>{esc(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
     kind = "Experiment" if comparison.is_experiment else "Comparison"
-    note = (f'<p class="hint">{esc(kind)}: B = {esc(b)} against A = {esc(a)} on the same items. Differences are in '
-            "percentage points; green/red marks p &lt; 0.05. A only / B only: items only that run got right.</p>")
+    note = (
+        f'<p class="hint">{esc(kind)}: B = {esc(b)} against A = {esc(a)} on the same items. '
+        "Differences are in percentage points; green/red marks p &lt; 0.05. "
+        "A only / B only: items only that run got right.</p>"
+    )
     return Section("compare", "配对比较", "Paired comparison", chart + table + note)
 
 
@@ -459,11 +608,17 @@ CONTAINER_KEYS = {"dimensions", "tasks", "metrics", "groups", "diffs"}
 
 
 def diff_label(path: list[str]) -> tuple[str, str]:
-    """The comparison path -> (Chinese, English) label, e.g. ("医学知识问答 · 准确率", "Knowledge QA · Accuracy")."""
+    """The comparison path -> (Chinese, English) label,
+    e.g. ("医学知识问答 · 准确率", "Knowledge QA · Accuracy")."""
     parts = [p for p in path if p not in CONTAINER_KEYS] or ["overall"]
-    zh = [DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else METRIC_NAMES.get(p, (p,))[0]) for p in parts]
-    en = [DIMENSION_LABELS_EN.get(p) or ("Overall" if p == "overall" else METRIC_NAMES.get(p, ("", p))[1])
-          for p in parts]
+    zh = [
+        DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else METRIC_NAMES.get(p, (p,))[0])
+        for p in parts
+    ]
+    en = [
+        DIMENSION_LABELS_EN.get(p) or ("Overall" if p == "overall" else METRIC_NAMES.get(p, ("", p))[1])
+        for p in parts
+    ]
     return " · ".join(zh), " · ".join(en)
 
 
@@ -482,28 +637,44 @@ def p_text(value: object) -> str:
 def rows_section(runs: list[RunData]) -> Section:
     shown = sum(len(r.rows) for r in runs)
     total = sum(r.rows_total for r in runs)
-    capped = (f'<p class="note">The table holds the first {shown} of {total} rows (raise --max-rows to '
-              "include more).</p>") if shown < total else ""
+    capped = (
+        (
+            f'<p class="note">The table holds the first {shown} of {total} rows (raise --max-rows to '
+            "include more).</p>"
+        )
+        if shown < total
+        else ""
+    )
     run_filter = "" if len(runs) == 1 else filter_select("run", "运行", "Run")
-    filters = (run_filter + filter_select("dimension", "维度", "Dimension") + filter_select("task", "任务", "Task")
-               + filter_select("status", "结果", "Correctness") + filter_select("category", "错误类型", "Error category")
-               + '<label class="filter search"><span>搜索 Search</span>'
-               '<input id="f-search" type="search" placeholder="question, response, id…"></label>')
-    body = (f'{capped}<form class="filters" id="filters">{filters}</form>'
-            '<div class="rows-meta"><span id="rows-count" aria-live="polite"></span>'
-            '<span class="pager"><button type="button" id="prev">← 上一页 Prev</button>'
-            '<span id="page"></span><button type="button" id="next">下一页 Next →</button></span></div>'
-            '<div class="table-wrap"><table class="data rows" id="rows-table"><thead><tr>'
-            "<th>题目 Item</th><th>维度 / 任务</th><th>问题 Question</th><th>标准答案 Gold</th>"
-            "<th>模型回答 Response</th><th>抽取 Extracted</th><th>得分 Score</th><th>结果 Result</th>"
-            '<th>错误类型 Category</th></tr></thead><tbody id="rows-body"></tbody></table></div>'
-            '<p class="hint">Click a row (or press Enter on it) to show the full text, options and key points.</p>')
+    filters = (
+        run_filter
+        + filter_select("dimension", "维度", "Dimension")
+        + filter_select("task", "任务", "Task")
+        + filter_select("status", "结果", "Correctness")
+        + filter_select("category", "错误类型", "Error category")
+        + '<label class="filter search"><span>搜索 Search</span>'
+        '<input id="f-search" type="search" placeholder="question, response, id…"></label>'
+    )
+    body = (
+        f'{capped}<form class="filters" id="filters">{filters}</form>'
+        '<div class="rows-meta"><span id="rows-count" aria-live="polite"></span>'
+        '<span class="pager"><button type="button" id="prev">← 上一页 Prev</button>'
+        '<span id="page"></span><button type="button" id="next">下一页 Next →</button></span></div>'
+        '<div class="table-wrap"><table class="data rows" id="rows-table"><thead><tr>'
+        "<th>题目 Item</th><th>维度 / 任务</th><th>问题 Question</th><th>标准答案 Gold</th>"
+        "<th>模型回答 Response</th><th>抽取 Extracted</th><th>得分 Score</th><th>结果 Result</th>"
+        '<th>错误类型 Category</th></tr></thead><tbody id="rows-body"></tbody></table></div>'
+        '<p class="hint">Click a row (or press Enter on it) to show the full text, options and key '
+        "points.</p>"
+    )
     return Section("rows", "逐题明细", "Rows", body)
 
 
 def filter_select(name: str, zh: str, en: str) -> str:
-    return (f'<label class="filter" id="filter-{name}"><span>{esc(zh)} {esc(en)}</span>'
-            f'<select id="f-{name}" name="{name}"><option value="">全部 All</option></select></label>')
+    return (
+        f'<label class="filter" id="filter-{name}"><span>{esc(zh)} {esc(en)}</span>'
+        f'<select id="f-{name}" name="{name}"><option value="">全部 All</option></select></label>'
+    )
 
 
 def config_section(runs: list[RunData]) -> Section:
@@ -521,40 +692,78 @@ def redact(value: object) -> object:
 def config_block(run: RunData) -> str:
     c = run.config
     fields = [
-        ("Run ID", c.run_id), ("Model", c.model), ("Suite", c.suite), ("Seed", c.seed),
-        ("Option orders (permutations)", c.permutations), ("Limit per task", c.limit if c.limit is not None else "–"),
-        ("Interventions", ", ".join(c.interventions) or "–"), ("Answer matching", c.match),
+        ("Run ID", c.run_id),
+        ("Model", c.model),
+        ("Suite", c.suite),
+        ("Seed", c.seed),
+        ("Option orders (permutations)", c.permutations),
+        ("Limit per task", c.limit if c.limit is not None else "–"),
+        ("Interventions", ", ".join(c.interventions) or "–"),
+        ("Answer matching", c.match),
         ("Created", c.created or "–"),
         ("Versions", ", ".join(f"{k} {v}" for k, v in c.versions.items()) or "–"),
-        ("Generation", json.dumps(redact(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–"),
+        (
+            "Generation",
+            json.dumps(redact(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–",
+        ),
     ]
-    fields += [(k.replace("_", " ").capitalize(), json.dumps(redact(v), ensure_ascii=False, sort_keys=True)
-                if not isinstance(v, str) else v) for k, v in c.extra.items()]
-    rows = "".join(f"<tr><th scope=\"row\">{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in fields)
+    fields += [
+        (
+            k.replace("_", " ").capitalize(),
+            json.dumps(redact(v), ensure_ascii=False, sort_keys=True) if not isinstance(v, str) else v,
+        )
+        for k, v in c.extra.items()
+    ]
+    rows = "".join(f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in fields)
     prompts = "".join(f"<h4>{esc(kind)}</h4><pre>{esc(text)}</pre>" for kind, text in c.prompts.items())
-    prompts_block = f"<details><summary>Prompt templates ({len(c.prompts)})</summary>{prompts}</details>" if prompts else ""
-    return (f'<div class="config"><h3>{esc(run.name)}</h3><table class="kv">{rows}</table>'
-            f'<h4>Reproduce</h4><pre class="command">{esc(reproduce_command(run))}</pre>{prompts_block}</div>')
+    prompts_block = (
+        f"<details><summary>Prompt templates ({len(c.prompts)})</summary>{prompts}</details>"
+        if prompts
+        else ""
+    )
+    return (
+        f'<div class="config"><h3>{esc(run.name)}</h3><table class="kv">{rows}</table>'
+        f'<h4>Reproduce</h4><pre class="command">{esc(reproduce_command(run))}</pre>{prompts_block}</div>'
+    )
 
 
 def reproduce_command(run: RunData) -> str:
     c = run.config
-    args = ["medgap", "run", "--model", c.model, "--suite", c.suite, "--seed", str(c.seed),
-            "--permutations", str(c.permutations)]
+    args = [
+        "medgap",
+        "run",
+        "--model",
+        c.model,
+        "--suite",
+        c.suite,
+        "--seed",
+        str(c.seed),
+        "--permutations",
+        str(c.permutations),
+    ]
     if c.limit is not None:
         args += ["--limit", str(c.limit)]
     if c.interventions:
         args += ["--intervention", ",".join(c.interventions)]
     gen = c.generation
-    for flag, key in (("--temperature", "temperature"), ("--max-tokens", "max_tokens"), ("--choice-mode", "choice_mode")):
+    for flag, key in (
+        ("--temperature", "temperature"),
+        ("--max-tokens", "max_tokens"),
+        ("--choice-mode", "choice_mode"),
+    ):
         if gen.get(key) is not None:
             args += [flag, str(gen[key])]
     return " ".join(shlex.quote(a) for a in args)
 
 
 def notes_section(runs: list[RunData], extra: dict[str, str]) -> Section | None:
-    titles = {"robustness": "稳健性 Robustness", "open": "开放题 Open-ended answers", "errors": "错误类型 Error categories",
-              "diagnosis": "诊断 Diagnosis", "compare": "配对比较 Paired comparison"}
+    titles = {
+        "robustness": "稳健性 Robustness",
+        "open": "开放题 Open-ended answers",
+        "errors": "错误类型 Error categories",
+        "diagnosis": "诊断 Diagnosis",
+        "compare": "配对比较 Paired comparison",
+    }
     notes: dict[str, list[str]] = {}
     for run in runs:
         for key, why in run.notes.items():
@@ -564,7 +773,9 @@ def notes_section(runs: list[RunData], extra: dict[str, str]) -> Section | None:
         notes.setdefault(key, []).append(why)
     if not notes:
         return None
-    items = "".join(f"<li><strong>{esc(titles.get(k, k))}</strong> — {esc('; '.join(v))}</li>" for k, v in notes.items())
+    items = "".join(
+        f"<li><strong>{esc(titles.get(k, k))}</strong> — {esc('; '.join(v))}</li>" for k, v in notes.items()
+    )
     return Section("missing", "未包含的内容", "Not included", f'<ul class="missing">{items}</ul>')
 
 
@@ -572,8 +783,13 @@ def notes_section(runs: list[RunData], extra: dict[str, str]) -> Section | None:
 def script_json(value: object) -> str:
     """JSON safe inside <script>: no '<', '>' or '&' survives, so '</script>' cannot close the block."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def table_data(runs: list[RunData]) -> dict:
@@ -596,22 +812,34 @@ def csp_hash(content: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(content.encode("utf-8")).digest()).decode() + "'"
 
 
-def build_sections(runs: list[RunData], comparison: Comparison | None, notes: dict[str, str]) -> list[Section]:
+def build_sections(
+    runs: list[RunData], comparison: Comparison | None, notes: dict[str, str]
+) -> list[Section]:
     first = [headline_section(runs[0])] if len(runs) == 1 else [leaderboard_section(runs)]
-    optional = [dimension_section(runs), robustness_section(runs), positional_section(runs), open_section(runs),
-                errors_section(runs), diagnosis_section(runs)]
+    optional = [
+        dimension_section(runs),
+        robustness_section(runs),
+        positional_section(runs),
+        open_section(runs),
+        errors_section(runs),
+        diagnosis_section(runs),
+    ]
     if comparison is not None:
         optional.append(comparison_section(comparison, {r.run_id: r.name for r in runs}))
     tail = [rows_section(runs), notes_section(runs, notes), config_section(runs)]
     return [s for s in first + optional + tail if s is not None]
 
 
-def build_report(runs: list[RunData], comparison: Comparison | None = None,
-                 notes: dict[str, str] | None = None, generated: datetime | None = None) -> str:
+def build_report(
+    runs: list[RunData],
+    comparison: Comparison | None = None,
+    notes: dict[str, str] | None = None,
+    generated: datetime | None = None,
+) -> str:
     """The whole page as one string."""
     if not runs:
         raise ValueError("a report needs at least one run")
-    generated = generated or datetime.now(timezone.utc)
+    generated = generated or datetime.now(UTC)
     sections = build_sections(runs, comparison, notes or {})
     if len(runs) == 1:
         c = runs[0].config
@@ -621,8 +849,10 @@ def build_report(runs: list[RunData], comparison: Comparison | None = None,
     nav = "".join(f'<a href="#{s.id}">{esc(s.zh)}<span class="en"> {esc(s.en)}</span></a>' for s in sections)
     body = "".join(f'<section id="{s.id}"><h2>{heading(s.zh, s.en)}</h2>{s.body}</section>' for s in sections)
     style, script = asset("report.css"), asset("report.js")
-    csp = (f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; img-src data:; "
+        "base-uri 'none'; form-action 'none'"
+    )
     parts = {
         "csp": csp,  # our own constant and base64 hashes: nothing to escape
         "title": esc(f"MedGap report · {subtitle}"),
@@ -630,12 +860,20 @@ def build_report(runs: list[RunData], comparison: Comparison | None = None,
         "subtitle": esc(subtitle),
         "nav": nav,
         "body": body,
-        "footer": esc(f"medgap {__version__} · generated {generated.isoformat(timespec='seconds')} · "
-                      "self-contained: opens offline, no external resources"),
+        "footer": esc(
+            f"medgap {__version__} · generated {generated.isoformat(timespec='seconds')} · "
+            "self-contained: opens offline, no external resources"
+        ),
         "data": script_json(table_data(runs)),
         "script": script,
     }
-    return re.sub(r"<!--medgap:(\w+)-->", lambda m: parts[m.group(1)], asset("template.html"))
+    return fill_template("template.html", parts)
+
+
+def fill_template(name: str, parts: dict[str, str]) -> str:
+    """Put each part in place of its <!--medgap:NAME--> marker, in one pass: inserted text is never
+    rescanned."""
+    return re.sub(r"<!--medgap:(\w+)-->", lambda m: parts[m.group(1)], asset(name))
 
 
 def write_report(html: str, output: str | Path) -> Path:

@@ -15,7 +15,7 @@ import json
 import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS error_adjudications (
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def token_hash(token: str) -> str:

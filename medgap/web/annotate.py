@@ -21,14 +21,22 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from medgap.analysis.agreement import agreement_report
 from medgap.analysis.errors import label_run, wrong_rows
 from medgap.analysis.taxonomy import CATEGORY_KEYS, category, codebook
 from medgap.records import DIMENSION_LABELS_ZH, Row, Sample
-from medgap.store.annotations import NOTE_CHARS, AnnotationStore, Annotator, HumanLabel, Key, export_text, resolve
+from medgap.store.annotations import (
+    NOTE_CHARS,
+    AnnotationStore,
+    Annotator,
+    HumanLabel,
+    Key,
+    export_text,
+    resolve,
+)
 from medgap.store.sqlite import Store
 
 STATIC = Path(__file__).resolve().parent
@@ -317,6 +325,10 @@ def create_app(db: Path | str, run_id: str) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "annotate.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> FileResponse:

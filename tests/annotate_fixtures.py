@@ -16,41 +16,84 @@ from pathlib import Path
 from medgap.records import Attempt, Gold, Response, Row, RunConfig, Sample, Score, Source
 
 RUN_ID = "annot-run"
-XSS_RESPONSE = ('<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'">'
-                "<b>粗体</b> 答案：D")
-XSS_QUESTION = '下列哪项正确？<img src=x onerror="window.__xss = \'question\'">'
+XSS_RESPONSE = (
+    '<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'"><b>粗体</b> 答案：D'
+)
+XSS_QUESTION = "下列哪项正确？<img src=x onerror=\"window.__xss = 'question'\">"
 
 
-def choice(sample_id: str, gold: str, *, question: str = "", dimension: str = "knowledge_qa",
-           context: str | None = None, kind: str = "single") -> Sample:
+def choice(
+    sample_id: str,
+    gold: str,
+    *,
+    question: str = "",
+    dimension: str = "knowledge_qa",
+    context: str | None = None,
+    kind: str = "single",
+) -> Sample:
     return Sample(
-        id=sample_id, source=Source(dataset="fixture"), task="fixture-choice", dimension=dimension, kind=kind,
-        question=question or f"{sample_id}：对评估肝硬化患者预后意义不大的是", context=context,
-        options={"A": "腹水", "B": "清蛋白", "C": "血电解质", "D": "凝血酶原时间"}, gold=Gold(letters=sorted(gold)),
+        id=sample_id,
+        source=Source(dataset="fixture"),
+        task="fixture-choice",
+        dimension=dimension,
+        kind=kind,
+        question=question or f"{sample_id}：对评估肝硬化患者预后意义不大的是",
+        context=context,
+        options={"A": "腹水", "B": "清蛋白", "C": "血电解质", "D": "凝血酶原时间"},
+        gold=Gold(letters=sorted(gold)),
     )
 
 
-def open_item(sample_id: str, points: list[str], dimension: str = "complex_reasoning", kind: str = "open",
-              structure=None) -> Sample:
+def open_item(
+    sample_id: str,
+    points: list[str],
+    dimension: str = "complex_reasoning",
+    kind: str = "open",
+    structure=None,
+) -> Sample:
     return Sample(
-        id=sample_id, source=Source(dataset="fixture"), task=f"fixture-{kind}", dimension=dimension, kind=kind,
-        question="简述该病人的诊断及治疗原则。", context="病人，男，49岁，3小时前解大便后出现右下腹疼痛。",
+        id=sample_id,
+        source=Source(dataset="fixture"),
+        task=f"fixture-{kind}",
+        dimension=dimension,
+        kind=kind,
+        question="简述该病人的诊断及治疗原则。",
+        context="病人，男，49岁，3小时前解大便后出现右下腹疼痛。",
         gold=Gold(text="\n".join(points), key_points=points, structure=structure),
     )
 
 
-def row_for(sample: Sample, text: str, *, extracted: str | None = None, value: float | None = 0.0,
-            details: dict | None = None, run_id: str = RUN_ID, completion_tokens: int | None = None,
-            error: str | None = None) -> Row:
-    attempt = Attempt(sample_id=sample.id, order=list(sample.options), options=dict(sample.options),
-                      gold_letters=sample.gold.letters if sample.gold else None)
+def row_for(
+    sample: Sample,
+    text: str,
+    *,
+    extracted: str | None = None,
+    value: float | None = 0.0,
+    details: dict | None = None,
+    run_id: str = RUN_ID,
+    completion_tokens: int | None = None,
+    error: str | None = None,
+) -> Row:
+    attempt = Attempt(
+        sample_id=sample.id,
+        order=list(sample.options),
+        options=dict(sample.options),
+        gold_letters=sample.gold.letters if sample.gold else None,
+    )
     if sample.is_choice and details is None:
         gold, chosen = set(sample.gold.letters), set(extracted or "")
         details = {"tp": len(gold & chosen), "fp": len(chosen - gold), "fn": len(gold - chosen)}
-    return Row(run_id=run_id, sample_id=sample.id, permutation=0, task=sample.task, dimension=sample.dimension,
-               kind=sample.kind, attempt=attempt,
-               response=Response(text=text, completion_tokens=completion_tokens, error=error),
-               score=Score(extracted=extracted, value=value, details=details or {}))
+    return Row(
+        run_id=run_id,
+        sample_id=sample.id,
+        permutation=0,
+        task=sample.task,
+        dimension=sample.dimension,
+        kind=sample.kind,
+        attempt=attempt,
+        response=Response(text=text, completion_tokens=completion_tokens, error=error),
+        score=Score(extracted=extracted, value=value, details=details or {}),
+    )
 
 
 def fixture_rows() -> list[tuple[Sample, Row]]:
@@ -64,12 +107,35 @@ def fixture_rows() -> list[tuple[Sample, Row]]:
         (k2, row_for(k2, "抱歉，我无法回答这个问题，请咨询专业医生。")),
         (k3, row_for(k3, XSS_RESPONSE, extracted="D")),
         (ok, row_for(ok, "答案：B", extracted="B", value=1.0)),
-        (o1, row_for(o1, "诊断为嵌顿性腹股沟斜疝。", value=1 / 3, details={
-            "points": o1.gold.key_points, "covered": [True, False, False], "missed": ["肠梗阻", "急诊手术"],
-            "recall": 1 / 3})),
+        (
+            o1,
+            row_for(
+                o1,
+                "诊断为嵌顿性腹股沟斜疝。",
+                value=1 / 3,
+                details={
+                    "points": o1.gold.key_points,
+                    "covered": [True, False, False],
+                    "missed": ["肠梗阻", "急诊手术"],
+                    "recall": 1 / 3,
+                },
+            ),
+        ),
         (k5, row_for(k5, "答案：AC", extracted="AC")),
-        (o2, row_for(o2, "   ", value=0.0, details={"points": o2.gold.key_points, "covered": [False, False],
-                                                      "missed": ["腹痛", "包块"], "recall": 0.0})),
+        (
+            o2,
+            row_for(
+                o2,
+                "   ",
+                value=0.0,
+                details={
+                    "points": o2.gold.key_points,
+                    "covered": [False, False],
+                    "missed": ["腹痛", "包块"],
+                    "recall": 0.0,
+                },
+            ),
+        ),
     ]
 
 
@@ -78,8 +144,16 @@ def build_run(db: Path, run_id: str = RUN_ID) -> Path:
 
     pairs = fixture_rows()
     with Store(db) as store:
-        store.save_run(RunConfig(run_id=run_id, model="mock/fixture", suite="fixture", seed=7,
-                                 generation={"max_tokens": 512}, created="2025-01-01T00:00:00+00:00"))
+        store.save_run(
+            RunConfig(
+                run_id=run_id,
+                model="mock/fixture",
+                suite="fixture",
+                seed=7,
+                generation={"max_tokens": 512},
+                created="2025-01-01T00:00:00+00:00",
+            )
+        )
         store.save_samples(run_id, [sample for sample, _ in pairs])
         for _, row in pairs:
             store.write_row(row.model_copy(update={"run_id": run_id}))
@@ -101,9 +175,12 @@ def serve_app(db: Path, run_id: str = RUN_ID) -> Iterator[str]:
     from medgap.web.annotate import create_app
 
     sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(db, run_id), log_level="warning", access_log=False,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="annotate-test", daemon=True)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(db, run_id), log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="annotate-test", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -118,8 +195,14 @@ def serve_app(db: Path, run_id: str = RUN_ID) -> Iterator[str]:
         sock.close()
 
 
-def call(base: str, method: str, path: str, token: str | None = None, body: dict | None = None,
-         raw_headers: dict | None = None) -> tuple[int, dict, object]:
+def call(
+    base: str,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: dict | None = None,
+    raw_headers: dict | None = None,
+) -> tuple[int, dict, object]:
     """(status, headers, JSON or text body) of one request; HTTP errors are returned, not raised."""
     headers = dict(raw_headers or {})
     if token is not None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import medgap.cli.annotate  # registers `annotate` on the app
-import medgap.cli.errors  # registers `errors`
+import medgap.cli.errors  # noqa: F401  (registers `errors`)
 from medgap.analysis.agreement import (
     agreement_report,
     fleiss_kappa,
@@ -29,8 +29,18 @@ from tests.annotate_fixtures import RUN_ID, build_run
 
 # Fleiss (1971) as worked on Wikipedia ("Fleiss' kappa", worked example): 10 subjects, 14 raters,
 # 5 categories; P̄ = 0.378, κ = 0.210.
-FLEISS_COUNTS = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-                 [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+FLEISS_COUNTS = [
+    [0, 0, 0, 0, 14],
+    [0, 2, 6, 4, 2],
+    [0, 0, 3, 5, 6],
+    [0, 3, 9, 2, 0],
+    [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0],
+    [3, 2, 6, 3, 0],
+    [2, 5, 3, 2, 2],
+    [6, 5, 2, 1, 0],
+    [0, 2, 2, 3, 7],
+]
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", nominal example with missing
 # values: 4 observers x 12 units, α = 0.743.
 N = None
@@ -65,11 +75,17 @@ def test_krippendorff_alpha_matches_the_textbook_example_with_missing_labels():
 
 
 def test_krippendorff_alpha_on_category_keys_equals_the_library_on_codes():
-    table = [["omission", "omission", "hallucination"], ["unanswered", "unanswered", "unanswered"],
-             ["hallucination", None, "hallucination"], ["output_error", "omission", "output_error"]]
+    table = [
+        ["omission", "omission", "hallucination"],
+        ["unanswered", "unanswered", "unanswered"],
+        ["hallucination", None, "hallucination"],
+        ["output_error", "omission", "output_error"],
+    ]
     codes = {"omission": 0, "hallucination": 1, "unanswered": 2, "output_error": 3}
     data = np.array([[np.nan if c is None else codes[c] for c in row] for row in table]).T
-    assert krippendorff_alpha(table) == pytest.approx(krippendorff.alpha(data, level_of_measurement="nominal"))
+    assert krippendorff_alpha(table) == pytest.approx(
+        krippendorff.alpha(data, level_of_measurement="nominal")
+    )
 
 
 def test_per_category_kappas_average_to_the_overall_kappa():
@@ -100,12 +116,20 @@ def test_perfect_and_undefined_agreement():
 
 
 def test_prelabel_accuracy_against_consensus():
-    pre = {("a", 0): ErrorLabel(category="omission", confidence="high"),
-           ("b", 0): ErrorLabel(category="hallucination", confidence="low"),
-           ("c", 0): ErrorLabel(category="hallucination", confidence="low"),
-           ("d", 0): ErrorLabel(category="unanswered", confidence="high")}
-    consensus = {key: ErrorLabel(category=cat, source="consensus") for key, cat in
-                 [(("a", 0), "omission"), (("b", 0), "causal_reasoning_deficiency"), (("c", 0), "hallucination")]}
+    pre = {
+        ("a", 0): ErrorLabel(category="omission", confidence="high"),
+        ("b", 0): ErrorLabel(category="hallucination", confidence="low"),
+        ("c", 0): ErrorLabel(category="hallucination", confidence="low"),
+        ("d", 0): ErrorLabel(category="unanswered", confidence="high"),
+    }
+    consensus = {
+        key: ErrorLabel(category=cat, source="consensus")
+        for key, cat in [
+            (("a", 0), "omission"),
+            (("b", 0), "causal_reasoning_deficiency"),
+            (("c", 0), "hallucination"),
+        ]
+    }
     result = prelabel_accuracy(pre, consensus)
     assert (result["n"], result["correct"], result["accuracy"]) == (3, 2, pytest.approx(2 / 3))
     assert result["by_confidence"]["low"] == {"n": 2, "correct": 1, "accuracy": 0.5}
@@ -120,8 +144,14 @@ def lab(category, *secondary):
 def test_consensus_is_a_strict_majority_and_otherwise_waits_for_the_adjudicator():
     names = ["a1", "a2", "a3"]
     assert resolve({"a1": lab("omission"), "a2": lab("omission")}, names).status == "pending"
-    agreed = resolve({"a1": lab("omission", "hallucination"), "a2": lab("omission", "hallucination"),
-                      "a3": lab("hallucination")}, names)
+    agreed = resolve(
+        {
+            "a1": lab("omission", "hallucination"),
+            "a2": lab("omission", "hallucination"),
+            "a3": lab("hallucination"),
+        },
+        names,
+    )
     assert (agreed.status, agreed.consensus, agreed.secondary) == ("agreed", "omission", ["hallucination"])
     split = {"a1": lab("omission"), "a2": lab("hallucination"), "a3": lab("unanswered")}
     assert resolve(split, names).status == "needs_adjudication"

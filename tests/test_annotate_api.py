@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import medgap.cli.annotate  # registers `annotate` on the app
-import medgap.cli.errors  # registers `errors`
+import medgap.cli.errors  # noqa: F401  (registers `errors`)
 from medgap.cli.app import app
 from medgap.store import Store
 from medgap.store.annotations import AnnotationStore
@@ -44,7 +44,9 @@ def label(base, token, index, category, **extra):
 def test_tokens_are_issued_once_stored_hashed_and_reissued_on_request(prepared):
     db, tokens = prepared
     assert set(tokens) == {*ANNOTATORS, "adjudicator"}
-    raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b"")
+    raw = db.read_bytes() + (
+        db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b""
+    )
     assert not any(token.encode() in raw for token in tokens.values())
     with Store(db) as store:
         again = prepare(store, RUN_ID)
@@ -102,12 +104,20 @@ def test_a_run_without_wrong_rows_cannot_be_annotated(tmp_path):
 def test_requests_without_a_valid_token_are_refused(prepared):
     db, tokens = prepared
     with serve_app(db) as base:
-        for method, path in [("GET", "/api/session"), ("GET", "/api/items"), ("GET", "/api/items/0"),
-                             ("GET", "/api/export"), ("GET", "/api/agreement"), ("POST", "/api/finish")]:
+        for method, path in [
+            ("GET", "/api/session"),
+            ("GET", "/api/items"),
+            ("GET", "/api/items/0"),
+            ("GET", "/api/export"),
+            ("GET", "/api/agreement"),
+            ("POST", "/api/finish"),
+        ]:
             assert call(base, method, path)[0] == 401
             assert call(base, method, path, "not-a-token")[0] == 401
         assert call(base, "PUT", "/api/items/0/label", None, {"category": "omission"})[0] == 401
-        basic = call(base, "GET", "/api/session", raw_headers={"Authorization": f"Basic {tokens['annotator1']}"})
+        basic = call(
+            base, "GET", "/api/session", raw_headers={"Authorization": f"Basic {tokens['annotator1']}"}
+        )
         assert basic[0] == 401 and basic[1]["www-authenticate"] == "Bearer"
         status, headers, page = call(base, "GET", "/")
         assert status == 200 and "annotate.js" in page
@@ -123,7 +133,10 @@ def test_roles_and_input_are_checked(prepared):
         assert label(base, tokens["adjudicator"], 0, "omission")[0] == 403
         assert call(base, "GET", "/api/export", tokens["annotator1"])[0] == 403
         assert call(base, "GET", "/api/agreement", tokens["annotator1"])[0] == 403
-        assert call(base, "PUT", "/api/items/0/adjudication", tokens["annotator1"], {"category": "omission"})[0] == 403
+        assert (
+            call(base, "PUT", "/api/items/0/adjudication", tokens["annotator1"], {"category": "omission"})[0]
+            == 403
+        )
         assert label(base, tokens["annotator1"], 0, "knowledge_error")[0] == 422
         assert label(base, tokens["annotator1"], 0, "omission", secondary=["bogus"])[0] == 422
         assert label(base, tokens["annotator1"], 0, "omission", note="x" * 2001)[0] == 422
@@ -135,8 +148,14 @@ def test_roles_and_input_are_checked(prepared):
 def test_an_item_shows_what_an_annotator_needs_and_nothing_of_the_others(prepared):
     db, tokens = prepared
     with serve_app(db) as base:
-        status, _, saved = label(base, tokens["annotator1"], 3, "omission", secondary=["omission", "hallucination"],
-                                 note="漏了肠梗阻")
+        status, _, saved = label(
+            base,
+            tokens["annotator1"],
+            3,
+            "omission",
+            secondary=["omission", "hallucination"],
+            note="漏了肠梗阻",
+        )
         assert status == 200 and saved["secondary"] == ["hallucination"]  # the primary is not also secondary
         item = call(base, "GET", "/api/items/3", tokens["annotator1"])[2]
         assert item["sample_id"] == "o1" and item["missed"] == ["肠梗阻", "急诊手术"]
@@ -176,11 +195,17 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
     with serve_app(db) as base:  # a restart: same tokens, labels kept
         session = call(base, "GET", "/api/session", tokens["annotator1"])[2]
         assert session["labelled"] == 3
-        assert call(base, "GET", "/api/items/2", tokens["annotator2"])[2]["mine"]["category"] == "contextual_inconsistency"
+        assert (
+            call(base, "GET", "/api/items/2", tokens["annotator2"])[2]["mine"]["category"]
+            == "contextual_inconsistency"
+        )
         for index, row in enumerate(PLAN[3:], start=3):
             for name, cat in zip(ANNOTATORS, row):
                 assert label(base, tokens[name], index, cat)[0] == 200
-        assert call(base, "PUT", "/api/items/0/adjudication", tokens["adjudicator"], {"category": "omission"})[0] == 409
+        assert (
+            call(base, "PUT", "/api/items/0/adjudication", tokens["adjudicator"], {"category": "omission"})[0]
+            == 409
+        )
         finished = call(base, "POST", "/api/finish", tokens["annotator1"])
         assert finished[0] == 200 and finished[2]["finished"] is True
         assert label(base, tokens["annotator1"], 0, "omission")[0] == 409  # locked after finishing
@@ -190,8 +215,13 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
         assert call(base, "GET", "/api/items/0", tokens["annotator2"])[2]["labels"] is None  # not finished
         disputed = call(base, "GET", "/api/items/2", tokens["adjudicator"])[2]
         assert disputed["status"] == "needs_adjudication" and len(disputed["labels"]) == 3
-        status, _, decided = call(base, "PUT", "/api/items/2/adjudication", tokens["adjudicator"],
-                                  {"category": "contextual_inconsistency", "note": "病例已写明过敏史"})
+        status, _, decided = call(
+            base,
+            "PUT",
+            "/api/items/2/adjudication",
+            tokens["adjudicator"],
+            {"category": "contextual_inconsistency", "note": "病例已写明过敏史"},
+        )
         assert status == 200 and decided["by"] == "adjudicator"
         after = call(base, "GET", "/api/items/2", tokens["annotator1"])[2]
         assert (after["status"], after["consensus"]) == ("adjudicated", "contextual_inconsistency")
@@ -201,26 +231,39 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
         assert status == 200 and headers["content-type"].startswith("text/csv")
         assert "attachment" in headers["content-disposition"]
     records = list(csv.DictReader(io.StringIO(text)))
-    assert [r["consensus"] for r in records] == ["hallucination", "unanswered", "contextual_inconsistency",
-                                                 "omission", "omission", "output_error"]
+    assert [r["consensus"] for r in records] == [
+        "hallucination",
+        "unanswered",
+        "contextual_inconsistency",
+        "omission",
+        "omission",
+        "output_error",
+    ]
     assert records[2]["status"] == "adjudicated" and records[2]["adjudicator_note"] == "病例已写明过敏史"
-    assert records[0]["annotator3"] == "causal_reasoning_deficiency" and records[0]["prelabel"] == "hallucination"
+    assert (
+        records[0]["annotator3"] == "causal_reasoning_deficiency"
+        and records[0]["prelabel"] == "hallucination"
+    )
 
     out = tmp_path / "labels.jsonl"
     result = CliRunner().invoke(app, ["annotate", RUN_ID, "--db", str(db), "--export", str(out)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 6 and lines[2]["labels"]["annotator2"]["category"] == "contextual_inconsistency"
-    result = CliRunner().invoke(app, ["annotate", RUN_ID, "--db", str(db), "--export", str(tmp_path / "labels.csv")])
+    result = CliRunner().invoke(
+        app, ["annotate", RUN_ID, "--db", str(db), "--export", str(tmp_path / "labels.csv")]
+    )
     assert result.exit_code == 0 and (tmp_path / "labels.csv").read_text(encoding="utf-8") == text
-    bad = CliRunner().invoke(app, ["annotate", RUN_ID, "--db", str(db), "--export", str(tmp_path / "labels.xlsx")])
+    bad = CliRunner().invoke(
+        app, ["annotate", RUN_ID, "--db", str(db), "--export", str(tmp_path / "labels.xlsx")]
+    )
     assert bad.exit_code == 1 and "--format" in bad.stderr
 
 
 def test_export_makes_spreadsheet_formulas_inert(prepared):
     db, tokens = prepared
     with serve_app(db) as base:
-        label(base, tokens["annotator1"], 0, "omission", note="=HYPERLINK(\"http://evil\")")
+        label(base, tokens["annotator1"], 0, "omission", note='=HYPERLINK("http://evil")')
         text = call(base, "GET", "/api/export?format=csv", tokens["adjudicator"])[2]
     assert next(csv.DictReader(io.StringIO(text)))["annotator1_note"].startswith("'=")
 
@@ -230,11 +273,20 @@ def test_the_command_prints_links_and_serves_on_loopback(tmp_path):
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
     launcher = [sys.executable, "-c", "import sys; from medgap.cli import main; sys.exit(main())"]
-    process = subprocess.Popen([*launcher, "annotate", RUN_ID, "--db", str(db), "--port", str(port), "--sample", "4"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = subprocess.Popen(
+        [*launcher, "annotate", RUN_ID, "--db", str(db), "--port", str(port), "--sample", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         links: dict[str, str] = {}
         deadline = time.monotonic() + 30

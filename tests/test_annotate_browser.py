@@ -13,10 +13,23 @@ from medgap.web.annotate import prepare
 from tests.annotate_fixtures import RUN_ID, build_run, serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
-KEYS = {"omission": "1", "hallucination": "2", "format_mismatch": "3", "causal_reasoning_deficiency": "4",
-        "contextual_inconsistency": "5", "unanswered": "6", "output_error": "7"}
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+KEYS = {
+    "omission": "1",
+    "hallucination": "2",
+    "format_mismatch": "3",
+    "causal_reasoning_deficiency": "4",
+    "contextual_inconsistency": "5",
+    "unanswered": "6",
+    "output_error": "7",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +73,10 @@ class Person:
     def open(self) -> None:
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        self.page.on("console", lambda msg: self.problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda msg: self.problems.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
         self.page.goto(self.link)
         self.page.wait_for_selector("body[data-ready='true']", timeout=10_000)
 
@@ -151,12 +167,22 @@ def test_three_annotators_consensus_and_adjudication(browser, served, sync_api):
     two = Person(browser, base, tokens["annotator2"], expect)
     expect(two.page.locator("#saved")).to_have_text("Not labelled yet.")  # annotator1's labels are not shown
     assert two.page.locator("#reveal").is_hidden()
-    two.label_all(["hallucination", "unanswered", "contextual_inconsistency", "omission", "omission", "output_error"])
+    two.label_all(
+        ["hallucination", "unanswered", "contextual_inconsistency", "omission", "omission", "output_error"]
+    )
     two.finish()
 
     three = Person(browser, base, tokens["annotator3"], expect)
-    three.label_all(["causal_reasoning_deficiency", "unanswered", "format_mismatch", "omission", "omission",
-                     "output_error"])
+    three.label_all(
+        [
+            "causal_reasoning_deficiency",
+            "unanswered",
+            "format_mismatch",
+            "omission",
+            "omission",
+            "output_error",
+        ]
+    )
     three.finish()
     assert three.page.evaluate("window.__xss") is None
 
@@ -164,7 +190,9 @@ def test_three_annotators_consensus_and_adjudication(browser, served, sync_api):
     one.page.wait_for_selector("body[data-ready='true']")
     one.at(1)
     expect(one.status()).to_have_text("Consensus (majority): 幻觉 Hallucination")
-    expect(one.page.locator("#others")).to_contain_text("annotator3: 因果推理不足 Causal Reasoning Deficiency")
+    expect(one.page.locator("#others")).to_contain_text(
+        "annotator3: 因果推理不足 Causal Reasoning Deficiency"
+    )
     one.page.click("#item-list button[data-index='2']")
     one.at(3)
     expect(one.status()).to_have_text("No majority: needs adjudication.")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import medgap.cli.annotate  # registers `annotate` on the app
-import medgap.cli.errors  # registers `errors`
+import medgap.cli.errors  # noqa: F401  (registers `errors`)
 from medgap.analysis.errors import error_distribution, is_wrong, label_run, load_error_labels, row_digest
 from medgap.analysis.prelabel import garbled, looping, parse_judge_reply, rule_label
 from medgap.analysis.taxonomy import CATEGORIES, CATEGORY_KEYS, ErrorLabel, codebook
@@ -32,11 +32,26 @@ def label(sample, text, **row):
 
 # ------------------------------------------------------------------------------------ codebook
 def test_codebook_has_the_eight_categories_with_definitions_rules_and_chinese_examples():
-    assert CATEGORY_KEYS == ("omission", "hallucination", "format_mismatch", "causal_reasoning_deficiency",
-                             "contextual_inconsistency", "unanswered", "output_error",
-                             "medical_language_generation_deficiency")
-    assert [c.name_zh for c in CATEGORIES] == ["遗漏", "幻觉", "格式不符", "因果推理不足", "上下文不一致", "未回答",
-                                               "输出错误", "医学语言生成缺陷"]
+    assert CATEGORY_KEYS == (
+        "omission",
+        "hallucination",
+        "format_mismatch",
+        "causal_reasoning_deficiency",
+        "contextual_inconsistency",
+        "unanswered",
+        "output_error",
+        "medical_language_generation_deficiency",
+    )
+    assert [c.name_zh for c in CATEGORIES] == [
+        "遗漏",
+        "幻觉",
+        "格式不符",
+        "因果推理不足",
+        "上下文不一致",
+        "未回答",
+        "输出错误",
+        "医学语言生成缺陷",
+    ]
     for entry in codebook():
         assert entry["definition"] and entry["decision_rule"] and entry["definition_zh"]
         assert any("\u4e00" <= ch <= "\u9fff" for ch in entry["example_zh"])
@@ -58,15 +73,23 @@ def test_a_hedge_naming_no_option_is_unanswered_with_medium_confidence():
 
 def test_a_short_refusal_to_an_open_question_is_unanswered():
     sample = open_item("o", ["嵌顿性腹股沟斜疝", "急诊手术"])
-    result = label(sample, "作为AI，我无法提供诊断，请咨询专业医生。", value=0.0,
-                   details={"missed": ["嵌顿性腹股沟斜疝", "急诊手术"], "covered": [False, False], "recall": 0.0})
+    result = label(
+        sample,
+        "作为AI，我无法提供诊断，请咨询专业医生。",
+        value=0.0,
+        details={"missed": ["嵌顿性腹股沟斜疝", "急诊手术"], "covered": [False, False], "recall": 0.0},
+    )
     assert result.category == "unanswered" and "omission" in result.secondary
 
 
 def test_an_answer_ending_with_advice_to_see_a_doctor_is_not_a_refusal():
     sample = open_item("o", ["嵌顿性腹股沟斜疝", "急诊手术"])
-    result = label(sample, "考虑嵌顿性腹股沟斜疝，建议咨询专业医生。", value=0.5,
-                   details={"missed": ["急诊手术"], "covered": [True, False], "recall": 0.5})
+    result = label(
+        sample,
+        "考虑嵌顿性腹股沟斜疝，建议咨询专业医生。",
+        value=0.5,
+        details={"missed": ["急诊手术"], "covered": [True, False], "recall": 0.5},
+    )
     assert result.category == "omission" and "unanswered" not in result.secondary
 
 
@@ -88,20 +111,53 @@ def test_a_parse_error_reported_by_the_extraction_scorer_is_format_mismatch():
     assert (result.category, result.confidence) == ("format_mismatch", "high")
 
 
+def test_a_refusal_the_extraction_scorer_could_not_parse_is_unanswered():
+    sample = open_item(
+        "ner", ["幽门螺杆菌（微生物类）"], dimension="language_understanding", kind="extraction"
+    )
+    details = {
+        "format_error": True,
+        "parse_error": "no entities found in any known layout",
+        "tp": 0,
+        "fp": 0,
+        "fn": 5,
+    }
+    assert label(sample, REFUSAL, details=details).category == "unanswered"
+    prose = label(sample, "文中提到了幽门螺杆菌感染，需要根除治疗。", details={"format_error": True, "fn": 1})
+    assert (prose.category, prose.rule) == ("format_mismatch", "format_error")
+
+
 def test_the_expected_term_buried_in_prose_is_format_mismatch():
-    sample = choice("f", "A").model_copy(update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")})
-    result = label(sample, "根据药典，附子的用量一般为0.1～0.3g，需先煎久煎以降低毒性。", value=0.0, details={})
+    sample = choice("f", "A").model_copy(
+        update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")}
+    )
+    result = label(
+        sample, "根据药典，附子的用量一般为0.1～0.3g，需先煎久煎以降低毒性。", value=0.0, details={}
+    )
     assert result.category == "format_mismatch" and result.rule == "term_in_prose"
 
 
 def test_a_record_written_as_prose_without_its_sections_is_format_mismatch():
-    sample = open_item("r", ["腹痛3天"], dimension="language_generation", kind="record",
-                       structure={"主诉": "腹痛3天", "现病史": "……", "初步诊断": "急性阑尾炎"})
-    result = label(sample, "病人肚子疼了三天，考虑阑尾炎，建议手术。", value=0.4,
-                   details={"missed": ["腹痛3天"], "covered": [False], "recall": 0.0})
+    sample = open_item(
+        "r",
+        ["腹痛3天"],
+        dimension="language_generation",
+        kind="record",
+        structure={"主诉": "腹痛3天", "现病史": "……", "初步诊断": "急性阑尾炎"},
+    )
+    result = label(
+        sample,
+        "病人肚子疼了三天，考虑阑尾炎，建议手术。",
+        value=0.4,
+        details={"missed": ["腹痛3天"], "covered": [False], "recall": 0.0},
+    )
     assert result.category == "format_mismatch" and "omission" in result.secondary
-    ok = label(sample, "主诉：腹痛3天。现病史：……初步诊断：急性阑尾炎。", value=0.4,
-               details={"missed": ["腹痛3天"], "covered": [False], "recall": 0.0})
+    ok = label(
+        sample,
+        "主诉：腹痛3天。现病史：……初步诊断：急性阑尾炎。",
+        value=0.4,
+        details={"missed": ["腹痛3天"], "covered": [False], "recall": 0.0},
+    )
     assert ok.category == "omission"
 
 
@@ -112,23 +168,32 @@ def test_an_empty_response_is_an_output_error():
 
 
 def test_a_response_cut_at_the_token_limit_is_an_output_error():
-    result = label(choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=512)
+    result = label(
+        choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=512
+    )
     assert (result.category, result.rule) == ("output_error", "truncated")
-    below = label(choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=100)
+    below = label(
+        choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=100
+    )
     assert below.category != "output_error"
 
 
-@pytest.mark.parametrize("text", [
-    "患者应考虑" + "考虑" * 30,
-    "诊断：急性阑尾炎。\n" + "建议完善血常规、腹部超声检查。\n" * 8,
-    "答案是" + "A。B。C。D。" * 10,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "患者应考虑" + "考虑" * 30,
+        "诊断：急性阑尾炎。\n" + "建议完善血常规、腹部超声检查。\n" * 8,
+        "答案是" + "A。B。C。D。" * 10,
+    ],
+)
 def test_looping_text_is_an_output_error(text):
     assert looping(text)
     assert label(choice("q", "A"), text).category == "output_error"
 
 
-@pytest.mark.parametrize("text", ["诊断为\ufffd\ufffd\ufffd性肝炎", "锟斤拷锟斤拷锟斤拷", "Ã¨Â¯Å Ã¦â€“Â­Ã¯Â¼Å¡Ã¨â€šÂºÃ§â€šÅ½"])
+@pytest.mark.parametrize(
+    "text", ["诊断为\ufffd\ufffd\ufffd性肝炎", "锟斤拷锟斤拷锟斤拷", "Ã¨Â¯Å Ã¦â€“Â­Ã¯Â¼Å¡Ã¨â€šÂºÃ§â€šÅ½"]
+)
 def test_garbled_text_is_an_output_error(text):
     assert garbled(text)
     assert label(choice("q", "A"), text).rule == "garbled"
@@ -136,8 +201,12 @@ def test_garbled_text_is_an_output_error(text):
 
 def test_an_english_answer_to_a_chinese_open_question_is_an_output_error():
     sample = open_item("o", ["急诊手术"])
-    result = label(sample, "The patient most likely has an incarcerated inguinal hernia and needs surgery.",
-                   value=0.5, details={"missed": ["急诊手术"], "covered": [False], "recall": 0.0})
+    result = label(
+        sample,
+        "The patient most likely has an incarcerated inguinal hernia and needs surgery.",
+        value=0.5,
+        details={"missed": ["急诊手术"], "covered": [False], "recall": 0.0},
+    )
     assert (result.category, result.rule) == ("output_error", "wrong_language")
 
 
@@ -152,8 +221,12 @@ def test_real_reference_answers_are_not_taken_for_loops_or_garbage(shared_data):
 # ---------------------------------------------------------------------------------- omission
 def test_missed_key_points_are_an_omission_listing_what_was_missed():
     sample = open_item("o", ["嵌顿性腹股沟斜疝", "肠梗阻", "急诊手术"])
-    result = label(sample, "诊断为嵌顿性腹股沟斜疝。", value=1 / 3,
-                   details={"covered": [True, False, False], "missed": ["肠梗阻", "急诊手术"], "recall": 1 / 3})
+    result = label(
+        sample,
+        "诊断为嵌顿性腹股沟斜疝。",
+        value=1 / 3,
+        details={"covered": [True, False, False], "missed": ["肠梗阻", "急诊手术"], "recall": 1 / 3},
+    )
     assert (result.category, result.confidence) == ("omission", "high")
     assert "2 of 3" in result.rationale and "肠梗阻" in result.rationale
 
@@ -171,34 +244,53 @@ def test_wrong_and_missing_letters_put_omission_second():
 # ----------------------------------------------------------------------------- hallucination
 def test_spans_flagged_by_the_record_scorer_are_hallucination():
     sample = open_item("r", ["腹痛3天"], dimension="language_generation", kind="record")
-    covered = label(sample, "主诉：腹痛3天，伴发热39℃。", value=0.8,
-                    details={"covered": [True], "missed": [], "recall": 1.0, "hallucinated": ["发热39℃"]})
+    covered = label(
+        sample,
+        "主诉：腹痛3天，伴发热39℃。",
+        value=0.8,
+        details={"covered": [True], "missed": [], "recall": 1.0, "hallucinated": ["发热39℃"]},
+    )
     assert (covered.category, covered.confidence) == ("hallucination", "medium")
-    missed = label(sample, "主诉：发热39℃。", value=0.2,
-                   details={"covered": [False], "missed": ["腹痛3天"], "recall": 0.0, "hallucinated": ["发热39℃"]})
+    missed = label(
+        sample,
+        "主诉：发热39℃。",
+        value=0.2,
+        details={"covered": [False], "missed": ["腹痛3天"], "recall": 0.0, "hallucinated": ["发热39℃"]},
+    )
     assert missed.category == "omission" and missed.secondary == ["hallucination"]
 
 
 # ------------------------------------------------------------------------------- the default
 def test_a_committed_wrong_letter_gets_a_low_confidence_default_by_dimension():
     knowledge = label(choice("q", "A"), "答案：B", extracted="B")
-    assert (knowledge.category, knowledge.confidence, knowledge.rule) == ("hallucination", "low", "committed_wrong_answer")
+    assert (knowledge.category, knowledge.confidence, knowledge.rule) == (
+        "hallucination",
+        "low",
+        "committed_wrong_answer",
+    )
     reasoning = label(choice("q", "A", dimension="complex_reasoning"), "答案：B", extracted="B")
     assert (reasoning.category, reasoning.confidence) == ("causal_reasoning_deficiency", "low")
-    reading = label(choice("q", "A", dimension="language_understanding", context="患者既往有青霉素过敏史。"),
-                    "答案：B", extracted="B")
+    reading = label(
+        choice("q", "A", dimension="language_understanding", context="患者既往有青霉素过敏史。"),
+        "答案：B",
+        extracted="B",
+    )
     assert (reading.category, reading.confidence) == ("contextual_inconsistency", "low")
 
 
 def test_a_wrong_short_fill_answer_gets_the_same_default():
-    sample = choice("f", "A").model_copy(update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")})
+    sample = choice("f", "A").model_copy(
+        update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")}
+    )
     result = label(sample, "3～9g", value=0.0, details={})
     assert (result.category, result.confidence) == ("hallucination", "low")
 
 
 def test_an_open_answer_covering_every_point_but_scored_low_is_a_language_deficiency():
     sample = open_item("o", ["腹痛3天"], dimension="language_generation")
-    result = label(sample, "病人肚子疼了三天。", value=0.6, details={"covered": [True], "missed": [], "recall": 1.0})
+    result = label(
+        sample, "病人肚子疼了三天。", value=0.6, details={"covered": [True], "missed": [], "recall": 1.0}
+    )
     assert (result.category, result.confidence) == ("medical_language_generation_deficiency", "low")
 
 
@@ -213,13 +305,20 @@ def test_which_rows_count_as_wrong():
 
 # ------------------------------------------------------------------------------------ judge
 def test_judge_replies_are_parsed_strictly():
-    assert parse_judge_reply('```json\n{"category": "幻觉", "secondary": ["omission", "bogus"], "rationale": "剂量错误"}\n```') \
-        == ("hallucination", ["omission"], "剂量错误")
-    assert parse_judge_reply('分析如下：{"category": "Causal Reasoning Deficiency", "rationale": "推理链断裂"}')[0] \
+    assert parse_judge_reply(
+        '```json\n{"category": "幻觉", "secondary": ["omission", "bogus"], "rationale": "剂量错误"}\n```'
+    ) == ("hallucination", ["omission"], "剂量错误")
+    assert (
+        parse_judge_reply('分析如下：{"category": "Causal Reasoning Deficiency", "rationale": "推理链断裂"}')[
+            0
+        ]
         == "causal_reasoning_deficiency"
+    )
     assert parse_judge_reply('{"category": "knowledge_error"}') is None
     assert parse_judge_reply("我认为是幻觉") is None
-    assert parse_judge_reply('{"category": "omission", "rationale": "' + "很长" * 300 + '"}')[2].__len__() <= 200
+    assert (
+        parse_judge_reply('{"category": "omission", "rationale": "' + "很长" * 300 + '"}')[2].__len__() <= 200
+    )
 
 
 class ScriptedJudge(Model):
@@ -235,7 +334,9 @@ class ScriptedJudge(Model):
 
 def test_the_judge_labels_only_rows_without_strong_evidence_and_is_not_asked_twice(tmp_path):
     db = build_run(tmp_path / "runs.db")
-    judge = ScriptedJudge('{"category": "contextual_inconsistency", "secondary": [], "rationale": "与题干矛盾"}')
+    judge = ScriptedJudge(
+        '{"category": "contextual_inconsistency", "secondary": [], "rationale": "与题干矛盾"}'
+    )
     with Store(db) as store:
         report = label_run(store, RUN_ID, judge=judge)
         assert sorted(judge.asked) == ["k1", "k3"]  # the two committed wrong letters (low confidence)
@@ -246,7 +347,7 @@ def test_the_judge_labels_only_rows_without_strong_evidence_and_is_not_asked_twi
         assert labels[("k2", 0)].source == "rule"  # mechanical evidence: not sent
         again = ScriptedJudge('{"category": "omission"}')
         report = label_run(store, RUN_ID, judge=again)
-        assert again.asked == [] and report.reused == 6
+        assert again.asked == [] and (report.reused, report.ruled) == (2, 4)
 
 
 def test_an_unusable_judge_reply_keeps_the_rule_label(tmp_path):
@@ -260,10 +361,14 @@ def test_an_unusable_judge_reply_keeps_the_rule_label(tmp_path):
 def test_errors_command_with_a_judge_behind_an_openai_compatible_endpoint(tmp_path, monkeypatch):
     db = build_run(tmp_path / "runs.db")
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    server = ChatServer(reply='{"category": "causal_reasoning_deficiency", "secondary": [], "rationale": "推理错误"}')
+    server = ChatServer(
+        reply='{"category": "causal_reasoning_deficiency", "secondary": [], "rationale": "推理错误"}'
+    )
     with serve(server) as base_url:
-        result = CliRunner().invoke(app, ["errors", RUN_ID, "--db", str(db), "--judge", "openai/judge",
-                                          "--base-url", base_url, "--json"])
+        result = CliRunner().invoke(
+            app,
+            ["errors", RUN_ID, "--db", str(db), "--judge", "openai/judge", "--base-url", base_url, "--json"],
+        )
     assert result.exit_code == 0, result.output
     assert server.requests == 2
     counts = json.loads(result.stdout)["overall"]["counts"]
@@ -277,8 +382,12 @@ def test_a_changed_row_is_labelled_again_and_human_consensus_wins(tmp_path):
     with Store(db) as store:
         label_run(store, RUN_ID)
         row = next(r for r in store.rows(RUN_ID) if r.sample_id == "k1")
-        changed = row.model_copy(update={"response": Response(text=REFUSAL),
-                                         "score": row.score.model_copy(update={"extracted": None})})
+        changed = row.model_copy(
+            update={
+                "response": Response(text=REFUSAL),
+                "score": row.score.model_copy(update={"extracted": None}),
+            }
+        )
         assert row_digest(changed) != row_digest(row)
         store.write_row(changed)
         assert load_error_labels(store, RUN_ID)[("k1", 0)].category == "unanswered"
@@ -286,7 +395,11 @@ def test_a_changed_row_is_labelled_again_and_human_consensus_wins(tmp_path):
         notes.save_items(RUN_ID, [("k1", 0)])
         for name in ("annotator1", "annotator2", "annotator3"):
             notes.issue_token(RUN_ID, name, "annotator")
-        for name, cat in (("annotator1", "format_mismatch"), ("annotator2", "format_mismatch"), ("annotator3", "unanswered")):
+        for name, cat in (
+            ("annotator1", "format_mismatch"),
+            ("annotator2", "format_mismatch"),
+            ("annotator3", "unanswered"),
+        ):
             notes.set_label(RUN_ID, ("k1", 0), name, HumanLabel(category=cat))
         chosen = load_error_labels(store, RUN_ID)[("k1", 0)]
         assert (chosen.category, chosen.source) == ("format_mismatch", "consensus")
@@ -300,7 +413,11 @@ def test_errors_json_is_the_distribution_per_dimension(tmp_path):
     assert set(data["overall"]["counts"]) == set(CATEGORY_KEYS) == set(data["overall"]["shares"])
     assert data["overall"]["counts"]["omission"] == 2 and data["overall"]["n"] == 6
     assert data["dimensions"]["knowledge_qa"]["counts"] == {
-        **dict.fromkeys(CATEGORY_KEYS, 0), "hallucination": 2, "unanswered": 1, "omission": 1}
+        **dict.fromkeys(CATEGORY_KEYS, 0),
+        "hallucination": 2,
+        "unanswered": 1,
+        "omission": 1,
+    }
     assert data["dimensions"]["complex_reasoning"]["shares"]["output_error"] == 0.5
     assert sum(data["overall"]["shares"].values()) == pytest.approx(1.0)
     with Store(db) as store:
@@ -312,6 +429,6 @@ def test_errors_table_and_unknown_run(tmp_path):
     db = build_run(tmp_path / "runs.db")
     result = CliRunner().invoke(app, ["errors", RUN_ID, "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "遗漏 Omission" in result.stdout and "2 (33%)" in result.stdout
+    assert "遗漏" in result.stdout and "医学知识问答" in result.stdout and "2 (33%)" in result.stdout
     missing = CliRunner().invoke(app, ["errors", "nope", "--db", str(db)])
     assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr

@@ -376,12 +376,15 @@ def test_open_ended_scores_and_diagnosis_render_when_present(store):
     run.summary["overall"].update(
         {"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75}
     )
+    run.summary["tasks"]["ethics"].update({"record_recall": 0.3, "section_coverage": 0.9})
     run.diagnosis = [
         {"title": "安全伦理薄弱", "dimension": "safety_ethics", "interventions": ["safety_reminder"]}
     ]
     html = build_report([run])
     section = html.split('id="open"')[1].split("</section>")[0]
     assert "<svg" in section and "62.5%" in section and "41.0%" in section and "anatomy" in section
+    records = section.split("<h4>Medical records</h4>")[1]  # a chart per kind of task, with its own tasks
+    assert "30.0%" in records and "90.0%" in records and "anatomy" not in records
     assert "95% CI 50.0% – 75.0%" in html.split('id="overview"')[1].split("</section>")[0]
     diagnosis = html.split('id="diagnosis"')[1].split("</section>")[0]
     assert "安全伦理薄弱" in diagnosis and "safety_reminder" in diagnosis

@@ -84,8 +84,11 @@ def krippendorff_alpha(table: LabelTable, categories: Sequence[Hashable] | None 
     if pairable.size == 0 or len(np.unique(pairable[~np.isnan(pairable)])) < 2:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _finite(krippendorff.alpha(reliability_data=data.T, level_of_measurement="nominal",
-                                          value_domain=list(range(len(domain)))))
+        return _finite(
+            krippendorff.alpha(
+                reliability_data=data.T, level_of_measurement="nominal", value_domain=list(range(len(domain)))
+            )
+        )
 
 
 def per_category_agreement(table: LabelTable, categories: Sequence[Hashable] | None = None) -> dict:
@@ -118,23 +121,33 @@ def prelabel_accuracy(prelabels: dict[Key, ErrorLabel], consensus: dict[Key, Err
         correct = sum(1 for k in keys if prelabels[k].category == consensus[k].category)
         return {"n": len(keys), "correct": correct, "accuracy": correct / len(keys) if keys else None}
 
-    groups: dict[str, dict[str, list[Key]]] = {"by_source": defaultdict(list), "by_confidence": defaultdict(list),
-                                               "by_category": defaultdict(list)}
+    groups: dict[str, dict[str, list[Key]]] = {
+        "by_source": defaultdict(list),
+        "by_confidence": defaultdict(list),
+        "by_category": defaultdict(list),
+    }
     for key in shared:
         label = prelabels[key]
         groups["by_source"][label.source].append(key)
         groups["by_confidence"][label.confidence].append(key)
         groups["by_category"][label.category].append(key)
-    return {**score(shared), **{name: {k: score(v) for k, v in group.items()} for name, group in groups.items()}}
+    return {
+        **score(shared),
+        **{name: {k: score(v) for k, v in group.items()} for name, group in groups.items()},
+    }
 
 
-def label_table(annotations: AnnotationStore, run_id: str) -> tuple[list[Key], list[str], list[list[str | None]]]:
+def label_table(
+    annotations: AnnotationStore, run_id: str
+) -> tuple[list[Key], list[str], list[list[str | None]]]:
     """(items, annotator names, table) of the run's sample."""
     names = annotations.annotator_names(run_id)
     labels = annotations.labels(run_id)
     items = annotations.items(run_id)
-    table = [[(labels.get(key, {}).get(name).category if name in labels.get(key, {}) else None) for name in names]
-             for key in items]
+    table = [
+        [(labels.get(key, {}).get(name).category if name in labels.get(key, {}) else None) for name in names]
+        for key in items
+    ]
     return items, names, table
 
 

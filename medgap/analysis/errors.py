@@ -34,8 +34,12 @@ def wrong_rows(store: Store, run_id: str) -> list[Row]:
 def row_digest(row: Row) -> str:
     """Changes when the response or its score changes, so a stored pre-label is only reused for the
     row it was made from."""
-    payload = json.dumps([row.response.text, row.response.completion_tokens, row.score.model_dump()],
-                         ensure_ascii=False, sort_keys=True, default=str)
+    payload = json.dumps(
+        [row.response.text, row.response.completion_tokens, row.score.model_dump()],
+        ensure_ascii=False,
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
@@ -48,6 +52,10 @@ class LabelReport:
     judge_failed: int = 0
 
 
+def judged_and_unchanged(stored: tuple[str, ErrorLabel] | None, digest: str) -> bool:
+    return stored is not None and stored[0] == digest and stored[1].source == "judge"
+
+
 def label_run(
     store: Store,
     run_id: str,
@@ -57,9 +65,9 @@ def label_run(
     concurrency: int = 8,
     on_judged: Callable[[int, ErrorLabel | None], None] | None = None,
 ) -> LabelReport:
-    """Pre-label every wrong row of a run and store the labels. Stored labels of unchanged rows are
-    reused unless `refresh`; with a judge, rule labels without strong evidence are sent to it (rows it
-    already labelled are not asked again)."""
+    """Pre-label every wrong row of a run and store the labels. Rules are applied afresh each time (they
+    are cheap, and may have improved since); a judge's label is kept while its row is unchanged (unless
+    `refresh`), so a judge is only asked about rule labels without strong evidence it has not seen."""
     config = store.run_config(run_id)
     samples = {s.id: s for s in store.samples(run_id)}
     annotations = AnnotationStore(store)
@@ -73,7 +81,7 @@ def label_run(
             continue
         key, digest = (row.sample_id, row.permutation), row_digest(row)
         report.wrong += 1
-        if key in stored and stored[key][0] == digest:
+        if judged_and_unchanged(stored.get(key), digest):
             current[key] = (row, digest, stored[key][1])
             report.reused += 1
             continue
@@ -97,23 +105,22 @@ def label_run(
 
 def load_error_labels(store: Store, run_id: str) -> dict[Key, ErrorLabel]:
     """The label of every wrong row of a run: human consensus where annotators reached one, else the
-    stored pre-label, else a rule label computed now (not stored)."""
+    stored judge label of an unchanged row, else the rule label (computed now: rules are cheap)."""
     config = store.run_config(run_id)
     annotations = AnnotationStore(store)
     consensus = annotations.consensus_labels(run_id)
     stored = annotations.prelabels(run_id)
-    samples: dict | None = None
+    samples = {s.id: s for s in store.samples(run_id)}
+    max_tokens = config.generation.get("max_tokens")
     out: dict[Key, ErrorLabel] = {}
     for row in wrong_rows(store, run_id):
         key = (row.sample_id, row.permutation)
         if key in consensus:
             out[key] = consensus[key]
-        elif key in stored and stored[key][0] == row_digest(row):
+        elif judged_and_unchanged(stored.get(key), row_digest(row)):
             out[key] = stored[key][1]
         else:
-            if samples is None:
-                samples = {s.id: s for s in store.samples(run_id)}
-            out[key] = rule_label(row, samples.get(row.sample_id), config.generation.get("max_tokens"))
+            out[key] = rule_label(row, samples.get(row.sample_id), max_tokens)
     return out
 
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from medgap.analysis.generation_metrics import record_metrics
+from medgap.analysis.open_metrics import fill_metrics, open_metrics
 from medgap.analysis.robustness import robustness_metrics
 from medgap.analysis.understanding import extraction_metrics
 from medgap.analysis.stats import bootstrap_ci, proportion_ci
@@ -70,7 +71,8 @@ def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
     return {"rows": len(rows), "items": len({r.sample_id for r in rows})}
 
 
-METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics]
+METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics,
+                               open_metrics, fill_metrics]
 
 
 def group_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:

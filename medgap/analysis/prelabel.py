@@ -53,9 +53,28 @@ Rule = Callable[[Row, Sample | None, int | None], list[Finding]]
 # Declining to answer. HEDGE_MARKERS alone count only where no option was chosen: a free-text answer
 # often ends with "建议咨询专业医生" after answering.
 REFUSAL_MARKERS = (
-    "无法回答", "不能回答", "无法作答", "无法确定", "不能确定", "无法判断", "难以判断", "无法给出", "不能给出",
-    "无法提供", "不能提供", "无法选择", "不予回答", "抱歉", "对不起", "作为一个ai", "作为ai", "作为人工智能",
-    "作为语言模型", "i cannot", "i can't", "i'm sorry",
+    "无法回答",
+    "不能回答",
+    "无法作答",
+    "无法确定",
+    "不能确定",
+    "无法判断",
+    "难以判断",
+    "无法给出",
+    "不能给出",
+    "无法提供",
+    "不能提供",
+    "无法选择",
+    "不予回答",
+    "抱歉",
+    "对不起",
+    "作为一个ai",
+    "作为ai",
+    "作为人工智能",
+    "作为语言模型",
+    "i cannot",
+    "i can't",
+    "i'm sorry",
 )
 HEDGE_MARKERS = ("请咨询", "建议咨询", "请就医", "sorry")
 LEAKED_TOKENS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<unk>", "[PAD]")
@@ -90,7 +109,8 @@ def garbled(text: str) -> bool:
     if any(marker in text for marker in MOJIBAKE):
         return True
     broken = sum(
-        1 for ch in text
+        1
+        for ch in text
         if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cn") and ch not in "\n\r\t")
     )
     if broken >= 3 or (text and broken / len(text) > 0.02):
@@ -128,39 +148,74 @@ def output_error_rule(row: Row, sample: Sample | None, max_tokens: int | None) -
     tokens = row.response.completion_tokens
     findings = []
     if tokens is not None and max_tokens and tokens >= max_tokens:
-        findings.append(Finding("output_error", "truncated", "high",
-                                f"cut off at the token limit ({tokens} of {max_tokens} tokens)"))
+        findings.append(
+            Finding(
+                "output_error",
+                "truncated",
+                "high",
+                f"cut off at the token limit ({tokens} of {max_tokens} tokens)",
+            )
+        )
     if looping(text):
         findings.append(Finding("output_error", "looping", "high", "the text repeats itself in a loop"))
     if garbled(text):
         findings.append(Finding("output_error", "garbled", "high", "garbled characters"))
     leaked = leaked_tokens(text)
     if leaked:
-        findings.append(Finding("output_error", "leaked_tokens", "medium", f"template tokens in the text: {', '.join(leaked)}"))
-    if row.kind not in CHOICE_KINDS and sample is not None and _CJK.search(sample.question) \
-            and not _CJK.search(text) and len(content(text)) >= 40:
-        findings.append(Finding("output_error", "wrong_language", "medium", "a Chinese question answered without any Chinese"))
+        findings.append(
+            Finding(
+                "output_error", "leaked_tokens", "medium", f"template tokens in the text: {', '.join(leaked)}"
+            )
+        )
+    if (
+        row.kind not in CHOICE_KINDS
+        and sample is not None
+        and _CJK.search(sample.question)
+        and not _CJK.search(text)
+        and len(content(text)) >= 40
+    ):
+        findings.append(
+            Finding(
+                "output_error", "wrong_language", "medium", "a Chinese question answered without any Chinese"
+            )
+        )
     return findings
 
 
 def shape_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    if row.kind in CHOICE_KINDS:
+        return choice_shape(row)
+    text = row.response.text or ""
+    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
+        return [Finding("unanswered", "refusal", "high", f"a refusal instead of an answer: “{clip(text)}”")]
+    reported = scorer_format_error(row)
+    if reported is not None:
+        return [reported]
+    if row.kind == "fill":
+        return fill_shape(row, sample)
+    sections = record_sections(sample)
+    if row.kind == "record" and len(sections) >= 2 and not any(content(s) in content(text) for s in sections):
+        shown = ", ".join(clip(s, 12) for s in sections[:4])
+        return [
+            Finding(
+                "format_mismatch",
+                "no_record_sections",
+                "medium",
+                f"none of the record's sections ({shown}) appear",
+            )
+        ]
+    return []
+
+
+def scorer_format_error(row: Row) -> Finding | None:
+    """The extraction and record scorers record `parse_error` (a message) / `format_error` when the
+    response is not in the asked form."""
     details = row.score.details
     for key in ("parse_error", "format_error"):
         if details.get(key):
-            return [Finding("format_mismatch", key, "high", f"the scorer reports a {key.replace('_', ' ')}: {clip(str(details[key]), 60)}")]
-    if row.kind in CHOICE_KINDS:
-        return choice_shape(row)
-    if row.kind == "fill":
-        return fill_shape(row, sample)
-    findings = []
-    text = row.response.text or ""
-    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
-        findings.append(Finding("unanswered", "refusal", "high", f"a refusal instead of an answer: “{clip(text)}”"))
-    sections = record_sections(sample)
-    if row.kind == "record" and len(sections) >= 2 and not any(content(s) in content(text) for s in sections):
-        findings.append(Finding("format_mismatch", "no_record_sections", "medium",
-                                f"none of the record's sections ({', '.join(clip(s, 12) for s in sections[:4])}) appear"))
-    return findings
+            said = details[key] if isinstance(details[key], str) else key.replace("_", " ")
+            return Finding("format_mismatch", key, "high", f"not in the form asked for: {clip(said, 60)}")
+    return None
 
 
 def choice_shape(row: Row) -> list[Finding]:
@@ -168,38 +223,78 @@ def choice_shape(row: Row) -> list[Finding]:
     extracted = row.score.extracted
     if extracted is not None:
         if row.kind == "single" and len(extracted) > 1:
-            return [Finding("format_mismatch", "several_letters", "high", f"several letters ({extracted}) on a single-answer item")]
+            return [
+                Finding(
+                    "format_mismatch",
+                    "several_letters",
+                    "high",
+                    f"several letters ({extracted}) on a single-answer item",
+                )
+            ]
         return []
     if refuses(text, hedges=True):
-        return [Finding("unanswered", "no_letter_refusal", "high", f"no option chosen; the reply declines: “{clip(text)}”")]
+        return [
+            Finding(
+                "unanswered",
+                "no_letter_refusal",
+                "high",
+                f"no option chosen; the reply declines: “{clip(text)}”",
+            )
+        ]
     named = options_named(text, row.attempt.options)
     if len(named) == 1 or (named and row.kind == "multi"):
         confidence: Confidence = "high" if len(named) == 1 else "medium"
-        return [Finding("format_mismatch", "option_text_without_letter", confidence,
-                        f"answers with the text of option(s) {''.join(named)} but no letter")]
+        return [
+            Finding(
+                "format_mismatch",
+                "option_text_without_letter",
+                confidence,
+                f"answers with the text of option(s) {''.join(named)} but no letter",
+            )
+        ]
     if named:
-        return [Finding("format_mismatch", "several_options_without_letter", "low",
-                        f"discusses options {''.join(named)} in prose without choosing a letter")]
+        return [
+            Finding(
+                "format_mismatch",
+                "several_options_without_letter",
+                "low",
+                f"discusses options {''.join(named)} in prose without choosing a letter",
+            )
+        ]
     return [Finding("unanswered", "no_letter", "medium", "no option letter or option text in the reply")]
 
 
 def options_named(text: str, options: dict[str, str]) -> list[str]:
     """Letters whose option text (two or more characters) appears in the reply."""
     reply = content(text)
-    return [letter for letter, option in options.items() if len(content(option)) >= 2 and content(option) in reply]
+    return [
+        letter for letter, option in options.items() if len(content(option)) >= 2 and content(option) in reply
+    ]
 
 
 def fill_shape(row: Row, sample: Sample | None) -> list[Finding]:
     text = row.response.text or ""
-    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
-        return [Finding("unanswered", "refusal", "high", f"a refusal instead of the term: “{clip(text)}”")]
     gold = content(sample.gold.text or "") if sample is not None and sample.gold is not None else ""
     reply = content(text)
     if gold and gold in reply:
-        return [Finding("format_mismatch", "term_in_prose", "high", "the expected term is in the reply but not as the answer asked for")]
+        return [
+            Finding(
+                "format_mismatch",
+                "term_in_prose",
+                "high",
+                "the expected term is in the reply but not as the answer asked for",
+            )
+        ]
     if gold and len(reply) > max(30, 4 * len(gold)):
-        return [Finding("format_mismatch", "prose_for_term", "low",
-                        f"{len(reply)} characters of prose where a short term was asked", may_be_primary=False)]
+        return [
+            Finding(
+                "format_mismatch",
+                "prose_for_term",
+                "low",
+                f"{len(reply)} characters of prose where a short term was asked",
+                may_be_primary=False,
+            )
+        ]
     return []
 
 
@@ -229,15 +324,32 @@ def omission_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> li
         shown = "; ".join(clip(point) for point in missed[:3]) + (" …" if len(missed) > 3 else "")
         total = len(details.get("covered") or []) or None
         count = f"{len(missed)} of {total}" if total else str(len(missed))
-        return [Finding("omission", "missed_key_points", "high", f"missed {count} key points: {shown}" if missed
-                        else f"key-point recall {recall:.2f}")]
+        return [
+            Finding(
+                "omission",
+                "missed_key_points",
+                "high",
+                f"missed {count} key points: {shown}" if missed else f"key-point recall {recall:.2f}",
+            )
+        ]
     fp, fn = details.get("fp"), details.get("fn")
     committed = row.score.extracted is not None or row.kind == "extraction"
     if row.kind == "single" or not committed or not isinstance(fn, int) or fn <= 0:
         return []
     if not fp:
-        return [Finding("omission", "subset_of_gold", "high", f"a strict subset of the answer: {fn} correct item(s) left out")]
-    return [Finding("omission", "subset_of_gold", "medium", f"{fn} correct item(s) left out", may_be_primary=False)]
+        return [
+            Finding(
+                "omission",
+                "subset_of_gold",
+                "high",
+                f"a strict subset of the answer: {fn} correct item(s) left out",
+            )
+        ]
+    return [
+        Finding(
+            "omission", "subset_of_gold", "medium", f"{fn} correct item(s) left out", may_be_primary=False
+        )
+    ]
 
 
 def hallucination_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
@@ -245,7 +357,14 @@ def hallucination_rule(row: Row, sample: Sample | None, max_tokens: int | None) 
     if not spans:
         return []
     shown = "; ".join(clip(span) for span in spans[:3])
-    return [Finding("hallucination", "unsupported_spans", "medium", f"{len(spans)} statement(s) not supported by the case: {shown}")]
+    return [
+        Finding(
+            "hallucination",
+            "unsupported_spans",
+            "medium",
+            f"{len(spans)} statement(s) not supported by the case: {shown}",
+        )
+    ]
 
 
 RULES: list[Rule] = [output_error_rule, shape_rule, omission_rule, hallucination_rule]
@@ -256,18 +375,38 @@ def default_finding(row: Row, sample: Sample | None) -> Finding:
     if row.kind in CHOICE_KINDS or row.kind == "fill":
         answer = row.score.extracted or clip(row.response.text or "", 20)
         if row.dimension == "complex_reasoning":
-            return Finding("causal_reasoning_deficiency", "committed_wrong_answer", "low",
-                           f"committed to a wrong answer ({answer}) on a reasoning item")
+            return Finding(
+                "causal_reasoning_deficiency",
+                "committed_wrong_answer",
+                "low",
+                f"committed to a wrong answer ({answer}) on a reasoning item",
+            )
         if sample is not None and sample.context:
-            return Finding("contextual_inconsistency", "committed_wrong_answer", "low",
-                           f"committed to a wrong answer ({answer}) on an item that gives a passage or case")
-        return Finding("hallucination", "committed_wrong_answer", "low",
-                       f"committed to a wrong answer ({answer}): a false medical fact asserted")
+            return Finding(
+                "contextual_inconsistency",
+                "committed_wrong_answer",
+                "low",
+                f"committed to a wrong answer ({answer}) on an item that gives a passage or case",
+            )
+        return Finding(
+            "hallucination",
+            "committed_wrong_answer",
+            "low",
+            f"committed to a wrong answer ({answer}): a false medical fact asserted",
+        )
     if row.kind == "extraction":
-        return Finding("contextual_inconsistency", "unsupported_extraction", "low",
-                       "extracted items that the given text does not support")
-    return Finding("medical_language_generation_deficiency", "content_covered", "low",
-                   "no missed key points or other mechanical evidence; the shortfall needs reading")
+        return Finding(
+            "contextual_inconsistency",
+            "unsupported_extraction",
+            "low",
+            "extracted items that the given text does not support",
+        )
+    return Finding(
+        "medical_language_generation_deficiency",
+        "content_covered",
+        "low",
+        "no missed key points or other mechanical evidence; the shortfall needs reading",
+    )
 
 
 def rule_label(row: Row, sample: Sample | None = None, max_tokens: int | None = None) -> ErrorLabel:
@@ -279,8 +418,14 @@ def rule_label(row: Row, sample: Sample | None = None, max_tokens: int | None = 
         findings.insert(0, primary)
     secondary = [f.category for f in findings if f.category != primary.category]
     rationale = "; ".join(dict.fromkeys(f.rationale for f in [primary, *findings]))
-    return ErrorLabel(category=primary.category, secondary=secondary, source="rule", rule=primary.rule,
-                      rationale=rationale, confidence=primary.confidence)
+    return ErrorLabel(
+        category=primary.category,
+        secondary=secondary,
+        source="rule",
+        rule=primary.rule,
+        rationale=rationale,
+        confidence=primary.confidence,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- judge
@@ -358,7 +503,11 @@ def parse_judge_reply(text: str) -> tuple[str, list[str], str] | None:
     if primary is None:
         return None
     extra = reply.get("secondary") or []
-    secondary = [key for key in (category_key(s) for s in extra if isinstance(s, str)) if key] if isinstance(extra, list) else []
+    secondary = (
+        [key for key in (category_key(s) for s in extra if isinstance(s, str)) if key]
+        if isinstance(extra, list)
+        else []
+    )
     rationale = " ".join(str(reply.get("rationale") or "").split())[:RATIONALE_CHARS]
     return primary, secondary, rationale
 
@@ -378,11 +527,15 @@ def needs_judge(label: ErrorLabel) -> bool:
 async def judge_one(model: Model, case: JudgeCase) -> ErrorLabel | None:
     if case.sample is None:
         return None
-    request = ModelRequest(messages=judge_messages(case.row, case.sample, case.rule), config=JUDGE_CONFIG,
-                           attempt=case.row.attempt, sample=case.sample)
+    request = ModelRequest(
+        messages=judge_messages(case.row, case.sample, case.rule),
+        config=JUDGE_CONFIG,
+        attempt=case.row.attempt,
+        sample=case.sample,
+    )
     try:
         response = await model.generate(request)
-    except Exception:  # a failing judge leaves the rule label in place
+    except Exception:  # noqa: BLE001  (a failing judge leaves the rule label in place)
         return None
     if response.error is not None:
         return None
@@ -391,12 +544,22 @@ async def judge_one(model: Model, case: JudgeCase) -> ErrorLabel | None:
         return None
     primary, secondary, rationale = parsed
     mechanical = [case.rule.category] if case.rule.confidence != "low" else []
-    return ErrorLabel(category=primary, secondary=[*secondary, *mechanical, *case.rule.secondary], source="judge",
-                      rule=f"judge:{model.name}", rationale=rationale, confidence="medium")
+    return ErrorLabel(
+        category=primary,
+        secondary=[*secondary, *mechanical, *case.rule.secondary],
+        source="judge",
+        rule=f"judge:{model.name}",
+        rationale=rationale,
+        confidence="medium",
+    )
 
 
-async def judge_labels(model: Model, cases: Sequence[JudgeCase], concurrency: int = 8,
-                       on_done: Callable[[int, ErrorLabel | None], None] | None = None) -> list[ErrorLabel | None]:
+async def judge_labels(
+    model: Model,
+    cases: Sequence[JudgeCase],
+    concurrency: int = 8,
+    on_done: Callable[[int, ErrorLabel | None], None] | None = None,
+) -> list[ErrorLabel | None]:
     """The judge's label for each case, in order; None where the judge failed or replied unusably."""
     gate = asyncio.Semaphore(max(1, concurrency))
     results: list[ErrorLabel | None] = [None] * len(cases)

@@ -14,6 +14,8 @@ COMMAND_MODULES = [
     "report",
     "errors",
     "annotate",
+    "keypoints",
+    "rescore",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -35,13 +35,36 @@ def export_format(path: Path, fmt: str | None) -> str:
 def annotate(
     run_id: Annotated[str, typer.Argument(help="The run whose wrong answers to annotate.")],
     db: DbOption = DEFAULT_DB_PATH,
-    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default: only this machine).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (loopback by default: only this machine).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    annotators: Annotated[int, typer.Option("--annotators", help="How many annotators label every item independently.")] = 3,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="How many wrong rows to draw for annotation (first start only; default 100).")] = None,
-    reissue: Annotated[Optional[list[str]], typer.Option("--reissue", help="Replace the token of this person (annotator1, ..., adjudicator), e.g. after a lost link. Repeatable.")] = None,
-    export: Annotated[Optional[Path], typer.Option("--export", help="Write the labels to this .csv or .jsonl file instead of serving.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help=f"Export format ({', '.join(EXPORT_FORMATS)}); default from the file's suffix.")] = None,
+    annotators: Annotated[
+        int, typer.Option("--annotators", help="How many annotators label every item independently.")
+    ] = 3,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample", help="How many wrong rows to draw for annotation (first start only; default 100)."
+        ),
+    ] = None,
+    reissue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reissue",
+            help="Replace the token of this person (annotator1, ..., adjudicator), e.g. after a lost link. Repeatable.",
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the labels to this .csv or .jsonl file instead of serving."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help=f"Export format ({', '.join(EXPORT_FORMATS)}); default from the file's suffix."
+        ),
+    ] = None,
 ) -> None:
     """Let annotators label a sample of a run's wrong answers with the error codebook, in the browser.
 
@@ -80,12 +103,20 @@ def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
     for person in setup.people:
         token = setup.tokens.get(person.name)
         if token:
-            console.print(f"  {person.name:<12} http://{shown_host}:{port}/#token={token}", highlight=False, soft_wrap=True)
+            console.print(
+                f"  {person.name:<12} http://{shown_host}:{port}/#token={token}",
+                highlight=False,
+                soft_wrap=True,
+            )
         else:
-            console.print(f"  {person.name:<12} link issued earlier (lost it? restart with --reissue {person.name})")
+            console.print(
+                f"  {person.name:<12} link issued earlier (lost it? restart with --reissue {person.name})"
+            )
     if not is_loopback(host):
-        err_console.print(f"[yellow]listening on {host}: anyone who can reach it and holds a link can label; "
-                          "traffic is not encrypted[/]")
+        err_console.print(
+            f"[yellow]listening on {host}: anyone who can reach it and holds a link can label; "
+            "traffic is not encrypted[/]"
+        )
     console.print("Ctrl+C stops the server; every label is already saved.")
     sys.stdout.flush()  # the links must reach a pipe or file before the server blocks
     uvicorn.run(create_app(db, run_id), host=host, port=port, log_level="warning", access_log=False)

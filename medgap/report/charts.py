@@ -141,9 +141,16 @@ def ticks_for(max_value: float) -> list[float]:
 
 
 def bar_chart(
-    categories: list[Label], series: list[Series], title: str, *, max_value: float = 1.0, width: int = WIDTH
+    categories: list[Label],
+    series: list[Series],
+    title: str,
+    *,
+    max_value: float = 1.0,
+    width: int = WIDTH,
+    show_legend: bool | None = None,
 ) -> str:
-    """Horizontal bars grouped by category, one bar per series, with 95% CI whiskers."""
+    """Horizontal bars grouped by category, one bar per series, with 95% CI whiskers. The legend
+    shows by default when there are several series."""
     colors = [s.color or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)]
     left = label_column_width(categories, width)
     right = 66
@@ -151,7 +158,7 @@ def bar_chart(
     bar_h = 18 if len(series) == 1 else 13
     group_h = len(series) * (bar_h + 3) - 3 + 16
     body, top = [], 10
-    if len(series) > 1:
+    if show_legend or (show_legend is None and len(series) > 1):
         parts, used = legend([s.name for s in series], colors, top + 6, width)
         body += parts
         top += used + 6

@@ -21,7 +21,18 @@ ERROR_LABELS_MODULE = "medgap.analysis.errors"
 DIAGNOSIS_MODULE = "medgap.analysis.diagnosis"
 COMPARE_MODULES = ("medgap.experiments.compare", "medgap.analysis.compare")
 DEFAULT_MAX_ROWS = 20_000
-OPEN_METRICS = ("macro_recall", "rouge_l", "fill_accuracy")
+# scores of non-choice items (open-ended, fill-in, extraction, records)
+OPEN_METRICS = (
+    "macro_recall",
+    "rouge_l",
+    "fill_accuracy",
+    "micro_f1",
+    "macro_f1",
+    "classification_accuracy",
+    "record_recall",
+    "section_coverage",
+    "record_rouge_l",
+)
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -197,7 +208,7 @@ def missing_notes(data: RunData, has_robustness: bool, has_taxonomy: bool, kinds
     if kinds - set(CHOICE_KINDS) and not any(
         data.summary["overall"].get(k) is not None for k in OPEN_METRICS
     ):
-        notes["open"] = "the run has open-ended items but no macro recall, ROUGE-L or fill-in scores for them"
+        notes["open"] = "the run has open-ended items but no scores for them (recall, ROUGE-L, F1)"
     if not has_robustness:
         notes["robustness"] = "robustness metrics are not available in this medgap installation"
     elif data.summary["overall"].get("robustness") is None:

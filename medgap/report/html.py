@@ -56,11 +56,28 @@ METRIC_NAMES: dict[str, tuple[str, str]] = {
     "rouge_l": ("ROUGE-L", "ROUGE-L"),
     "fill_accuracy": ("填空准确率", "Fill-in accuracy"),
     "multi_micro_f1": ("多选 micro-F1", "Multi-answer micro-F1"),
+    "micro_f1": ("抽取 micro-F1", "Extraction micro-F1"),
+    "macro_f1": ("分类 macro-F1", "Classification macro-F1"),
+    "classification_accuracy": ("分类准确率", "Classification accuracy"),
+    "format_error_rate": ("格式错误率", "Format errors"),
+    "record_recall": ("病历要点召回率", "Record recall"),
+    "section_coverage": ("章节覆盖率", "Section coverage"),
+    "record_rouge_l": ("病历 ROUGE-L", "Record ROUGE-L"),
     "unanswered": ("未作答率", "Unanswered"),
 }
-HEADLINE_METRICS = ("accuracy", "strict_accuracy", "robustness", "macro_recall", "rouge_l", "fill_accuracy")
+HEADLINE_METRICS = (
+    "accuracy",
+    "strict_accuracy",
+    "robustness",
+    "macro_recall",
+    "rouge_l",
+    "fill_accuracy",
+    "micro_f1",
+    "record_recall",
+)
 ROBUSTNESS_SERIES = ("accuracy", "voted_accuracy", "strict_accuracy", "robustness")
-PRIMARY_METRICS = ("accuracy", "macro_recall", "fill_accuracy", "rouge_l")  # what ranks a run
+# what ranks a run, and the score a leaderboard cell shows for a dimension
+PRIMARY_METRICS = ("accuracy", "macro_recall", "fill_accuracy", "micro_f1", "record_recall", "rouge_l")
 STATUS_LABELS = {
     "correct": ("正确", "correct"),
     "partial": ("部分正确", "partial"),
@@ -240,8 +257,9 @@ def leaderboard_section(runs: list[RunData]) -> Section:
         + "</tbody></table></div>"
     )
     note = (
-        '<p class="hint">Ranked by overall accuracy on choice items (else macro recall, fill-in accuracy, '
-        "ROUGE-L). A dimension cell names its metric when it is not accuracy.</p>"
+        '<p class="hint">Ranked by overall accuracy on choice items (for runs without them: macro recall, '
+        "fill-in accuracy, extraction micro-F1, record recall, ROUGE-L). A dimension cell names its metric "
+        "when it is not accuracy.</p>"
     )
     return Section("leaderboard", "排行榜", "Leaderboard", table + note)
 
@@ -255,23 +273,28 @@ def metric_note(key: str | None) -> str:
 
 
 def dimension_section(runs: list[RunData]) -> Section | None:
-    dims = [
-        d
-        for d in DIMENSIONS
-        if any((r.summary["dimensions"].get(d) or {}).get("accuracy") is not None for r in runs)
-    ]
+    """Each dimension's main score (accuracy where it has choice items, else its task family's
+    score, named under the label), one bar per run."""
+    dims = [d for d in DIMENSIONS if any(primary_metric(r.summary["dimensions"].get(d) or {}) for r in runs)]
     if not dims:
         return None
-    categories = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
-    series = [
-        Series(
-            run.name,
-            [bar_of(run.summary["overall"], "accuracy")]
-            + [bar_of(run.summary["dimensions"].get(d), "accuracy") for d in dims],
-        )
-        for run in runs
+    groups = [
+        [run.summary["overall"]] + [run.summary["dimensions"].get(d) or {} for d in dims] for run in runs
     ]
-    chart = bar_chart(categories, series, "Accuracy by dimension with 95% confidence intervals")
+    keys = [
+        next((primary_metric(g[i]) for g in groups if primary_metric(g[i])), None)
+        for i in range(len(dims) + 1)
+    ]
+    labels = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
+    categories = [
+        label if key in (None, "accuracy") else Label(label.main, f"{label.sub} · {METRIC_NAMES[key][1]}")
+        for label, key in zip(labels, keys)
+    ]
+    series = [
+        Series(run.name, [bar_of(g, k) for g, k in zip(run_groups, keys)])
+        for run, run_groups in zip(runs, groups)
+    ]
+    chart = bar_chart(categories, series, "Score by dimension (accuracy, else the named metric) with 95% CIs")
     tables = stacked(
         runs,
         lambda run: (
@@ -418,36 +441,67 @@ def position_verdict(bias: dict) -> str:
     return f'<p class="hint">{esc(" · ".join(parts))}</p>'
 
 
+@dataclass(frozen=True)
+class MetricFamily:
+    """Metrics of one kind of task, charted together per task."""
+
+    title: str
+    keys: tuple[str, ...]
+    explanation: str
+
+
+TASK_FAMILIES = (
+    MetricFamily(
+        "Open-ended answers",
+        ("macro_recall", "rouge_l"),
+        "Macro recall: share of the reference key points a response covers, averaged over items. "
+        "ROUGE-L: longest-common-subsequence F-score against the reference, on jieba tokens.",
+    ),
+    MetricFamily(
+        "Fill-in answers", ("fill_accuracy",), "Fill-in accuracy: share of blanks filled as expected."
+    ),
+    MetricFamily(
+        "Information extraction",
+        ("micro_f1", "macro_f1", "classification_accuracy"),
+        "Micro-F1 over extracted items pooled across rows; macro-F1 and accuracy over classification items.",
+    ),
+    MetricFamily(
+        "Medical records",
+        ("record_recall", "section_coverage", "record_rouge_l"),
+        "Record recall: key points covered within the right sections; section coverage: required sections "
+        "present; ROUGE-L against the reference record.",
+    ),
+)
+
+
+def family_chart(run: RunData, family: MetricFamily, width: int) -> str | None:
+    tasks = {
+        t: g
+        for t, g in (run.summary.get("tasks") or {}).items()
+        if any(g.get(k) is not None for k in family.keys)
+    }
+    if not tasks:
+        return None
+    groups = [run.summary["overall"]] + list(tasks.values())
+    keys = [k for k in family.keys if any(g.get(k) is not None for g in groups)]
+    series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
+    categories = [Label("总体", "Overall")] + [
+        Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()
+    ]
+    title = f"{family.title}: scores by task with 95% confidence intervals"
+    chart = bar_chart(categories, series, title, width=width, show_legend=True)
+    return f'<h4>{esc(family.title)}</h4>{chart}<p class="hint">{esc(family.explanation)}</p>'
+
+
 def open_section(runs: list[RunData]) -> Section | None:
     def draw(run: RunData, width: int) -> str | None:
-        tasks = {
-            t: g
-            for t, g in (run.summary.get("tasks") or {}).items()
-            if any(g.get(k) is not None for k in OPEN_METRICS)
-        }
-        if not tasks:
-            return None
-        groups = [run.summary["overall"]] + list(tasks.values())
-        keys = [k for k in OPEN_METRICS if any(g.get(k) is not None for g in groups)]
-        series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
-        categories = [Label("总体", "Overall")] + [
-            Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()
-        ]
-        return bar_chart(
-            categories,
-            series,
-            "Open-ended and fill-in scores by task with 95% confidence intervals",
-            width=width,
-        )
+        charts = [family_chart(run, family, width) for family in TASK_FAMILIES]
+        return "".join(c for c in charts if c) or None
 
     body = panels(runs, draw)
     if not body:
         return None
-    note = (
-        '<p class="hint">Macro recall: share of the reference key points a response covers, averaged over '
-        "items. ROUGE-L: longest-common-subsequence F-score against the reference, on jieba tokens.</p>"
-    )
-    return Section("open", "开放题", "Open-ended answers", body + note)
+    return Section("open", "开放题与生成任务", "Open-ended and generation tasks", body)
 
 
 def category_names() -> Callable[[str], str]:
@@ -759,7 +813,7 @@ def reproduce_command(run: RunData) -> str:
 def notes_section(runs: list[RunData], extra: dict[str, str]) -> Section | None:
     titles = {
         "robustness": "稳健性 Robustness",
-        "open": "开放题 Open-ended answers",
+        "open": "开放题与生成任务 Open-ended and generation tasks",
         "errors": "错误类型 Error categories",
         "diagnosis": "诊断 Diagnosis",
         "compare": "配对比较 Paired comparison",

@@ -100,7 +100,9 @@
     item.appendChild(el("div", "id", row.id));
     item.appendChild(el("div", "sub", "order " + row.perm + (data.runs.length > 1 ? " · " + labelOf("run", row.run) : "")));
     var where = cell(tr);
-    where.appendChild(el("div", "", labelOf("dimension", row.dimension)));
+    var dim = data.dimensions[row.dimension];
+    where.appendChild(el("div", "", dim ? dim[0] : row.dimension));
+    if (dim) { where.title = dim[0] + " " + dim[1]; }
     where.appendChild(el("div", "sub", row.task + " · " + row.kind));
     var question = cell(tr);
     textBlock(question, row.question);

@@ -14,9 +14,12 @@ Scorer = Callable[[Sample, Attempt, Response], Score]
 def _scorers() -> dict[str, Scorer]:
     from medgap.scoring.choice import score_choice
     from medgap.scoring.extraction import score_extraction
+    from medgap.scoring.fill import score_fill
+    from medgap.scoring.open import score_open
     from medgap.scoring.record import score_record
 
-    return {"single": score_choice, "multi": score_choice, "extraction": score_extraction, "record": score_record}
+    return {"single": score_choice, "multi": score_choice, "extraction": score_extraction, "record": score_record,
+            "open": score_open, "fill": score_fill}
 
 
 def score(sample: Sample, attempt: Attempt, response: Response) -> Score:

@@ -154,8 +154,9 @@ def score_extraction(sample: Sample, attempt: Attempt, response: Response) -> Sc
     tally = counts(gold, found)
     details.update(tally)
     details["f1"] = item_f1(**tally)
+    # as open items: covered is aligned with points; missed and spurious are readable tuples
     details["points"] = [format_item(kind, i) for i in gold]
-    details["covered"] = [format_item(kind, i) for i in gold if i in set(found)]
+    details["covered"] = [i in set(found) for i in gold]
     details["missed"] = [format_item(kind, i) for i in gold if i not in set(found)]
     details["spurious"] = [format_item(kind, i) for i in found if i not in set(gold)]
     if kind == "classification":

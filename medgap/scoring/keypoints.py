@@ -51,6 +51,8 @@ _CLAUSE_END = re.compile(r"(?<=[。；;！!？?])")
 _WRAPPED = re.compile(r"[，,、]\s*$")
 _TRIM = " \t\u3000。；;，,、.．"
 _CONTENT = re.compile(r"[\w\u4e00-\u9fff]")
+# `所以答案是A` / `答案： C`: the letter of a choice question some references end with, not a point
+_ANSWER_LETTER = re.compile(r"^(?:所以|故|因此)?(?:正确)?答案(?:是|为|应为|选)?\s*[：:]?\s*[A-Ea-e]$")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def split_reference(text: str) -> list[str]:
             pieces = [fragment.text] if fragment.enumerated else _CLAUSE_END.split(fragment.text)
             for piece in pieces:
                 point = _clean(piece)
-                if point and not is_heading(point) and point not in points:
+                if point and not is_heading(point) and not _ANSWER_LETTER.match(point) and point not in points:
                     points.append(point)
     return points
 

@@ -33,7 +33,9 @@ from typing import Any
 
 from medgap.records import Attempt, Response, Sample, Score
 from medgap.scoring.keypoints import split_reference
-from medgap.scoring.matching import LexicalMatcher, Matcher, _jieba
+from medgap.scoring.matching import Matcher, MatchResult, _jieba, match_many
+from medgap.scoring.open import default_lexical
+from medgap.scoring.rouge import rouge_l
 from medgap.scoring.structured import body_of
 from medgap.scoring.synonyms import normalize_synonyms
 
@@ -194,7 +196,7 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_SPAN = re.compile(
-    r"\d+(?:\.\d+)?(?:\s*(?:/|-|~|～)\s*\d+(?:\.\d+)?)?\s*"
+    r"(?<![A-Za-z0-9.])\d+(?:\.\d+)?(?:\s*(?:/|-|~|～)\s*\d+(?:\.\d+)?)?\s*"
     r"(?:℃|°C|度|天|日|周|个月|月|年|岁|小时|分钟|次|mg|g|ml|mmHg|kg|%|个|片|粒|袋|支|斤|cm|mm)?",
     re.I,
 )
@@ -209,6 +211,12 @@ _TEST_END = re.compile(r"(?:常规|功能|造影|镜|试验|检测|化验|超|CT
 _GENERIC_TERMS = frozenset(
     "疾病 病情 症状 病史 毛病 发病 病因 病人 病程 病例 病变 患病 生病 看病 得病 此病 该病 本病 并发症 后遗症 适应症 禁忌症 "
     "炎症 不全 过敏 病症 症候 急症 重症 药片 一片 半片 检查 化验 相关 功能".split()
+)
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
+_DRUG_NAME_ENDS = "唑星素林平尔酚芬松铵钾钠索胺定酮"
+_DRUG_VERBS = frozenset(
+    "口服 服用 服 予 给予 使用 用 吃 加用 改用 静滴 静脉 外用 联合 及 和 与 或 每日 每天 并 可 可以 建议 继续 需 需要 停 停用 "
+    "的 了 后 前 以 为 是 有 无".split()
 )
 _RESULT_WORDS = ("升高", "偏高", "增高", "降低", "偏低", "减少", "增多", "阳性", "阴性")
 MAX_SUSPECTS = 20
@@ -255,9 +263,13 @@ def suspect_spans(record: str, support: str, sections: dict[str, str] | None = N
         values = {_canonical_number(n) for n in _NUMBER.findall(match.group())}
         if values - support_numbers:
             suspects.append(match.group().strip())
-    tokens = [t for t in _jieba().lcut(record) if t.strip()]
-    for index, token in enumerate(tokens):
-        word = token.strip()
+    tokens = [t.strip() for t in _jieba().lcut(record) if t.strip()]
+    for index, word in enumerate(tokens):
+        previous = tokens[index - 1] if index else ""
+        if _DRUG_END.search(word):
+            if index + 1 < len(tokens) and _DRUG_END.search(tokens[index + 1]):
+                continue  # 奥美拉唑|肠溶|胶囊: the dosage form after it ends the name
+            word = drug_name(tokens, index)
         if len(word) < 2 or word in _GENERIC_TERMS or _NUMBER.fullmatch(word):
             continue
         is_test = bool(_TEST_END.search(word))
@@ -267,9 +279,23 @@ def suspect_spans(record: str, support: str, sections: dict[str, str] | None = N
             if not _supported(word, support_norm):
                 suspects.append(word)
         elif word in _RESULT_WORDS and word not in support_norm:
-            previous = tokens[index - 1].strip() if index else ""
             suspects.append(f"{previous}{word}")
-    return list(dict.fromkeys(suspects))[:MAX_SUSPECTS]
+    unique = list(dict.fromkeys(suspects))
+    longest = [span for span in unique if not any(span != other and span in other for other in unique)]
+    return longest[:MAX_SUSPECTS]
+
+
+def drug_name(tokens: list[str], index: int, limit: int = 12) -> str:
+    """The drug name ending at tokens[index], joined back from the fragments jieba cuts rare names
+    into (甲|巯|咪唑, 头孢|克|肟|颗粒): earlier tokens are joined while they are short CJK fragments or
+    end like a drug name, and are not a verb such as 口服."""
+    word = tokens[index]
+    for previous in reversed(tokens[:index]):
+        fragment = _CJK_WORD.fullmatch(previous) and (len(previous) <= 2 or previous[-1] in _DRUG_NAME_ENDS)
+        if not fragment or previous in _DRUG_VERBS or len(word) + len(previous) > limit:
+            break
+        word = previous + word
+    return word.lstrip("予用服") if len(word) > 3 else word
 
 
 def _is_enumeration(match: re.Match[str], record: str) -> bool:
@@ -283,7 +309,7 @@ def _is_enumeration(match: re.Match[str], record: str) -> bool:
 
 def _supported(word: str, support_norm: str) -> bool:
     normalized = normalize_synonyms(word)
-    if normalized in support_norm:
+    if normalized in support_norm or (len(normalized) > 2 and normalized.rstrip("病症") in support_norm):
         return True
     parts = [p for p in _jieba().lcut_for_search(normalized) if len(p) >= 2 and p != normalized]
     return bool(parts) and all(p in support_norm for p in parts) and len("".join(parts)) >= len(normalized)
@@ -296,11 +322,18 @@ def dialogue_of(sample: Sample) -> str:
     return "\n".join(part for part in (sample.context, sample.question) if part)
 
 
-def score_record(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher | None = None) -> Score:
-    matcher = matcher or LexicalMatcher()
+@dataclass
+class _Draft:
+    """A record row scored up to the key-point matching."""
+
+    score: Score
+    jobs: list[tuple[str, list[str], str]]  # (section, its points, the model's text for it)
+
+
+def _draft(sample: Sample, response: Response) -> _Draft | Score:
     body = body_of(response.text)
     produced = split_sections(body)
-    details: dict[str, Any] = {"sections_found": list(produced), "match_method": matcher.name}
+    details: dict[str, Any] = {"sections_found": list(produced)}
     if body and not produced:
         details.update(format_error=True, parse_error="no record section headings (主诉：, 【现病史】, …) found")
     if sample.gold is None:
@@ -314,32 +347,62 @@ def score_record(sample: Sample, attempt: Attempt, response: Response, matcher: 
     details["sections_required"] = required
     details["sections_missing"] = [name for name in required if name not in present]
     details["section_coverage"] = len(present) / len(required)
-    covered, missed, per_section = _match_points(reference, produced, body, matcher)
-    details["points"] = [p for points in reference.points.values() for p in points]
-    details["covered"], details["missed"] = covered, missed
-    details["section_recall"] = per_section
-    recall = sum(per_section.values()) / len(per_section) if per_section else details["section_coverage"]
-    details["recall"] = recall
-    from medgap.scoring.rouge import rouge_l  # the open-ended scorer's ROUGE-L
-
-    details["rouge_l"] = rouge_l(body, reference.text) if body else 0.0
+    details["rouge_l"] = rouge_l(body, reference.text) or 0.0
     details["hallucinated"] = suspect_spans(body, f"{dialogue_of(sample)}\n{reference.text}", produced)
-    return Score(value=recall, details=details)
+    jobs = [(name, points, body if name == "" else produced.get(name, ""))
+            for name, points in reference.points.items() if points]
+    details["points"] = [point for _, points, _ in jobs for point in points]
+    return _Draft(Score(details=details), jobs)
 
 
-def _match_points(reference: Reference, produced: dict[str, str], body: str, matcher: Matcher):
-    covered: list[str] = []
-    missed: list[str] = []
+def _finish(draft: _Draft, results: list[MatchResult | None], method: str) -> Score:
+    """Per-point decisions -> covered (list[bool] aligned with points, as open items), missed, the
+    recall of each section and their mean (the row's value). A matcher that could not decide (a
+    judge without a valid reply) leaves the value None with a judge_error, as for open items."""
+    score, details = draft.score, draft.score.details
+    details["match_method"] = method
+    covered: list[bool] = []
     per_section: dict[str, float] = {}
-    for name, points in reference.points.items():
-        if not points:
-            continue
-        text = body if name == "" else produced.get(name, "")
-        if text.strip():
-            decisions = matcher.match([_point_text(p) for p in points], text).covered or [False] * len(points)
-        else:
-            decisions = [False] * len(points)
-        covered += [p for p, hit in zip(points, decisions) if hit]
-        missed += [p for p, hit in zip(points, decisions) if not hit]
+    for (name, points, _), result in zip(draft.jobs, results):
+        if result is not None and result.covered is None:
+            details.update(covered=None, missed=None, recall=None, judge_error=result.error)
+            score.value = None
+            return score
+        decisions = result.covered if result is not None else [False] * len(points)
+        covered += decisions
         per_section[name or "全文"] = sum(decisions) / len(points)
-    return covered, missed, per_section
+    details["covered"] = covered
+    details["missed"] = [point for point, hit in zip(details["points"], covered) if not hit]
+    details["section_recall"] = per_section
+    details["recall"] = sum(per_section.values()) / len(per_section) if per_section else details["section_coverage"]
+    score.value = details["recall"]
+    return score
+
+
+def _queries(draft: _Draft) -> list[tuple[list[str], str] | None]:
+    """What to match per section; None for a section the model did not write (nothing covered)."""
+    return [([_point_text(p) for p in points], text) if text.strip() else None for _, points, text in draft.jobs]
+
+
+def score_record(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher | None = None) -> Score:
+    """Inline scoring with a synchronous matcher (lexical by default)."""
+    draft = _draft(sample, response)
+    if isinstance(draft, Score):
+        return draft
+    matcher = matcher or default_lexical()
+    results = [matcher.match(*query, sample) if query else None for query in _queries(draft)]
+    return _finish(draft, results, matcher.name)
+
+
+async def score_record_async(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher,
+                             concurrency: int = 4) -> Score:
+    """Scoring with any matcher, the judge included (one call per written section)."""
+    if response.error is not None:
+        return Score(details={"error": True})
+    draft = _draft(sample, response)
+    if isinstance(draft, Score):
+        return draft
+    queries = _queries(draft)
+    asked = [(points, text, sample) for query in queries if query for points, text in [query]]
+    answers = iter(await match_many(matcher, asked, concurrency=concurrency))
+    return _finish(draft, [next(answers) if query else None for query in queries], matcher.name)

@@ -15,12 +15,12 @@ import json
 import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from medgap.analysis.taxonomy import ErrorLabel, category
+from medgap.analysis.taxonomy import CATEGORY_KEYS, ErrorLabel, category
 from medgap.store.sqlite import Store
 
 Key = tuple[str, int]  # (sample_id, permutation)
@@ -88,14 +88,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class HumanLabel(BaseModel):
-    """One person's label of one item."""
+class LabelChoice(BaseModel):
+    """What a person chooses for one item: a primary category, optional secondary ones, a note."""
 
     category: str
-    secondary: list[str] = Field(default_factory=list)
+    secondary: list[str] = Field(default_factory=list, max_length=len(CATEGORY_KEYS))
     note: str = Field(default="", max_length=NOTE_CHARS)
-    by: str = ""
-    updated: str = ""
 
     @field_validator("category")
     @classmethod
@@ -110,8 +108,18 @@ class HumanLabel(BaseModel):
             category(key)
         return list(dict.fromkeys(value))
 
-    def cleaned(self) -> HumanLabel:
-        return self.model_copy(update={"secondary": [k for k in self.secondary if k != self.category]})
+
+class HumanLabel(LabelChoice):
+    """One person's label of one item, as stored."""
+
+    by: str = ""
+    updated: str = ""
+
+    @classmethod
+    def made(cls, choice: LabelChoice, by: str) -> HumanLabel:
+        """The stored form of a choice: the primary is not also secondary; who and when."""
+        secondary = [key for key in choice.secondary if key != choice.category]
+        return cls(category=choice.category, secondary=secondary, note=choice.note, by=by, updated=now())
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,9 @@ class ItemStatus:
     adjudication: HumanLabel | None = None
 
 
-def resolve(labels: dict[str, HumanLabel], annotators: list[str], adjudication: HumanLabel | None = None) -> ItemStatus:
+def resolve(
+    labels: dict[str, HumanLabel], annotators: list[str], adjudication: HumanLabel | None = None
+) -> ItemStatus:
     """The consensus state of one item given its annotators' labels (see the module docstring)."""
     mine = {name: labels[name] for name in annotators if name in labels}
     if adjudication is not None:
@@ -161,14 +171,20 @@ class AnnotationStore:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT OR REPLACE INTO error_prelabels VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((run_id, sid, perm, digest, label.category, label.model_dump_json(), stamp)
-                 for (sid, perm), (digest, label) in labels.items()),
+                (
+                    (run_id, sid, perm, digest, label.category, label.model_dump_json(), stamp)
+                    for (sid, perm), (digest, label) in labels.items()
+                ),
             )
 
     def prelabels(self, run_id: str) -> dict[Key, tuple[str, ErrorLabel]]:
         cursor = self.db.execute(
-            "SELECT sample_id, permutation, digest, label FROM error_prelabels WHERE run_id = ?", (run_id,))
-        return {(sid, perm): (digest, ErrorLabel.model_validate_json(label)) for sid, perm, digest, label in cursor}
+            "SELECT sample_id, permutation, digest, label FROM error_prelabels WHERE run_id = ?", (run_id,)
+        )
+        return {
+            (sid, perm): (digest, ErrorLabel.model_validate_json(label))
+            for sid, perm, digest, label in cursor
+        }
 
     # annotators ------------------------------------------------------------------------------------
     def issue_token(self, run_id: str, name: str, role: Role) -> str:
@@ -183,7 +199,8 @@ class AnnotationStore:
 
     def annotators(self, run_id: str, role: Role | None = None) -> list[Annotator]:
         cursor = self.db.execute(
-            "SELECT name, role, finished FROM annotators WHERE run_id = ? ORDER BY role DESC, name", (run_id,))
+            "SELECT name, role, finished FROM annotators WHERE run_id = ? ORDER BY role DESC, name", (run_id,)
+        )
         found = [Annotator(name, role_, finished) for name, role_, finished in cursor]
         return [a for a in found if role is None or a.role == role]
 
@@ -198,60 +215,94 @@ class AnnotationStore:
         return Annotator(*found) if found else None
 
     def annotator(self, run_id: str, name: str) -> Annotator | None:
-        found = self.db.execute("SELECT name, role, finished FROM annotators WHERE run_id = ? AND name = ?",
-                                (run_id, name)).fetchone()
+        found = self.db.execute(
+            "SELECT name, role, finished FROM annotators WHERE run_id = ? AND name = ?", (run_id, name)
+        ).fetchone()
         return Annotator(*found) if found else None
 
     def mark_finished(self, run_id: str, name: str) -> None:
-        self.db.execute("UPDATE annotators SET finished = ? WHERE run_id = ? AND name = ? AND finished IS NULL",
-                        (now(), run_id, name))
+        self.db.execute(
+            "UPDATE annotators SET finished = ? WHERE run_id = ? AND name = ? AND finished IS NULL",
+            (now(), run_id, name),
+        )
 
     # the sample ------------------------------------------------------------------------------------
     def save_items(self, run_id: str, keys: list[Key]) -> None:
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR IGNORE INTO annotation_items VALUES (?, ?, ?, ?)",
-                                ((run_id, i, sid, perm) for i, (sid, perm) in enumerate(keys)))
+            self.db.executemany(
+                "INSERT OR IGNORE INTO annotation_items VALUES (?, ?, ?, ?)",
+                ((run_id, i, sid, perm) for i, (sid, perm) in enumerate(keys)),
+            )
 
     def items(self, run_id: str) -> list[Key]:
         cursor = self.db.execute(
-            "SELECT sample_id, permutation FROM annotation_items WHERE run_id = ? ORDER BY position", (run_id,))
+            "SELECT sample_id, permutation FROM annotation_items WHERE run_id = ? ORDER BY position",
+            (run_id,),
+        )
         return [(sid, perm) for sid, perm in cursor]
 
     # labels ----------------------------------------------------------------------------------------
-    def set_label(self, run_id: str, key: Key, annotator: str, label: HumanLabel) -> HumanLabel:
+    def set_label(self, run_id: str, key: Key, annotator: str, label: LabelChoice) -> HumanLabel:
         """Write one annotator's label of one item now (autocommit)."""
-        saved = label.cleaned().model_copy(update={"by": annotator, "updated": now()})
+        saved = HumanLabel.made(label, annotator)
         self.db.execute(
             "INSERT OR REPLACE INTO error_labels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, key[0], key[1], annotator, saved.category, json.dumps(saved.secondary), saved.note, saved.updated),
+            (
+                run_id,
+                key[0],
+                key[1],
+                annotator,
+                saved.category,
+                json.dumps(saved.secondary),
+                saved.note,
+                saved.updated,
+            ),
         )
         return saved
 
     def labels(self, run_id: str) -> dict[Key, dict[str, HumanLabel]]:
         cursor = self.db.execute(
             "SELECT sample_id, permutation, annotator, category, secondary, note, updated FROM error_labels "
-            "WHERE run_id = ?", (run_id,))
+            "WHERE run_id = ?",
+            (run_id,),
+        )
         out: dict[Key, dict[str, HumanLabel]] = defaultdict(dict)
         for sid, perm, name, cat, secondary, note, updated in cursor:
-            out[(sid, perm)][name] = HumanLabel(category=cat, secondary=json.loads(secondary), note=note, by=name,
-                                                updated=updated)
+            out[(sid, perm)][name] = HumanLabel(
+                category=cat, secondary=json.loads(secondary), note=note, by=name, updated=updated
+            )
         return dict(out)
 
-    def set_adjudication(self, run_id: str, key: Key, adjudicator: str, label: HumanLabel) -> HumanLabel:
-        saved = label.cleaned().model_copy(update={"by": adjudicator, "updated": now()})
+    def set_adjudication(self, run_id: str, key: Key, adjudicator: str, label: LabelChoice) -> HumanLabel:
+        saved = HumanLabel.made(label, adjudicator)
         self.db.execute(
             "INSERT OR REPLACE INTO error_adjudications VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, key[0], key[1], adjudicator, saved.category, json.dumps(saved.secondary), saved.note, saved.updated),
+            (
+                run_id,
+                key[0],
+                key[1],
+                adjudicator,
+                saved.category,
+                json.dumps(saved.secondary),
+                saved.note,
+                saved.updated,
+            ),
         )
         return saved
 
     def adjudications(self, run_id: str) -> dict[Key, HumanLabel]:
         cursor = self.db.execute(
             "SELECT sample_id, permutation, adjudicator, category, secondary, note, updated FROM error_adjudications "
-            "WHERE run_id = ?", (run_id,))
-        return {(sid, perm): HumanLabel(category=cat, secondary=json.loads(secondary), note=note, by=name, updated=updated)
-                for sid, perm, name, cat, secondary, note, updated in cursor}
+            "WHERE run_id = ?",
+            (run_id,),
+        )
+        return {
+            (sid, perm): HumanLabel(
+                category=cat, secondary=json.loads(secondary), note=note, by=name, updated=updated
+            )
+            for sid, perm, name, cat, secondary, note, updated in cursor
+        }
 
     # consensus -------------------------------------------------------------------------------------
     def statuses(self, run_id: str) -> dict[Key, ItemStatus]:
@@ -268,13 +319,19 @@ class AnnotationStore:
             if state.consensus is None:
                 continue
             if state.status == "adjudicated":
-                rationale = f"adjudicated by {state.adjudication.by}" + (f": {state.adjudication.note}" if state.adjudication.note else "")
+                rationale = f"adjudicated by {state.adjudication.by}" + (
+                    f": {state.adjudication.note}" if state.adjudication.note else ""
+                )
             else:
                 votes = sum(1 for label in state.labels.values() if label.category == state.consensus)
                 rationale = f"{votes} of {n} annotators"
-            out[key] = ErrorLabel(category=state.consensus, secondary=state.secondary,
-                                  source="adjudicated" if state.status == "adjudicated" else "consensus",
-                                  rationale=rationale, confidence="high")
+            out[key] = ErrorLabel(
+                category=state.consensus,
+                secondary=state.secondary,
+                source="adjudicated" if state.status == "adjudicated" else "consensus",
+                rationale=rationale,
+                confidence="high",
+            )
         return out
 
     def prelabel(self, run_id: str, key: Key) -> ErrorLabel | None:
@@ -294,31 +351,49 @@ class AnnotationStore:
         for (sid, perm), state in self.statuses(run_id).items():
             row = rows.get((sid, perm))
             pre = prelabels.get((sid, perm), (None, None))[1]
-            records.append({
-                "sample_id": sid,
-                "permutation": perm,
-                "task": row.task if row else None,
-                "dimension": row.dimension if row else None,
-                "kind": row.kind if row else None,
-                "prelabel": pre.category if pre else None,
-                "prelabel_secondary": pre.secondary if pre else [],
-                "prelabel_source": pre.source if pre else None,
-                "prelabel_confidence": pre.confidence if pre else None,
-                "prelabel_rationale": pre.rationale if pre else None,
-                "labels": {name: state.labels[name].model_dump(exclude={"by"}) for name in names if name in state.labels},
-                "status": state.status,
-                "consensus": state.consensus,
-                "consensus_secondary": state.secondary,
-                "adjudicator": state.adjudication.by if state.adjudication else None,
-                "adjudicator_note": state.adjudication.note if state.adjudication else None,
-            })
+            records.append(
+                {
+                    "sample_id": sid,
+                    "permutation": perm,
+                    "task": row.task if row else None,
+                    "dimension": row.dimension if row else None,
+                    "kind": row.kind if row else None,
+                    "prelabel": pre.category if pre else None,
+                    "prelabel_secondary": pre.secondary if pre else [],
+                    "prelabel_source": pre.source if pre else None,
+                    "prelabel_confidence": pre.confidence if pre else None,
+                    "prelabel_rationale": pre.rationale if pre else None,
+                    "labels": {
+                        name: state.labels[name].model_dump(exclude={"by"})
+                        for name in names
+                        if name in state.labels
+                    },
+                    "status": state.status,
+                    "consensus": state.consensus,
+                    "consensus_secondary": state.secondary,
+                    "adjudicator": state.adjudication.by if state.adjudication else None,
+                    "adjudicator_note": state.adjudication.note if state.adjudication else None,
+                }
+            )
         return records
 
 
 EXPORT_FORMATS = ("csv", "jsonl")
 EXPORT_COLUMNS = (
-    "sample_id", "permutation", "task", "dimension", "kind", "prelabel", "prelabel_secondary", "prelabel_source",
-    "prelabel_confidence", "prelabel_rationale", "status", "consensus", "consensus_secondary", "adjudicator",
+    "sample_id",
+    "permutation",
+    "task",
+    "dimension",
+    "kind",
+    "prelabel",
+    "prelabel_secondary",
+    "prelabel_source",
+    "prelabel_confidence",
+    "prelabel_rationale",
+    "status",
+    "consensus",
+    "consensus_secondary",
+    "adjudicator",
     "adjudicator_note",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

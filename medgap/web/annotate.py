@@ -22,18 +22,17 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field, field_validator
 
 from medgap.analysis.agreement import agreement_report
 from medgap.analysis.errors import label_run, wrong_rows
-from medgap.analysis.taxonomy import CATEGORY_KEYS, category, codebook
+from medgap.analysis.taxonomy import codebook
 from medgap.records import DIMENSION_LABELS_ZH, Row, Sample
 from medgap.store.annotations import (
-    NOTE_CHARS,
     AnnotationStore,
     Annotator,
     HumanLabel,
     Key,
+    LabelChoice,
     export_text,
     resolve,
 )
@@ -77,8 +76,9 @@ class Setup:
     people: list[Annotator] = field(default_factory=list)
 
 
-def prepare(store: Store, run_id: str, annotators: int = 3, sample: int | None = None,
-            reissue: Iterable[str] = ()) -> Setup:
+def prepare(
+    store: Store, run_id: str, annotators: int = 3, sample: int | None = None, reissue: Iterable[str] = ()
+) -> Setup:
     """Make a run ready to annotate: rule pre-labels, the sample of wrong rows (drawn once, then kept),
     a token for each annotator and the adjudicator (issued once; `reissue` replaces named ones)."""
     config = store.run_config(run_id)
@@ -94,42 +94,32 @@ def prepare(store: Store, run_id: str, annotators: int = 3, sample: int | None =
         items = choose_sample(wrong, sample or DEFAULT_SAMPLE, config.seed)
         notes.save_items(run_id, items)
     elif sample is not None and sample != len(items):
-        raise AnnotateError(f"run {run_id!r} already has a sample of {len(items)} items under annotation; "
-                            f"leave out --sample (or pass --sample {len(items)})")
+        raise AnnotateError(
+            f"run {run_id!r} already has a sample of {len(items)} items under annotation; "
+            f"leave out --sample (or pass --sample {len(items)})"
+        )
     have = {a.name for a in notes.annotators(run_id)}
     count = len(notes.annotator_names(run_id))
     if annotators < count:
         raise AnnotateError(f"run {run_id!r} already has {count} annotators; their number cannot shrink")
-    wanted = [(annotator_name(i), "annotator") for i in range(1, annotators + 1)] + [(ADJUDICATOR, "adjudicator")]
+    wanted = [(annotator_name(i), "annotator") for i in range(1, annotators + 1)] + [
+        (ADJUDICATOR, "adjudicator")
+    ]
     unknown = set(reissue) - {name for name, _ in wanted}
     if unknown:
-        raise AnnotateError(f"--reissue names no one: {', '.join(sorted(unknown))}; "
-                            f"people: {', '.join(name for name, _ in wanted)}")
-    tokens = {name: notes.issue_token(run_id, name, role) for name, role in wanted
-              if name not in have or name in set(reissue)}
+        raise AnnotateError(
+            f"--reissue names no one: {', '.join(sorted(unknown))}; "
+            f"people: {', '.join(name for name, _ in wanted)}"
+        )
+    tokens = {
+        name: notes.issue_token(run_id, name, role)
+        for name, role in wanted
+        if name not in have or name in set(reissue)
+    }
     return Setup(items=len(items), tokens=tokens, people=notes.annotators(run_id))
 
 
 # --------------------------------------------------------------------------------------------- API
-class LabelIn(BaseModel):
-    category: str
-    secondary: list[str] = Field(default_factory=list, max_length=len(CATEGORY_KEYS))
-    note: str = Field(default="", max_length=NOTE_CHARS)
-
-    @field_validator("category")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        category(value)
-        return value
-
-    @field_validator("secondary")
-    @classmethod
-    def _known_secondary(cls, value: list[str]) -> list[str]:
-        for key in value:
-            category(key)
-        return value
-
-
 def gold_view(row: Row, sample: Sample | None) -> dict:
     gold = sample.gold if sample is not None else None
     structure = None
@@ -157,10 +147,15 @@ class AnnotationApp:
         self.notes = AnnotationStore(self.store)
         self.keys = self.notes.items(run_id)
         if not self.keys:
-            raise AnnotateError(f"run {run_id!r} has no annotation sample yet (start it with `medgap annotate`)")
+            raise AnnotateError(
+                f"run {run_id!r} has no annotation sample yet (start it with `medgap annotate`)"
+            )
         wanted = set(self.keys)
-        self.rows = {(r.sample_id, r.permutation): r for r in self.store.iter_rows(run_id)
-                     if (r.sample_id, r.permutation) in wanted}
+        self.rows = {
+            (r.sample_id, r.permutation): r
+            for r in self.store.iter_rows(run_id)
+            if (r.sample_id, r.permutation) in wanted
+        }
         self.samples = {s.id: s for s in self.store.samples(run_id)}
 
     def close(self) -> None:
@@ -169,9 +164,15 @@ class AnnotationApp:
     # who is asking --------------------------------------------------------------------------------
     def person(self, request: Request) -> Annotator:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        found = self.notes.authenticate(self.run_id, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        found = (
+            self.notes.authenticate(self.run_id, token.strip())
+            if scheme.lower() == "bearer" and token.strip()
+            else None
+        )
         if found is None:
-            raise HTTPException(401, "a valid annotator token is required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "a valid annotator token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         return found
 
     @staticmethod
@@ -205,13 +206,17 @@ class AnnotationApp:
         out = []
         for index, key in enumerate(self.keys):
             state, row = statuses[key], self.rows.get(key)
-            out.append({
-                "index": index,
-                "dimension": row.dimension if row else None,
-                "kind": row.kind if row else None,
-                "labelled": who.name in state.labels if who.role == "annotator" else state.adjudication is not None,
-                "status": state.status if show else None,
-            })
+            out.append(
+                {
+                    "index": index,
+                    "dimension": row.dimension if row else None,
+                    "kind": row.kind if row else None,
+                    "labelled": who.name in state.labels
+                    if who.role == "annotator"
+                    else state.adjudication is not None,
+                    "status": state.status if show else None,
+                }
+            )
         return out
 
     def item(self, who: Annotator, index: int) -> dict:
@@ -221,7 +226,9 @@ class AnnotationApp:
             raise HTTPException(404, f"item {index} ({key[0]}) is no longer among the run's rows")
         sample = self.samples.get(key[0])
         labels = self.notes.labels(self.run_id).get(key, {})
-        state = resolve(labels, self.notes.annotator_names(self.run_id), self.notes.adjudications(self.run_id).get(key))
+        state = resolve(
+            labels, self.notes.annotator_names(self.run_id), self.notes.adjudications(self.run_id).get(key)
+        )
         prelabel = self.notes.prelabel(self.run_id, key)
         details = row.score.details
         show = self.revealed(who)
@@ -237,7 +244,9 @@ class AnnotationApp:
             "kind": row.kind,
             "question": sample.question if sample else "",
             "context": sample.context if sample else None,
-            "options": [{"letter": k, "text": v, "gold": k in gold_letters} for k, v in row.attempt.options.items()],
+            "options": [
+                {"letter": k, "text": v, "gold": k in gold_letters} for k, v in row.attempt.options.items()
+            ],
             "gold": gold_view(row, sample),
             "response": row.response.text,
             "extracted": row.score.extracted,
@@ -255,13 +264,13 @@ class AnnotationApp:
         }
 
     # writes ---------------------------------------------------------------------------------------
-    def save_label(self, who: Annotator, index: int, body: LabelIn) -> dict:
+    def save_label(self, who: Annotator, index: int, body: LabelChoice) -> dict:
         if who.role != "annotator":
             raise HTTPException(403, "only annotators label items; the adjudicator adjudicates")
         if who.finished is not None:
             raise HTTPException(409, "you have finished: your labels are locked")
         key = self.key_at(index)
-        saved = self.notes.set_label(self.run_id, key, who.name, HumanLabel(**body.model_dump()))
+        saved = self.notes.set_label(self.run_id, key, who.name, body)
         return label_view(saved)
 
     def finish(self, who: Annotator) -> dict:
@@ -275,13 +284,13 @@ class AnnotationApp:
         self.notes.mark_finished(self.run_id, who.name)
         return self.session(self.notes.annotator(self.run_id, who.name))
 
-    def adjudicate(self, who: Annotator, index: int, body: LabelIn) -> dict:
+    def adjudicate(self, who: Annotator, index: int, body: LabelChoice) -> dict:
         self.require_adjudicator(who)
         key = self.key_at(index)
         state = self.notes.statuses(self.run_id)[key]
         if state.status not in ("needs_adjudication", "adjudicated"):
             raise HTTPException(409, f"item {index + 1} does not need adjudication (status: {state.status})")
-        saved = self.notes.set_adjudication(self.run_id, key, who.name, HumanLabel(**body.model_dump()))
+        saved = self.notes.set_adjudication(self.run_id, key, who.name, body)
         return label_view(saved)
 
     @staticmethod
@@ -292,7 +301,9 @@ class AnnotationApp:
     def export(self, who: Annotator, fmt: str) -> str:
         self.require_adjudicator(who)
         try:
-            return export_text(self.notes.export_records(self.run_id), self.notes.annotator_names(self.run_id), fmt)
+            return export_text(
+                self.notes.export_records(self.run_id), self.notes.annotator_names(self.run_id), fmt
+            )
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
@@ -349,7 +360,7 @@ def create_app(db: Path | str, run_id: str) -> FastAPI:
         return state.item(who, index)
 
     @app.put("/api/items/{index}/label")
-    async def label(index: int, body: LabelIn, who: Person) -> dict:
+    async def label(index: int, body: LabelChoice, who: Person) -> dict:
         return state.save_label(who, index, body)
 
     @app.post("/api/finish")
@@ -357,7 +368,7 @@ def create_app(db: Path | str, run_id: str) -> FastAPI:
         return state.finish(who)
 
     @app.put("/api/items/{index}/adjudication")
-    async def adjudication(index: int, body: LabelIn, who: Person) -> dict:
+    async def adjudication(index: int, body: LabelChoice, who: Person) -> dict:
         return state.adjudicate(who, index, body)
 
     @app.get("/api/agreement")
@@ -370,7 +381,10 @@ def create_app(db: Path | str, run_id: str) -> FastAPI:
         text = state.export(who, format)
         media = "text/csv" if format == "csv" else "application/x-ndjson"
         filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"{run_id}-labels.{format}")
-        return PlainTextResponse(text, media_type=f"{media}; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return PlainTextResponse(
+            text,
+            media_type=f"{media}; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     return app

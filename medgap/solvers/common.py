@@ -34,9 +34,9 @@ def wants_text_answer(state: TaskState) -> None:
         state.notes["choice_mode"] = "generate"
 
 
-async def ask_on(state: TaskState, generate: Generate, messages: Sequence[Message], **config) -> Response:
-    """One more model call for the same attempt on other `messages` (and config changes);
-    `state` itself is left as it was."""
+async def ask_on(state: TaskState, generate: Generate, messages: Sequence[Message], **config) -> TaskState:
+    """One more model call for the same attempt on other `messages` (and config changes), in a
+    copy of `state`: `state` itself is left as it was. The copy's `response` is always set."""
     side = dataclasses.replace(
         state,
         messages=list(messages),
@@ -45,7 +45,9 @@ async def ask_on(state: TaskState, generate: Generate, messages: Sequence[Messag
         config=state.config.model_copy(update=config) if config else state.config,
     )
     side = await generate(side)
-    return side.response or Response(error="the model call returned no response")
+    if side.response is None:
+        side.response = Response(error="the model call returned no response")
+    return side
 
 
 def with_total_usage(final: Response, calls: Sequence[Response]) -> Response:

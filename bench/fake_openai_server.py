@@ -1,6 +1,7 @@
 """An instant OpenAI-compatible chat endpoint for overhead benchmarks: a raw ASGI app on uvicorn that
 answers every POST to /v1/chat/completions with the same precomputed completion ("答案：A").
 GET /stats returns how many completions it has served, so a benchmark can check every request came.
+`--delay S` makes every completion take S seconds, to see the overhead under a realistic latency.
 
     python bench/fake_openai_server.py --port 8765
 
@@ -11,6 +12,7 @@ uvloop/httptools when they are installed (uvicorn picks them), else asyncio/h11.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 
 import uvicorn
@@ -32,6 +34,7 @@ JSON_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(
 NOT_FOUND = b'{"error": {"message": "not found"}}'
 NOT_FOUND_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(NOT_FOUND)).encode())]
 served = 0
+delay = 0.0
 
 
 async def app(scope, receive, send) -> None:
@@ -50,6 +53,8 @@ async def app(scope, receive, send) -> None:
         more_body = message.get("more_body", False)
     if scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/chat/completions"):
         served += 1
+        if delay:
+            await asyncio.sleep(delay)
         status, headers, body = 200, JSON_HEADERS, COMPLETION
     elif scope["path"] == "/stats":
         body = json.dumps({"requests": served}).encode()
@@ -64,7 +69,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds each completion takes (default 0)")
     args = parser.parse_args()
+    global delay
+    delay = args.delay
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on",
                 backlog=4096)
 

@@ -82,6 +82,12 @@ def test_an_item_with_no_gold_tuples_is_perfect_only_when_nothing_is_claimed():
     assert row_for(sample, "药物：布洛芬").score.value == 0.0
 
 
+def test_a_type_outside_the_items_list_is_read_and_counted_wrong():
+    sample = item("a", entities(("药物", "布洛芬")), "entities", labels=["药物"])
+    result = row_for(sample, "药物：布洛芬\n疾病：发热").score
+    assert "format_error" not in result.details and (result.details["tp"], result.details["fp"]) == (1, 1)
+
+
 def test_exact_match_requires_the_same_type_and_span():
     sample = item("a", entities(("疾病", "急性阑尾炎")), "entities")
     assert row_for(sample, "疾病：阑尾炎").score.details["tp"] == 0  # partial span
@@ -135,6 +141,13 @@ def test_medbench_ie_sources_become_extraction_items_in_their_own_layouts():
     assert extraction_type(ctc) == "classification" and row_for(ctc, "年龄").score.value == 1.0
     ungraded = medbench_sample("CMeIE", "")
     assert ungraded.kind == "extraction" and ungraded.gold is None
+
+
+def test_medbench_format_instructions_stay_in_the_question():
+    question = "请从句子中抽取实体，类型包括疾病、症状。\n## 问题\n患者发热三天。\n## 答案格式\n每类一行：类型：实体1，实体2"
+    sample = medbench_sample("CMeEE", [{"type": "症状", "entity": "发热"}], question=question)
+    assert sample.question.startswith("请从句子中抽取实体") and "患者发热三天。" in sample.question
+    assert sample.question.endswith("每类一行：类型：实体1，实体2")
 
 
 def test_unreadable_medbench_gold_names_the_file_line_and_field():

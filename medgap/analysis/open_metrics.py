@@ -114,7 +114,9 @@ def agreement(rows: list[Row], method_a: str, method_b: str) -> dict | None:
     expected = float((table.sum(1) @ table.sum(0)) / table.sum() ** 2)
     if expected < 1.0:  # else every decision fell in one category and κ is 0/0
         result = cohens_kappa(table)
-        out.update(kappa=float(result.kappa), kappa_ci_low=float(result.kappa_low), kappa_ci_high=float(result.kappa_upp))
+        # the asymptotic interval can pass ±1 on few points; κ cannot
+        out.update(kappa=float(result.kappa), kappa_ci_low=max(-1.0, float(result.kappa_low)),
+                   kappa_ci_high=min(1.0, float(result.kappa_upp)))
     return out
 
 

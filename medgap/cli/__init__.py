@@ -16,6 +16,9 @@ COMMAND_MODULES = [
     "annotate",
     "keypoints",
     "rescore",
+    "experiment",
+    "diagnose",
+    "kb",
 ]
 
 

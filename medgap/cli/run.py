@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
 from medgap.cli.tables import results_table
-from medgap.store.export import EXPORT_FORMATS, export_rows
-from medgap.models import DEFAULT_MODEL, PROVIDERS, GenerateConfig, get_model
-from medgap.records import RunConfig
+from medgap.evaluate import RunSetupError, chain_for, generation_config, open_backend, plan_run, run_suite, start_run
+from medgap.models import DEFAULT_MODEL, PROVIDERS
 from medgap.runner import Progress as RunProgress
-from medgap.runner import run_eval
-from medgap.solvers import prompts
-from medgap.solvers.interventions import build_chain
 from medgap.solvers.permutations import permutation_shortfall
-
-
-def new_run_id(model: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-")[:40]
-    return f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def versions() -> dict[str, str]:
-    import platform
-
-    return {"medgap": __version__, "python": platform.python_version()}
+from medgap.store.export import EXPORT_FORMATS, export_rows
 
 
 @app.command()
@@ -63,44 +45,31 @@ def run(
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
     with open_store(db, must_exist=False) as store:
-        if run_id and store.has_run(run_id):
-            config = store.run_config(run_id)
-            if model != DEFAULT_MODEL and model != config.model:
-                raise fail(f"run {run_id!r} was made with model {config.model!r}, not {model!r}")
-            samples = store.samples(run_id)
-            err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
-        else:
-            if vote not in (None, "permutations"):
-                raise fail(f"--vote takes 'permutations', not {vote!r}")
-            config, samples = new_run(model, suite, run_id, limit, permutations, seed, intervention,
-                                      data_format, dimension, skip_bad)
-            if vote:
-                config.permutations = max(config.permutations, 5)
-                config.extra["vote"] = vote
-            short = permutation_shortfall(samples, config.permutations)
-            if short:
-                err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
-                                  "(e.g. 2 options allow 2); they are asked under every order they have")
         try:
-            backend = get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
-        except (ValueError, ImportError) as exc:
+            if run_id and store.has_run(run_id):
+                config = store.run_config(run_id)
+                if model != DEFAULT_MODEL and model != config.model:
+                    raise fail(f"run {run_id!r} was made with model {config.model!r}, not {model!r}")
+                samples = store.samples(run_id)
+                err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
+            else:
+                config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
+                                           seed=seed, interventions=intervention, data_format=data_format,
+                                           dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote)
+                short = permutation_shortfall(samples, config.permutations)
+                if short:
+                    err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
+                                      "(e.g. 2 options allow 2); they are asked under every order they have")
+            backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+            gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
+                                    choice_mode=choice_mode)
+            chain = chain_for(config)
+        except RunSetupError as exc:
             raise fail(str(exc)) from None
-        gen = GenerateConfig(temperature=temperature, max_tokens=max_tokens, timeout_s=timeout,
-                             choice_mode=choice_mode or config.generation.get("choice_mode") or backend.default_choice_mode)
-        if not store.has_run(config.run_id):
-            config.generation = gen.model_dump()
-            config.extra["backend"] = backend.describe()
-            store.save_run(config)
-            store.save_samples(config.run_id, samples)
-        concurrency = max_concurrency or backend.default_concurrency
-        try:
-            chain = build_chain(config.interventions)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+        start_run(store, config, samples, backend, gen)
         with progress_bar(quiet) as (bar, callbacks):
-            asyncio.run(run_eval(config, samples, backend, store, gen=gen, concurrency=concurrency,
-                                 solvers=chain, progress=callbacks))
-        summary = summarize_run(store, config.run_id)
+            summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
+                                chain=chain)
     if not quiet:
         console.print(results_table(summary))
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
@@ -109,33 +78,8 @@ def run(
         err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
 
 
-def new_run(model, suite, run_id, limit, permutations, seed, intervention, data_format, dimension, skip_bad):
-    from medgap.datasets import DatasetError
-    from medgap.datasets.suites import load_suite
-
-    def report_skip(error: DatasetError) -> None:
-        err_console.print(f"[yellow]skipped[/] {error}")
-
-    try:
-        loaded = load_suite(suite, limit=limit, dimension=dimension, format=data_format, skip_bad=skip_bad,
-                            on_skip=report_skip)
-    except (DatasetError, FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    if not loaded.samples:
-        raise fail(f"suite {suite!r} has no items")
-    config = RunConfig(
-        run_id=run_id or new_run_id(model),
-        model=model,
-        suite=loaded.name,
-        seed=loaded.seed if seed is None else seed,
-        permutations=permutations or loaded.permutations,
-        limit=limit,
-        interventions=[name.strip() for name in (intervention or "").split(",") if name.strip()],
-        prompts=dict(prompts.TEMPLATES),
-        versions=versions(),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    return config, loaded.samples
+def report_skip(error) -> None:
+    err_console.print(f"[yellow]skipped[/] {error}")
 
 
 class progress_bar:

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from medgap.datasets import medbench_ie
 from medgap.datasets.errors import DatasetError
 from medgap.datasets.parsing import (
     BadRows,
@@ -233,7 +234,7 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
         metadata["instruction"] = preamble
     if suffix:
         metadata["instruction_suffix"] = suffix
-    return Sample(
+    sample = Sample(
         id=f"{task}/{item_id if item_id is not None else f'L{line}'}",
         source=Source(dataset=DATASET, attribution=ATTRIBUTION, license=LICENSE, path=str(path), line=line),
         task=task,
@@ -244,6 +245,7 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
         gold=gold,
         metadata=metadata,
     )
+    return medbench_ie.adapt(sample)  # extraction and record sources become their own kinds
 
 
 def load(

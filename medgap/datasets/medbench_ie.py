@@ -41,10 +41,19 @@ def adapt(sample: Sample) -> Sample:
         return sample
     key = source_key(medbench_source(sample))
     if key in SOURCE_TYPES:
-        return as_extraction(sample, SOURCE_TYPES[key])
+        return as_extraction(with_instructions(sample), SOURCE_TYPES[key])
     if key in RECORD_SOURCES:
-        return as_record(sample)
+        return as_record(with_instructions(sample))
     return sample
+
+
+def with_instructions(sample: Sample) -> Sample:
+    """The question with the preamble and trailing sections the loader kept apart (`## 答案格式` …):
+    for these tasks they say which types to extract and how to write the answer, so the model must
+    see them."""
+    parts = [sample.metadata.get("instruction"), sample.question, sample.metadata.get("instruction_suffix")]
+    question = "\n\n".join(part.strip() for part in parts if isinstance(part, str) and part.strip())
+    return sample.model_copy(update={"question": question})
 
 
 def _structured_gold(gold: Gold | None) -> Gold | None:

@@ -47,6 +47,8 @@ class SuiteEntry(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     kinds: list[Kind] | None = None
     fields: FieldMap | None = None  # column mapping for the generic format
+    license: str | None = None  # credit for data whose format carries none (generic files)
+    attribution: str | None = None
 
 
 class SuiteFile(BaseModel):
@@ -195,6 +197,9 @@ def _entry_samples(
         samples = [sample for sample in samples if sample.kind in entry.kinds]
     if entry.task is not None:
         samples = [_renamed(sample, entry.task) for sample in samples]
+    if entry.license or entry.attribution:
+        credit = {k: v for k, v in {"license": entry.license, "attribution": entry.attribution}.items() if v}
+        samples = [s.model_copy(update={"source": s.source.model_copy(update=credit)}) for s in samples]
     return take_per_task(samples, entry.limit, suite.seed)
 
 

@@ -76,7 +76,7 @@ class ReplayModel(Model):
         candidates = [p for p in candidates if p.question == question] or candidates
         asked = tuple(squash(text) for text in request.attempt.options.values())
         if asked:  # a reply names letters: it only answers the options in the order it saw them
-            candidates = candidates or [p for p in candidates if not p.options]
+            candidates = [p for p in candidates if p.options == asked] or [p for p in candidates if not p.options]
             if not candidates:
                 return f"no prediction for {what} with the options in the order asked"
         if len({p.answer for p in candidates}) > 1 and len(candidates) > 1:

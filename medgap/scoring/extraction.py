@@ -99,17 +99,21 @@ def infer_type(structure: Any) -> str | None:
 
 
 def vocabulary(sample: Sample, kind: str) -> Vocabulary:
-    """Known names for reading answers: the item's own `labels`, else MedBench's label set."""
+    """Known names for telling the layout of an answer: MedBench's types and relations plus the item's
+    own `labels` (a type outside the item's list is then read, and counted wrong, rather than making
+    the line unreadable); for classification the item's labels alone when it has them."""
     labels = sample_field(sample, "labels")
+    base = default_vocabulary(kind)
     if not labels:
-        return default_vocabulary(kind)
+        return base
     if isinstance(labels, str):
         labels = [part for part in labels.replace("，", ",").replace("、", ",").split(",") if part.strip()]
+    own = Vocabulary.of(types=labels, relations=labels, labels=labels)
     return {
-        "entities": Vocabulary.of(types=labels),
-        "relations": Vocabulary.of(relations=labels),
-        "classification": Vocabulary.of(labels=labels),
-    }.get(kind, Vocabulary())
+        "entities": Vocabulary(base.types | own.types, base.relations, base.labels),
+        "relations": Vocabulary(base.types, base.relations | own.relations, base.labels),
+        "classification": Vocabulary(base.types, base.relations, own.labels),
+    }.get(kind, base)
 
 
 def counts(gold: list[Item], predicted: list[Item]) -> dict[str, int]:

@@ -138,6 +138,7 @@ async def rescore_rows(rows: list[Row], samples: dict[str, Sample], matcher: Mat
         if "points" not in row.score.details:  # a row stored before open scoring existed
             row.score = score_open(sample, row.attempt, row.response)
         jobs.append((row.score.details["points"], row.response.text, sample))
+    matcher.prepare(jobs)
     results = await match_many(matcher, jobs, concurrency=concurrency)
     for row, result in zip(todo, results):
         apply_match(row.score, result, primary=primary)

@@ -67,7 +67,7 @@ _HEADING = re.compile(
     r"(?P<open>\*\*|【|\[|〖)?[ \t]*"
     rf"(?P<name>{_ALIAS_ALT})"
     r"[ \t]*(?P<close>\*\*|】|\]|〗)?[ \t]*(?P<colon>[：:])?[ \t]*(?:\*\*|】)?",
-    re.M,
+    re.MULTILINE,
 )
 _NONE_SECTION = re.compile(r"^(?:无|否认|不详|暂无|未提及|未诉|无特殊|没有|未知|不清楚|无殊)[^\n]{0,12}$")
 _TRIM = " \t\r\n\u3000*#-—"
@@ -198,7 +198,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_SPAN = re.compile(
     r"(?<![A-Za-z0-9.])\d+(?:\.\d+)?(?:\s*(?:/|-|~|～)\s*\d+(?:\.\d+)?)?\s*"
     r"(?:℃|°C|度|天|日|周|个月|月|年|岁|小时|分钟|次|mg|g|ml|mmHg|kg|%|个|片|粒|袋|支|斤|cm|mm)?",
-    re.I,
+    re.IGNORECASE,
 )
 _DIAGNOSIS_END = re.compile(
     r"(?:炎|病|症|癌|瘤|综合征|综合症|感染|骨折|结石|出血|梗死|梗塞|衰竭|不全|溃疡|贫血|哮喘|疝|积液|囊肿|息肉|增生|过敏)$"
@@ -208,27 +208,37 @@ _DRUG_END = re.compile(
     r"片|胶囊|颗粒|注射液|口服液|糖浆|滴剂|软膏|乳膏|喷雾剂|气雾剂|栓|丸|冲剂|混悬液)$"
 )
 _TEST_END = re.compile(r"(?:常规|功能|造影|镜|试验|检测|化验|超|CT|ct|MRI|mri|心电图|血糖|血脂|胸片|X光|x光|核酸|抗体|培养)$")
-_GENERIC_TERMS = frozenset(
-    "疾病 病情 症状 病史 毛病 发病 病因 病人 病程 病例 病变 患病 生病 看病 得病 此病 该病 本病 并发症 后遗症 适应症 禁忌症 "
-    "炎症 不全 过敏 病症 症候 急症 重症 药片 一片 半片 检查 化验 相关 功能".split()
-)
+_GENERIC_TERMS = frozenset((
+    "疾病", "病情", "症状", "病史", "毛病", "发病", "病因", "病人", "病程", "病例", "病变", "患病", "生病", "看病", "得病",
+    "此病", "该病", "本病", "并发症", "后遗症", "适应症", "禁忌症", "炎症", "不全", "过敏", "病症", "症候", "急症",
+    "重症", "药片", "一片", "半片", "检查", "化验", "相关", "功能",
+))
+_CONTENT_TOKEN = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 _DRUG_NAME_ENDS = "唑星素林平尔酚芬松铵钾钠索胺定酮"
-_DRUG_VERBS = frozenset(
-    "口服 服用 服 予 给予 使用 用 吃 加用 改用 静滴 静脉 外用 联合 及 和 与 或 每日 每天 并 可 可以 建议 继续 需 需要 停 停用 "
-    "的 了 后 前 以 为 是 有 无".split()
-)
-_RESULT_WORDS = ("升高", "偏高", "增高", "降低", "偏低", "减少", "增多", "阳性", "阴性")
+_DRUG_VERBS = frozenset((
+    "口服", "服用", "服", "予", "给予", "使用", "用", "吃", "加用", "改用", "静滴", "静脉", "外用", "联合", "及", "和", "与",
+    "或", "每日", "每天", "并", "可", "可以", "建议", "继续", "需", "需要", "停", "停用", "的", "了", "后", "前", "以", "为",
+    "是", "有", "无",
+))
+# a result word -> the character that says the same in plain speech (淋巴细胞比例高)
+_RESULT_WORDS = {"升高": "高", "偏高": "高", "增高": "高", "降低": "低", "偏低": "低", "阳性": "阳性", "阴性": "阴性"}
 MAX_SUSPECTS = 20
 
 
 def arabic_numbers(text: str) -> str:
-    """Chinese numerals as digits (三十八 -> 38, 两 -> 2) and `38度5` as 38.5, for comparing numbers."""
+    """Chinese numerals as digits (三十八 -> 38, 两 -> 2, 七八 -> 7-8) and `38度5` as 38.5, for comparing
+    numbers."""
     converted = _CN_NUMBER.sub(lambda m: _cn_value(m.group()), text)
     return re.sub(r"(\d+)度(\d)(?!\d)", r"\1.\2度", converted)
 
 
 def _cn_value(numeral: str) -> str:
+    if not any(unit in numeral for unit in "十百"):
+        digits = [_CN_DIGITS[char] for char in numeral]
+        if len(digits) == 2 and digits[1] > digits[0]:
+            return f"{digits[0]}-{digits[1]}"  # 七八次, 三五分钟: an approximate range
+        return "".join(map(str, digits))  # 一九九八
     total, current = 0, 0
     for char in numeral:
         if char in _CN_DIGITS:
@@ -257,15 +267,15 @@ def suspect_spans(record: str, support: str, sections: dict[str, str] | None = N
     support_numbers = _number_values(support)
     advice = (sections or {}).get("建议", "")
     suspects: list[str] = []
-    for match in _NUMBER_SPAN.finditer(arabic_numbers(record)):
-        if _is_enumeration(match, record):
+    converted = arabic_numbers(record)
+    for match in _NUMBER_SPAN.finditer(converted):
+        if _is_enumeration(match, converted):
             continue
         values = {_canonical_number(n) for n in _NUMBER.findall(match.group())}
         if values - support_numbers:
             suspects.append(match.group().strip())
     tokens = [t.strip() for t in _jieba().lcut(record) if t.strip()]
     for index, word in enumerate(tokens):
-        previous = tokens[index - 1] if index else ""
         if _DRUG_END.search(word):
             if index + 1 < len(tokens) and _DRUG_END.search(tokens[index + 1]):
                 continue  # 奥美拉唑|肠溶|胶囊: the dosage form after it ends the name
@@ -278,8 +288,10 @@ def suspect_spans(record: str, support: str, sections: dict[str, str] | None = N
         if is_test or _DIAGNOSIS_END.search(word) or (_DRUG_END.search(word) and len(word) >= 3):
             if not _supported(word, support_norm):
                 suspects.append(word)
-        elif word in _RESULT_WORDS and word not in support_norm:
-            suspects.append(f"{previous}{word}")
+        elif word in _RESULT_WORDS:
+            subject = next((t for t in reversed(tokens[:index]) if _CONTENT_TOKEN.search(t)), "")
+            if not _result_supported(subject, word, support_norm):
+                suspects.append(f"{subject}{word}")
     unique = list(dict.fromkeys(suspects))
     longest = [span for span in unique if not any(span != other and span in other for other in unique)]
     return longest[:MAX_SUSPECTS]
@@ -305,6 +317,15 @@ def _is_enumeration(match: re.Match[str], record: str) -> bool:
     before = record[:start].rsplit("\n", 1)[-1].strip(" \t*#")
     after = record[match.end(): match.end() + 1]
     return not before and text.isdigit() and after in (".", "、", "．", ")", "）")
+
+
+def _result_supported(subject: str, word: str, support_norm: str) -> bool:
+    """`比例升高` is supported when the support says the subject goes that way nearby (`比例高`)."""
+    core = _RESULT_WORDS[word]
+    subject = normalize_synonyms(subject)
+    if not subject.strip():
+        return word in support_norm
+    return any(core in support_norm[m.end(): m.end() + 6] for m in re.finditer(re.escape(subject), support_norm))
 
 
 def _supported(word: str, support_norm: str) -> bool:

@@ -137,14 +137,14 @@ def dedupe(items: Iterable[Item]) -> list[Item]:
 
 # locating the answer ------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.S)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.DOTALL)
 _BULLET = re.compile(r"^(?:[-*+•·]\s+|[-*+•·](?=[^\s\-*])|\d{1,3}\s*[.、)）](?!\d)\s*|[（(]\d{1,3}[)）]\s*|#{1,6}\s+|>\s*)")
 _NO_ANSWER = re.compile(
     r"^(?:答案|结果|输出)?[:：]?\s*(?:无|没有|空|none|null|n/?a|\[\]|\{\})[。.]?$"
     r"|(?:没有|未|并未|无法|不能)(?:能)?(?:发现|识别|抽取|提取|找到|检测|找出)(?:出|到)?(?:任何)?"
     r"|(?:不存在|不包含|没有|无)(?:任何)?(?:符合|相关|指定|明确)?(?:要求|条件)?的?(?:医学)?(?:命名)?"
     r"(?:实体|关系|三元组|事件|标准词|术语)",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -310,7 +310,7 @@ def _entities_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
             return [(type_of(v, vocab) or clean(v), clean(k)) for k, v in data.items() if clean(k)]
         items = []
         for key, value in data.items():
-            if isinstance(value, (dict, bool)) or isinstance(value, (int, float)):
+            if isinstance(value, (dict, bool, int, float)):
                 raise ShapeError(f"entity type {key!r} maps to {type(value).__name__}, not a list of entities")
             kind = type_of(key, vocab) or clean(key)
             items += [(kind, entity) for entity in _texts(value)]
@@ -344,7 +344,7 @@ def _entities_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
 _KV_ENTITY = re.compile(
     r"(?:实体名称|实体名|实体|名称|entity)\s*[:：=]\s*(?P<entity>[^，,；;|]+?)\s*[，,；;|]\s*"
     r"(?:实体类型|类型|类别|type)\s*[:：=]\s*(?P<type>[^，,；;|]+)",
-    re.I,
+    re.IGNORECASE,
 )
 _TYPED_IN_PARENS = re.compile(r"(?P<entity>[^（()）、，,;；：:]+?)\s*[（(]\s*(?P<type>[^（()）]+?)\s*[)）]")
 _COLON = re.compile(r"^(?P<left>[^：:]{1,24}?)\s*[：:]\s*(?P<right>.*)$")
@@ -470,7 +470,7 @@ def _relations_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
 
 _REL_KEY = re.compile(
     r"(?P<key>头实体|尾实体|关系类型|关系|主体|客体|head|tail|relation|predicate|subject|object)\s*(?:[:：=]|为|是)\s*",
-    re.I,
+    re.IGNORECASE,
 )
 _REL_GROUP = {**{k: "h" for k in ("头实体", "主体", "head", "subject")},
               **{k: "r" for k in ("关系类型", "关系", "relation", "predicate")},

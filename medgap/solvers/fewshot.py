@@ -23,6 +23,7 @@ from medgap.solvers.common import prompt_step, question_index
 
 DEFAULT_POOL = PACKAGE_DATA / "demo" / "cmmlu" / "dev"
 DEFAULT_SHOTS = 3
+FEWSHOT_KINDS = ("single", "multi", "open", "fill")  # kinds whose gold reads as a model reply
 
 _SPACE = re.compile(r"\s+")
 
@@ -45,7 +46,7 @@ def pick_exemplars(item: Sample, pool: tuple[Sample, ...], shots: int) -> list[S
     """Up to `shots` exemplars of the item's kind, the item itself never among them."""
     usable = [
         c for c in pool
-        if c.kind == item.kind and c.kind in prompts.TEMPLATES and exemplar_answer(c) and not is_the_item(c, item)
+        if c.kind == item.kind and c.kind in FEWSHOT_KINDS and exemplar_answer(c) and not is_the_item(c, item)
     ]
 
     def rank(candidate: Sample) -> int:
@@ -68,9 +69,10 @@ def exemplar_turns(sample: Sample) -> list[Message]:
 
 def fewshot(pool: str | Path | None = None, shots: int = DEFAULT_SHOTS) -> Solver:
     pool_path = str(pool or DEFAULT_POOL)
+    exemplar_pool = load_pool(pool_path)  # now, so a bad pool fails before any model call
 
     def add_examples(state: TaskState) -> None:
-        exemplars = pick_exemplars(state.sample, load_pool(pool_path), shots)
+        exemplars = pick_exemplars(state.sample, exemplar_pool, shots)
         turns = [message for exemplar in exemplars for message in exemplar_turns(exemplar)]
         index = question_index(state)
         state.messages[index:index] = turns

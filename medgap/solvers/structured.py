@@ -20,8 +20,7 @@ from medgap.solvers.common import GenerateWrapper, ask_on, edit_question, prompt
 
 JSON_KINDS = ("single", "multi", "open", "fill")
 
-CHOICE_SCHEMA = '{"reasoning": "简要分析（可省略）", "answer": "%s"}'
-TEXT_SCHEMA = '{"reasoning": "简要分析（可省略）", "answer": "%s"}'
+SCHEMA = '{"reasoning": "简要分析（可省略）", "answer": "%s"}'
 ANSWER_HINTS = {
     "single": "唯一正确选项的字母，如 B",
     "multi": "全部正确选项的字母，按字母顺序连写，如 ACD",
@@ -50,9 +49,12 @@ class InvalidAnswer(ValueError):
     """The reply is not the JSON object asked for; the message is shown to the model."""
 
 
+def schema_for_kind(kind: str) -> str:
+    return SCHEMA % ANSWER_HINTS[kind]
+
+
 def schema_for(state: TaskState) -> str:
-    kind = state.sample.kind
-    return (CHOICE_SCHEMA if state.sample.is_choice else TEXT_SCHEMA) % ANSWER_HINTS[kind]
+    return schema_for_kind(state.sample.kind)
 
 
 def parse_reply(text: str, state: TaskState) -> Parsed:

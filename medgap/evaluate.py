@@ -1,0 +1,147 @@
+"""Set up and run an evaluation: the library behind `medgap run` and `medgap experiment`.
+
+    config, samples = plan_run("mock/oracle", "demo", interventions=["cot"])
+    backend = open_backend(config)
+    gen = generation_config(config, backend)
+    start_run(store, config, samples, backend, gen)
+    summary = run_suite(store, config, samples, backend, gen)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from medgap import __version__
+from medgap.analysis.metrics import summarize_run
+from medgap.datasets import DatasetError
+from medgap.models import GenerateConfig, Model, get_model
+from medgap.records import RunConfig, Sample
+from medgap.runner import Progress, run_eval
+from medgap.solvers import prompts
+from medgap.solvers.base import Solver
+from medgap.solvers.interventions import InterventionSettings, build_chain, intervention_texts, parse_names
+from medgap.solvers.voting import MIN_VOTE_ORDERS
+from medgap.store import Store
+
+VOTE_MODES = ("permutations",)
+
+
+class RunSetupError(ValueError):
+    """A run that cannot start; the message is meant for the user."""
+
+
+def new_run_id(model: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model).strip("-")[:40]
+    return f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def versions() -> dict[str, str]:
+    return {"medgap": __version__, "python": platform.python_version()}
+
+
+def plan_run(
+    model: str,
+    suite: str,
+    *,
+    run_id: str | None = None,
+    limit: int | None = None,
+    permutations: int | None = None,
+    seed: int | None = None,
+    interventions: str | list[str] | None = None,
+    data_format: str | None = None,
+    dimension: str | None = None,
+    skip_bad: bool = False,
+    on_skip: Callable[[DatasetError], None] | None = None,
+    vote: str | None = None,
+    settings: InterventionSettings | None = None,
+) -> tuple[RunConfig, list[Sample]]:
+    """The config and items of a new run (nothing is stored yet). `interventions` is a list or a
+    comma-separated string (`plain` = none); the `vote` intervention implies `vote="permutations"`.
+    The knowledge base defaults to $MEDGAP_KB when `settings` does not name one."""
+    from medgap.datasets.suites import load_suite
+    from medgap.kb import KB_ENV
+
+    if vote not in (None, *VOTE_MODES):
+        raise RunSetupError(f"--vote takes 'permutations', not {vote!r}")
+    try:
+        names = parse_names(interventions) if isinstance(interventions, str) or interventions is None \
+            else parse_names(",".join(interventions))
+    except ValueError as exc:
+        raise RunSetupError(str(exc)) from None
+    try:
+        loaded = load_suite(suite, limit=limit, dimension=dimension, format=data_format, skip_bad=skip_bad,
+                            on_skip=on_skip)
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        raise RunSetupError(str(exc)) from None
+    if not loaded.samples:
+        raise RunSetupError(f"suite {suite!r} has no items")
+    settings = settings or InterventionSettings()
+    if settings.kb is None and os.environ.get(KB_ENV):
+        settings = InterventionSettings.from_dict({**settings.to_dict(), "kb": os.environ[KB_ENV]})
+    config = RunConfig(
+        run_id=run_id or new_run_id(model),
+        model=model,
+        suite=loaded.name,
+        seed=loaded.seed if seed is None else seed,
+        permutations=permutations or loaded.permutations,
+        limit=limit,
+        interventions=names,
+        prompts={**prompts.TEMPLATES, **intervention_texts(names)},
+        versions=versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    if names:
+        config.extra["intervention_settings"] = settings.to_dict()
+    if vote or "vote" in names:
+        config.permutations = max(config.permutations, MIN_VOTE_ORDERS)
+        config.extra["vote"] = vote or "permutations"
+    return config, loaded.samples
+
+
+def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: float | None = None,
+                 max_concurrency: int | None = None) -> Model:
+    try:
+        return get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+    except (ValueError, ImportError) as exc:
+        raise RunSetupError(str(exc)) from None
+
+
+def generation_config(config: RunConfig, backend: Model, *, temperature: float = 0.0, max_tokens: int = 512,
+                      timeout: float = 120.0, choice_mode: str | None = None) -> GenerateConfig:
+    return GenerateConfig(temperature=temperature, max_tokens=max_tokens, timeout_s=timeout,
+                          choice_mode=choice_mode or config.generation.get("choice_mode") or backend.default_choice_mode)
+
+
+def start_run(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig) -> None:
+    """Store a new run's config (with the generation settings and backend) and items; a run
+    already stored is left as it is (resume)."""
+    if store.has_run(config.run_id):
+        return
+    config.generation = gen.model_dump()
+    config.extra["backend"] = backend.describe()
+    store.save_run(config)
+    store.save_samples(config.run_id, samples)
+
+
+def chain_for(config: RunConfig) -> list[Solver]:
+    """The run's solver chain; loads what its interventions need (KB, exemplar pool)."""
+    try:
+        settings = InterventionSettings.from_dict(config.extra.get("intervention_settings"))
+        return build_chain(config.interventions, settings)
+    except (ValueError, OSError) as exc:  # unknown name, unreadable KB or exemplar pool
+        raise RunSetupError(str(exc)) from None
+
+
+def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
+              concurrency: int | None = None, progress: Progress | None = None, chain=None) -> dict:
+    """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
+    `chain_for(config)` built before `start_run` to fail on a bad intervention before storing."""
+    chain = chain if chain is not None else chain_for(config)
+    asyncio.run(run_eval(config, samples, backend, store, gen=gen,
+                         concurrency=concurrency or backend.default_concurrency, solvers=chain, progress=progress))
+    return summarize_run(store, config.run_id)

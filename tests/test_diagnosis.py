@@ -1,0 +1,171 @@
+"""The diagnosis fires the right rules on constructed metric sets, with the numbers behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from medgap.analysis.diagnosis import RULES, LEVEL4_ADVICE, Rule, RulesFileError, diagnose, load_rules
+from medgap.analysis.stats import proportion_ci
+from medgap.analysis.taxonomy import CATEGORY_KEYS
+from medgap.cli import load_commands
+from medgap.models import GenerateConfig, get_model
+from medgap.records import RunConfig
+from medgap.runner import run_eval
+from medgap.store import Store
+from tests.helpers import choice_sample
+
+
+app = load_commands()
+
+
+def errors_block(n: int, **counts: int) -> dict:
+    full = {key: counts.get(key, 0) for key in CATEGORY_KEYS}
+    return {"n": n, "counts": full, "shares": {k: v / n for k, v in full.items()}}
+
+
+def facts(overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics) -> tuple[dict, dict]:
+    summary = {"run_id": "r", "model": "m", "suite": "s", "overall": {"n": 100, **overall_metrics},
+               "dimensions": {d: {"n": 50} for d in (dimension_errors or {})}}
+    errors = {"overall": overall_errors or errors_block(20), "dimensions": dimension_errors or {}}
+    return summary, errors
+
+
+def fired(result: dict) -> list[tuple[str, str]]:
+    return [(f["rule"], f["scope"]) for f in result["findings"]]
+
+
+def test_omissions_over_40_percent_point_to_checklist_then_retrieval():
+    result = diagnose(*facts(errors_block(20, omission=10, hallucination=10)))
+    (finding,) = [f for f in result["findings"] if f["rule"] == "omission"]
+    assert finding["value"] == 0.5 and finding["support"] == 20 and finding["threshold"] == 0.4
+    assert (finding["ci_low"], finding["ci_high"]) == proportion_ci(10, 20)
+    assert [i["name"] for i in finding["interventions"]] == ["checklist", "retrieval"]
+    assert [i["level"] for i in finding["interventions"]] == [1, 2]
+    # exactly at the threshold does not fire (the rule says "more than 40%")
+    assert "omission" not in {f["rule"] for f in diagnose(*facts(errors_block(20, omission=8)))["findings"]}
+
+
+def test_too_few_errors_are_reported_as_unchecked_not_as_a_finding():
+    result = diagnose(*facts(errors_block(5, omission=5)))
+    assert fired(result) == []
+    assert {"rule": "omission", "scope": "overall",
+            "reason": "only 5 observations behind errors.shares.omission (rule needs 10)"} in result["unchecked"]
+
+
+def test_hallucinations_in_generation_point_to_retrieval_backed_verification():
+    summary, errors = facts(errors_block(20, omission=12, hallucination=8),
+                            {"language_generation": errors_block(10, hallucination=7, omission=3)})
+    result = diagnose(summary, errors)
+    assert ("hallucination_generation", "language_generation") in fired(result)
+    finding = next(f for f in result["findings"] if f["rule"] == "hallucination_generation")
+    assert [i["name"] for i in finding["interventions"]] == ["verify", "retrieval"]
+    # the same share overall (40%) fires nothing about hallucination
+    assert not any(rule == "hallucination" for rule, _ in fired(result))
+
+
+def test_low_robustness_points_to_voting_or_constraint_prompting():
+    result = diagnose(*facts(robustness=0.80, robustness_n=30, robustness_ci_low=0.61, robustness_ci_high=0.92))
+    finding = next(f for f in result["findings"] if f["rule"] == "low_robustness")
+    assert [i["name"] for i in finding["interventions"]] == ["vote", "checklist"]
+    assert (finding["ci_low"], finding["ci_high"]) == (0.61, 0.92)
+    assert "low_robustness" not in {f["rule"] for f in diagnose(*facts(robustness=0.9, robustness_n=30))["findings"]}
+    unmeasured = diagnose(*facts())["unchecked"]
+    assert {"rule": "low_robustness", "scope": "overall", "reason": "metrics.robustness not measured"} in unmeasured
+
+
+def test_format_mismatch_over_10_percent_points_to_json():
+    result = diagnose(*facts(errors_block(40, format_mismatch=5, hallucination=35)))
+    finding = next(f for f in result["findings"] if f["rule"] == "format_mismatch")
+    assert finding["value"] == 0.125 and [i["name"] for i in finding["interventions"]] == ["json"]
+    assert "format_mismatch" not in {f["rule"] for f in diagnose(*facts(errors_block(40, format_mismatch=4)))["findings"]}
+
+
+def test_dominant_causal_reasoning_deficiency_is_named_as_level_4_research():
+    summary, errors = facts(errors_block(20, omission=2), {"complex_reasoning": errors_block(12, causal_reasoning_deficiency=8)})
+    result = diagnose(summary, errors)
+    finding = next(f for f in result["findings"] if f["rule"] == "causal_reasoning")
+    assert finding["scope"] == "complex_reasoning" and finding["level"] == 4 and finding["interventions"] == []
+    assert result["research"] == LEVEL4_ADVICE and "research" in finding["advice"]
+
+
+def test_findings_are_ranked_by_how_far_past_the_threshold_and_the_plan_lists_each_intervention_once():
+    # omission 60% (margin 0.5), format mismatch 30% (margin 2.0), robustness 0.5 (margin ~0.41)
+    result = diagnose(*facts(errors_block(20, omission=12, format_mismatch=6, hallucination=2),
+                             robustness=0.5, robustness_n=40))
+    assert [f["rule"] for f in result["findings"]] == ["format_mismatch", "omission", "low_robustness"]
+    assert [f["rank"] for f in result["findings"]] == [1, 2, 3]
+    assert result["plan"] == ["json", "checklist", "retrieval", "vote"]
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_rules_file_changes_thresholds_disables_and_adds_rules(tmp_path):
+    path = write(tmp_path / "rules.yaml", """
+rules:
+  - id: omission
+    threshold: 0.3
+  - id: format_mismatch
+    enabled: false
+  - id: low_accuracy
+    signature: accuracy under 60%
+    metric: metrics.accuracy
+    op: "<"
+    threshold: 0.6
+    support: metrics.n
+    min_support: 20
+    level: 1
+    interventions: [fewshot]
+""")
+    rules = load_rules(path)
+    assert len(rules) == len(RULES) + 1
+    result = diagnose(*facts(errors_block(20, omission=7, format_mismatch=13), accuracy=0.5), rules)
+    assert {"omission", "low_accuracy"} <= {f["rule"] for f in result["findings"]}
+    assert "format_mismatch" not in {f["rule"] for f in result["findings"]}
+    only = load_rules(write(tmp_path / "only.yaml", "replace: true\nrules:\n  - id: omission\n    signature: s\n"
+                                                   "    metric: errors.shares.omission\n    op: '>'\n    threshold: 0.1\n    level: 1\n"))
+    assert [r.id for r in only] == ["omission"]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("rules:\n  - id: omission\n    threshold: high\n", r"rules\.yaml:2: field 'rules\[0\]\.threshold'"),
+    ("rules:\n  - id: omission\n  - id: omission\n    interventions: [magic]\n",
+     r"rules\.yaml:3: field 'rules\[1\]\.interventions'.*unknown intervention 'magic'"),
+    ("rules:\n  - id: new_rule\n    metric: metrics.accuracy\n", r"rules\.yaml:2: field 'rules\[0\]\.signature'"),
+    ("rules:\n  - id: omission\n    scope: everywhere\n", r"rules\.yaml:2: field 'rules\[0\]\.scope'"),
+    ("rulez: []\n", r"rules\.yaml:1: field 'rules'"),
+    ("rules: [\n", r"rules\.yaml:\d+: invalid YAML"),
+])
+def test_bad_rules_files_name_file_line_and_field(tmp_path, text, where):
+    with pytest.raises(RulesFileError, match=where):
+        load_rules(write(tmp_path / "rules.yaml", text))
+
+
+def test_every_default_rule_names_known_interventions_and_a_valid_scope():
+    for rule in RULES:
+        Rule.model_validate(rule.model_dump())
+
+
+def test_diagnose_command_on_a_stored_run(tmp_path):
+    db = tmp_path / "runs.db"
+    samples = [choice_sample(f"q{i}", answer="B") for i in range(12)]
+    config = RunConfig(run_id="r1", model="mock/first", suite="fixture", permutations=2)
+    with Store(db) as store:
+        store.save_run(config)
+        store.save_samples("r1", samples)
+        asyncio.run(run_eval(config, samples, get_model("mock/first"), store, gen=GenerateConfig(), concurrency=2))
+    result = CliRunner().invoke(app, ["diagnose", "r1", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # "first" always answers A: the content follows the position, so answers change with the order
+    robustness = next(f for f in report["findings"] if f["rule"] == "low_robustness")
+    assert robustness["value"] == 0.0 and robustness["support"] == 12
+    assert "vote" in report["plan"]
+    table = CliRunner().invoke(app, ["diagnose", "r1", "--db", str(db)])
+    assert table.exit_code == 0 and "answers change with the option order" in table.output

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import Attempt, Response, Row, RunConfig, Sample
-from medgap.scoring import score
+from medgap.scoring import score_with
 from medgap.solvers.base import Solver, TaskState, default_chain, run_chain
 from medgap.solvers.permutations import attempts_for
 from medgap.store import Store
@@ -65,8 +65,10 @@ async def run_eval(
     concurrency: int,
     solvers: list[Solver] | None = None,
     progress: Progress | None = None,
+    matcher=None,
 ) -> None:
-    """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing."""
+    """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
+    `matcher` (from `medgap.scoring.matching.get_matcher`) replaces the default lexical key-point matcher."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()
     done = store.completed_keys(config.run_id)
@@ -81,7 +83,7 @@ async def run_eval(
         while not queue.empty():
             sample, attempt = queue.get_nowait()
             response, notes = await ask(model, sample, attempt, solvers, gen)
-            result = score(sample, attempt, response)
+            result = await score_with(sample, attempt, response, matcher)
             if notes:
                 result.details.update(notes)
             row = Row(

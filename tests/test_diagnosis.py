@@ -160,12 +160,14 @@ def test_diagnose_command_on_a_stored_run(tmp_path):
         store.save_run(config)
         store.save_samples("r1", samples)
         asyncio.run(run_eval(config, samples, get_model("mock/first"), store, gen=GenerateConfig(), concurrency=2))
+        firsts = {(r.sample_id, r.attempt.order[0]) for r in store.rows("r1")}
+    # "first" always answers A: an item keeps its answer only when both orders put the same option first
+    expected = sum(len({o for s, o in firsts if s == sample.id}) == 1 for sample in samples) / len(samples)
     result = CliRunner().invoke(app, ["diagnose", "r1", "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    # "first" always answers A: the content follows the position, so answers change with the order
     robustness = next(f for f in report["findings"] if f["rule"] == "low_robustness")
-    assert robustness["value"] == 0.0 and robustness["support"] == 12
+    assert robustness["value"] == pytest.approx(expected) and expected < 0.85 and robustness["support"] == 12
     assert "vote" in report["plan"]
     table = CliRunner().invoke(app, ["diagnose", "r1", "--db", str(db)])
     assert table.exit_code == 0 and "answers change with the option order" in table.output

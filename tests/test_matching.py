@@ -211,6 +211,7 @@ def test_parse_judge_reply_rejects_anything_but_the_asked_object(reply):
 def test_parse_judge_reply_accepts_empty_and_fenced():
     assert parse_judge_reply('{"covered": []}', 2) == [False, False]
     assert parse_judge_reply('```\n{"covered": [2, 2]}\n```', 2) == [False, True]
+    assert parse_judge_reply('<think>第1条提到了 {"covered": [2]}</think>\n{"covered": [1]}', 2) == [True, False]
 
 
 def test_judge_is_async_only():

@@ -12,8 +12,8 @@ from medgap.cli import load_commands
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Attempt, Gold, Response, Row, RunConfig, Sample, Source
 from medgap.scoring import score
-from medgap.scoring.open import rescore_run, rescore_with_judge, score_open_async
 from medgap.scoring.matching import EmbeddingMatcher, JudgeMatcher
+from medgap.scoring.open import rescore_run, rescore_with_judge, score_open_async
 from medgap.scoring.rouge import medbench_tokens, rouge_l
 from medgap.store import Store
 

@@ -35,7 +35,6 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "unanswered": unanswered / len(graded) if graded else None,
         "unanswered_n": unanswered,
         "accuracy_answered": correct / answered if answered else None,
-        "errors": sum(r.errored for r in choice),
         "ungraded": sum(1 for r in choice if not r.errored and r.score.value is None),
     }
     out["ci_low"], out["ci_high"] = accuracy_ci(graded)
@@ -68,7 +67,8 @@ def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:
 
 
 def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    return {"rows": len(rows), "items": len({r.sample_id for r in rows})}
+    """Rows, items, and failed model calls of every kind (retried on resume, never scored)."""
+    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows)}
 
 
 METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics,

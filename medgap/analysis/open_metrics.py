@@ -40,7 +40,6 @@ def open_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "macro_recall": float(np.mean(recalls)) if recalls else None,
         "open_n": len(recalls),
         "rouge_l": float(np.mean(rouges)) if rouges else None,
-        "open_errors": sum(r.errored for r in open_rows),
         # None rather than 0 when no judge failed, so the column only shows where it matters
         "judge_errors": sum(1 for r in answered if r.score.details.get("judge_error")) or None,
         "points_total": sum(len(r.score.details.get("covered") or []) for r in answered),
@@ -70,7 +69,6 @@ def fill_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "fill_accuracy": correct / len(graded) if graded else None,
         "fill_n": len(graded),
         "fill_correct": int(correct),
-        "fill_errors": sum(r.errored for r in fill_rows),
     }
     if all(len(v) == 1 for v in per_item.values()):
         out["fill_accuracy_ci_low"], out["fill_accuracy_ci_high"] = proportion_ci(int(correct), len(graded))

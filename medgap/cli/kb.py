@@ -50,9 +50,8 @@ def search(
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
-    table = Table("#", "passage", "source", "score", "bm25", "dense", "text")
+    table = Table("#", "passage", "score", "text")
     for i, hit in enumerate(hits, start=1):
         d = hit.to_dict()
-        table.add_row(str(i), d["id"], d["source"], f"{d['score']:.4f}", "–" if d["bm25"] is None else f"{d['bm25']:.2f}",
-                      "–" if d["dense"] is None else f"{d['dense']:.3f}", d["text"][:120])
+        table.add_row(str(i), f"{d['id']}\n{d['source']}", f"{d['score']:.4f}", " ".join(d["text"].split())[:160])
     console.print(table)

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from medgap.cli.app import app
 from medgap.cli.common import JsonOption, console, err_console, fail, print_json
-from medgap.scoring.keypoints import OverrideError, apply_overrides, key_points, key_points_source, write_points
+from medgap.scoring.keypoints import (
+    OverrideError,
+    apply_overrides,
+    key_points,
+    key_points_source,
+    write_points,
+)
 
 
 @app.command()

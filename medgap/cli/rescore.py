@@ -11,7 +11,16 @@ from rich.table import Table
 
 from medgap.analysis.open_metrics import agreement, all_agreements
 from medgap.cli.app import app
-from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
+from medgap.cli.common import (
+    DEFAULT_DB_PATH,
+    DbOption,
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    open_store,
+    print_json,
+)
 from medgap.scoring.matching import MATCH_METHODS
 
 

@@ -47,6 +47,7 @@ class SuiteEntry(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     kinds: list[Kind] | None = None
     fields: FieldMap | None = None  # column mapping for the generic format
+    keypoints: str | None = None  # JSONL of item id -> key points, preferred over derived ones
     license: str | None = None  # credit for data whose format carries none (generic files)
     attribution: str | None = None
 
@@ -197,6 +198,10 @@ def _entry_samples(
         samples = [sample for sample in samples if sample.kind in entry.kinds]
     if entry.task is not None:
         samples = [_renamed(sample, entry.task) for sample in samples]
+    if entry.keypoints is not None:
+        from medgap.scoring.keypoints import apply_overrides
+
+        samples = apply_overrides(samples, _resolve(entry.keypoints, path.parent, path))
     if entry.license or entry.attribution:
         credit = {k: v for k, v in {"license": entry.license, "attribution": entry.attribution}.items() if v}
         samples = [s.model_copy(update={"source": s.source.model_copy(update=credit)}) for s in samples]

@@ -34,11 +34,14 @@ _CONTENT = re.compile(r"[0-9a-z\u4e00-\u9fff]")
 
 
 def tokenize(text: str) -> list[str]:
-    """jieba search-mode tokens (a long word also yields its sub-words), lower-cased, without
-    punctuation or the stop words the key-point matcher also ignores."""
+    """jieba search-mode tokens (a long word also yields its sub-words) of the lower-cased text with
+    synonyms folded (心梗 -> 心肌梗死), without punctuation or the stop words the key-point matcher
+    also ignores."""
     from medgap.scoring.matching import STOPWORDS, _jieba
+    from medgap.scoring.synonyms import normalize_synonyms
 
-    return [t for t in _jieba().lcut_for_search(text.lower()) if _CONTENT.search(t) and t not in STOPWORDS]
+    folded = normalize_synonyms(text.lower())
+    return [t for t in _jieba().lcut_for_search(folded) if _CONTENT.search(t) and t not in STOPWORDS]
 
 
 def embedder():

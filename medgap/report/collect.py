@@ -116,6 +116,14 @@ def as_texts(value: Any) -> list[str] | str | None:
     return str(value)
 
 
+def covered_points(details: dict) -> list[str] | None:
+    """The texts of the key points the answer covered (scorers store a bool per point)."""
+    points, covered = details.get("points"), details.get("covered")
+    if not points or not isinstance(covered, list):
+        return None
+    return [str(point) for point, hit in zip(points, covered) if hit]
+
+
 def table_record(sample: Sample, row: Row, category: str | None) -> dict:
     """One row of the browsable table; all text stays raw here and is escaped where it is shown."""
     record = row_record(sample, row)
@@ -137,7 +145,7 @@ def table_record(sample: Sample, row: Row, category: str | None) -> dict:
         "status": row_status(row),
         "category": category,
         "error": record["error"],
-        "covered": as_texts(details.get("covered")),
+        "covered": covered_points(details),
         "missed": as_texts(details.get("missed")),
     }
 

@@ -22,6 +22,20 @@ def _scorers() -> dict[str, Scorer]:
             "open": score_open, "fill": score_fill}
 
 
+async def score_with(sample: Sample, attempt: Attempt, response: Response, matcher=None) -> Score:
+    """Like `score`, with a key-point matcher chosen by `--match` (embedding, judge) for the kinds
+    scored by key points; the judge is a model call, hence async."""
+    if matcher is None or response.error is not None or sample.kind not in ("open", "record"):
+        return score(sample, attempt, response)
+    if sample.kind == "open":
+        from medgap.scoring.open import score_open_async
+
+        return await score_open_async(sample, attempt, response, matcher)
+    from medgap.scoring.record import score_record_async
+
+    return await score_record_async(sample, attempt, response, matcher)
+
+
 def score(sample: Sample, attempt: Attempt, response: Response) -> Score:
     """Score one answered attempt. Errored calls are not scored (value None, retried on resume)."""
     if response.error is not None:

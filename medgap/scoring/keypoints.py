@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from medgap.records import Sample
@@ -92,7 +93,7 @@ def _fragments(line: str) -> list[Fragment]:
     cuts = sorted({m.start() for m in _MARKERS.finditer(line)} | {m.start() for m in _HEADING_START.finditer(line)})
     bounds = [0, *[c for c in cuts if c > 0], len(line)]
     fragments = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in pairwise(bounds):
         piece = line[start:end]
         marker = _MARKERS.match(piece)
         if marker:

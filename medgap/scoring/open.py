@@ -47,13 +47,15 @@ def apply_match(score: Score, result: MatchResult, primary: bool = True) -> Scor
     row's covered/missed/recall/value (a judge that failed leaves value None and a judge_error)."""
     details = score.details
     covered_by = details.setdefault("covered_by", {})
-    errors = details.setdefault("match_errors", {})
+    errors = details.pop("match_errors", {})
     if result.covered is not None:
         covered_by[result.method] = result.covered
         errors.pop(result.method, None)
     else:
         covered_by.pop(result.method, None)
         errors[result.method] = result.error
+    if errors:
+        details["match_errors"] = errors
     if result.raw and result.method == "judge":
         details["judge_replies"] = result.raw
     if not primary:
@@ -159,7 +161,7 @@ async def rescore_run(store, run_id: str, method: str, judge=None, *, primary: b
     try:
         changed = await rescore_rows(rows, samples, matcher, primary=primary, concurrency=concurrency, on_row=on_row)
     finally:
-        if method == "judge":
+        if method == "judge" and isinstance(judge, str):  # a model we built from a spec is ours to close
             await matcher.model.aclose()  # type: ignore[attr-defined]
     store.update_rows(changed)
     if primary:

@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import platform
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 from medgap import __version__
 from medgap.analysis.metrics import summarize_run
@@ -59,18 +61,25 @@ def plan_run(
     on_skip: Callable[[DatasetError], None] | None = None,
     vote: str | None = None,
     settings: InterventionSettings | None = None,
+    match: str = "lexical",
+    judge: str | None = None,
 ) -> tuple[RunConfig, list[Sample]]:
     """The config and items of a new run (nothing is stored yet). `interventions` is a list or a
     comma-separated string (`plain` = none); the `vote` intervention implies `vote="permutations"`.
-    The knowledge base defaults to $MEDGAP_KB when `settings` does not name one."""
+    The knowledge base defaults to $MEDGAP_KB when `settings` does not name one. `match` is how
+    open answers meet key points (`judge` names the judge model for `match="judge"`)."""
     from medgap.datasets.suites import load_suite
     from medgap.kb import KB_ENV
+    from medgap.scoring.matching import MATCH_METHODS
 
     if vote not in (None, *VOTE_MODES):
         raise RunSetupError(f"--vote takes 'permutations', not {vote!r}")
+    if match not in MATCH_METHODS:
+        raise RunSetupError(f"--match takes one of {', '.join(MATCH_METHODS)}, not {match!r}")
+    if match == "judge" and not judge:
+        raise RunSetupError("--match judge needs --judge PROVIDER/NAME")
     try:
-        names = parse_names(interventions) if isinstance(interventions, str) or interventions is None \
-            else parse_names(",".join(interventions))
+        names = parse_names(",".join(interventions) if isinstance(interventions, list) else interventions)
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
     try:
@@ -81,8 +90,9 @@ def plan_run(
     if not loaded.samples:
         raise RunSetupError(f"suite {suite!r} has no items")
     settings = settings or InterventionSettings()
-    if settings.kb is None and os.environ.get(KB_ENV):
-        settings = InterventionSettings.from_dict({**settings.to_dict(), "kb": os.environ[KB_ENV]})
+    kb = settings.kb or os.environ.get(KB_ENV)
+    if kb:  # recorded absolute, so a resumed run finds it from any folder
+        settings = dataclasses.replace(settings, kb=str(Path(kb).expanduser().resolve()))
     config = RunConfig(
         run_id=run_id or new_run_id(model),
         model=model,
@@ -91,12 +101,15 @@ def plan_run(
         permutations=permutations or loaded.permutations,
         limit=limit,
         interventions=names,
+        match=match,
         prompts={**prompts.TEMPLATES, **intervention_texts(names)},
         versions=versions(),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     if names:
         config.extra["intervention_settings"] = settings.to_dict()
+    if judge:
+        config.extra["judge"] = judge
     if vote or "vote" in names:
         config.permutations = max(config.permutations, MIN_VOTE_ORDERS)
         config.extra["vote"] = vote or "permutations"
@@ -115,6 +128,20 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float =
                       timeout: float = 120.0, choice_mode: str | None = None) -> GenerateConfig:
     return GenerateConfig(temperature=temperature, max_tokens=max_tokens, timeout_s=timeout,
                           choice_mode=choice_mode or config.generation.get("choice_mode") or backend.default_choice_mode)
+
+
+def matcher_for(config: RunConfig, **judge_options):
+    """The key-point matcher of the run (None = the default lexical one); `judge_options` go to
+    the judge model's constructor (base_url, timeout, ...)."""
+    if config.match == "lexical":
+        return None
+    from medgap.scoring.matching import get_matcher
+
+    try:
+        options = {k: v for k, v in judge_options.items() if v is not None} if config.match == "judge" else {}
+        return get_matcher(config.match, judge=config.extra.get("judge"), **options)
+    except (ValueError, ImportError) as exc:
+        raise RunSetupError(str(exc)) from None
 
 
 def start_run(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig) -> None:
@@ -138,10 +165,12 @@ def chain_for(config: RunConfig) -> list[Solver]:
 
 
 def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
-              concurrency: int | None = None, progress: Progress | None = None, chain=None) -> dict:
+              concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
-    `chain_for(config)` built before `start_run` to fail on a bad intervention before storing."""
+    `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
+    `matcher_for(config)` when the run matches key points other than lexically."""
     chain = chain if chain is not None else chain_for(config)
     asyncio.run(run_eval(config, samples, backend, store, gen=gen,
-                         concurrency=concurrency or backend.default_concurrency, solvers=chain, progress=progress))
+                         concurrency=concurrency or backend.default_concurrency, solvers=chain, progress=progress,
+                         matcher=matcher))
     return summarize_run(store, config.run_id)

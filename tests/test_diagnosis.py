@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from medgap.analysis.diagnosis import RULES, LEVEL4_ADVICE, Rule, RulesFileError, diagnose, load_rules
+from medgap.analysis.diagnosis import LEVEL4_ADVICE, RULES, Rule, RulesFileError, diagnose, load_rules
 from medgap.analysis.stats import proportion_ci
 from medgap.analysis.taxonomy import CATEGORY_KEYS
 from medgap.cli import load_commands
@@ -17,7 +17,6 @@ from medgap.records import RunConfig
 from medgap.runner import run_eval
 from medgap.store import Store
 from tests.helpers import choice_sample
-
 
 app = load_commands()
 

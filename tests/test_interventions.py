@@ -168,7 +168,7 @@ def test_json_valid_reply_becomes_the_answer_the_scorer_reads():
 def test_json_invalid_reply_gets_one_repair_that_names_the_problem():
     sample = choice_sample("q1", answer="B")
     model = Recorder(["我认为答案是B", '{"answer": "B"}'])
-    attempt, response, notes = run_one(["json"], sample, model)
+    _, response, notes = run_one(["json"], sample, model)
     assert len(model.requests) == 2
     first, repair = model.requests[0].messages, model.requests[1].messages
     assert repair[: len(first)] == first
@@ -192,9 +192,10 @@ def test_json_still_invalid_after_repair_is_kept_and_flagged_as_a_format_error()
 
 def test_json_validation_rules():
     sample = choice_sample("m1", answer="AC", kind="multi")
-    state_of = lambda s: type("S", (), {"sample": s, "attempt": make_attempt(s, 0, list(s.options))})()  # noqa: E731
+    state_of = lambda s: type("S", (), {"sample": s, "attempt": make_attempt(s, 0, list(s.options))})()
     state = state_of(sample)
     assert structured.parse_reply('{"answer": "CA"}', state).answer == "AC"
+    assert structured.parse_reply('<think>A 和 C 都对</think>\n{"answer": "AC"}', state).answer == "AC"
     for bad, problem in [('{"answer": "A,C"}', "只能由选项字母"), ('{"answer": "AE"}', "只能由选项字母"),
                          ('{"answer": "AA"}', "重复"), ('{"reasoning": "x"}', "缺少"), ('["A"]', "JSON 对象"),
                          ('答案：{"answer": "A"}', "合法的 JSON"), ('{"answer": ""}', "非空")]:

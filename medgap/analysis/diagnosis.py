@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medgap.analysis.stats import proportion_ci
 from medgap.records import DIMENSIONS
+from medgap.solvers.interventions import INTERVENTIONS
 
 Op = Literal[">", ">=", "<", "<="]
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -61,8 +62,6 @@ class Rule(BaseModel):
     @field_validator("interventions")
     @classmethod
     def _known_interventions(cls, names: list[str]) -> list[str]:
-        from medgap.solvers.interventions import INTERVENTIONS
-
         unknown = [n for n in names if n not in INTERVENTIONS]
         if unknown:
             raise ValueError(f"unknown intervention {unknown[0]!r} (known: {', '.join(INTERVENTIONS)})")
@@ -188,8 +187,6 @@ def check(rule: Rule, scope: str, facts: dict) -> tuple[dict | None, str | None]
     if not OPS[rule.op](value, rule.threshold):
         return None, None
     low, high = interval(facts, rule.metric, value)
-    from medgap.solvers.interventions import INTERVENTIONS
-
     return {
         "rule": rule.id,
         "signature": rule.signature,

@@ -37,7 +37,13 @@ import numpy as np
 from scipy.stats import wilcoxon
 from statsmodels.stats.contingency_tables import mcnemar
 
-from medgap.analysis.robustness import comparable_items, gold_content, is_consistent, rows_by_item, vote_by_content
+from medgap.analysis.robustness import (
+    comparable_items,
+    gold_content,
+    is_consistent,
+    rows_by_item,
+    vote_by_content,
+)
 from medgap.analysis.stats import BOOTSTRAP_RESAMPLES
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 

@@ -10,12 +10,22 @@ from rich.table import Table
 
 from medgap.analysis.experiments import NoSharedItems, compare_runs
 from medgap.cli.app import app
-from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
+from medgap.cli.common import (
+    DEFAULT_DB_PATH,
+    DbOption,
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    open_store,
+    print_json,
+)
 from medgap.cli.run import progress_bar, report_skip
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
     generation_config,
+    matcher_for,
     new_run_id,
     open_backend,
     plan_run,
@@ -110,6 +120,8 @@ def experiment(
     temperature: Annotated[float, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0).")] = 0.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on generated tokens per call.")] = 512,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
+    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points in both arms: lexical (default), embedding, judge (needs --judge).")] = "lexical",
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME.")] = None,
     choice_mode: Annotated[Optional[str], typer.Option("--choice-mode", help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written answers switch to 'generate').")] = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -133,7 +145,7 @@ def experiment(
                     continue
                 config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, permutations=permutations,
                                            seed=seed, interventions=arm_names[arm], on_skip=report_skip,
-                                           settings=settings)
+                                           settings=settings, match=match, judge=judge)
                 config.extra["experiment"] = {"name": name, "arm": arm, **{a: arm_names[a] or ["plain"] for a in ARMS}}
                 planned[arm] = (config, samples)
             align_arms(store, planned)
@@ -143,11 +155,12 @@ def experiment(
                 gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens,
                                         timeout=timeout, choice_mode=choice_mode)
                 chain = chain_for(config)
+                matcher = matcher_for(config, base_url=base_url, timeout=timeout)
                 start_run(store, config, samples, backend, gen)
                 err_console.print(f"{arm}: run [bold]{config.run_id}[/] ({','.join(config.interventions) or 'plain'})")
                 with progress_bar(quiet) as (_, callbacks):
                     run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                              chain=chain)
+                              chain=chain, matcher=matcher)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")

@@ -14,7 +14,8 @@ from medgap.analysis.metrics import summarize_run
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
 from medgap.cli.tables import results_table
-from medgap.evaluate import RunSetupError, chain_for, generation_config, open_backend, plan_run, run_suite, start_run
+from medgap.evaluate import (RunSetupError, chain_for, generation_config, matcher_for, open_backend, plan_run, run_suite,
+                             start_run)
 from medgap.models import DEFAULT_MODEL, PROVIDERS
 from medgap.runner import Progress as RunProgress
 from medgap.solvers.permutations import permutation_shortfall
@@ -57,7 +58,8 @@ def run(
             else:
                 config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
                                            seed=seed, interventions=intervention, data_format=data_format,
-                                           dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote)
+                                           dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
+                                           match=match, judge=judge)
                 short = permutation_shortfall(samples, config.permutations)
                 if short:
                     err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
@@ -66,12 +68,13 @@ def run(
             gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
                                     choice_mode=choice_mode)
             chain = chain_for(config)
+            matcher = matcher_for(config, base_url=base_url, timeout=timeout)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         start_run(store, config, samples, backend, gen)
-        with progress_bar(quiet) as (bar, callbacks):
+        with progress_bar(quiet) as (_, callbacks):
             summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                                chain=chain)
+                                chain=chain, matcher=matcher)
     if not quiet:
         console.print(results_table(summary))
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")

@@ -4,10 +4,10 @@ on other messages, and adding up the cost of several calls."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from medgap.records import Message, Response
-from medgap.solvers.base import Generate, TaskState
+from medgap.solvers.base import Generate, Solver, TaskState
 
 #: `Generate -> Generate`: wraps every model call of a chain's answer step (json, self_consistency, verify)
 GenerateWrapper = Callable[[Generate], Generate]
@@ -63,7 +63,7 @@ def with_total_usage(final: Response, calls: Sequence[Response]) -> Response:
     )
 
 
-def prompt_step(change: Callable[[TaskState], None]) -> Callable[[TaskState, Generate], Awaitable[TaskState]]:
+def prompt_step(change: Callable[[TaskState], None]) -> Solver:
     """A solver that edits the messages before the model is called."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:

@@ -16,11 +16,20 @@ from dataclasses import dataclass
 
 from medgap.records import Message, Response
 from medgap.solvers.base import Generate, Solver, TaskState
-from medgap.solvers.common import GenerateWrapper, ask_on, edit_question, prompt_step, wants_text_answer, with_total_usage
+from medgap.solvers.common import (
+    GenerateWrapper,
+    ask_on,
+    edit_question,
+    prompt_step,
+    wants_text_answer,
+    with_total_usage,
+)
 
 JSON_KINDS = ("single", "multi", "open", "fill")
 
-SCHEMA = '{"reasoning": "简要分析（可省略）", "answer": "%s"}'
+# answer first: a backend that stops once "答案：X" is written (local choice items) cannot cut the
+# object before the answer field
+SCHEMA = '{"answer": "%s", "reasoning": "简要理由（可省略）"}'
 ANSWER_HINTS = {
     "single": "唯一正确选项的字母，如 B",
     "multi": "全部正确选项的字母，按字母顺序连写，如 ACD",
@@ -35,8 +44,9 @@ REPAIR = "你的回复不符合要求：{error}。请重新输出，只输出一
 
 TEXTS = {"json.instruction": INSTRUCTION, "json.repair": REPAIR}
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S | re.I)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
 _LETTERS = re.compile(r"[A-Z]+")
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ def schema_for(state: TaskState) -> str:
 
 def parse_reply(text: str, state: TaskState) -> Parsed:
     """The validated answer of a reply, or InvalidAnswer saying what is wrong."""
-    stripped = text.strip()
+    stripped = _THINK.sub("", text, count=1).strip()  # a reasoning model's leading <think> block
     fenced = _FENCE.fullmatch(stripped)
     if fenced:
         stripped = fenced.group(1)

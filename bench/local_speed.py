@@ -9,7 +9,10 @@ exact messages medgap stored, in the same order, through a bare loop in this pro
   prefix reuse applies; medgap adds stopping once "答案：X" is written).
 
 Both timings include loading the model. Prints items/s, the ratio medgap / bare, how often the two
-picked the same letter, the CPU, and the peak RSS of the medgap child.
+picked the same letter, the CPU, and the peak RSS of the medgap child. On a shared machine, wall
+time swings with the other load: `--repeat N` alternates the two N times and keeps each one's best,
+and the CPU-seconds per item are printed as well (llama.cpp threads spin while waiting for each other,
+so with every core busy elsewhere CPU time inflates too).
 
     python bench/local_speed.py                        # demo-robustness suite, 1 and 5 permutations
     python bench/local_speed.py --limit 2 --modes logprobs --permutations 5
@@ -42,11 +45,25 @@ from medgap.store import Store
 class Timing:
     items: int
     seconds: float
+    cpu_seconds: float
     letters: list[str | None]
 
     @property
     def rate(self) -> float:
         return self.items / self.seconds
+
+    @property
+    def cpu_per_item(self) -> float:
+        return self.cpu_seconds / self.items
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best(timings: list[Timing]) -> Timing:
+    return min(timings, key=lambda timing: timing.seconds)
 
 
 def cpu_name() -> str:
@@ -64,22 +81,22 @@ def medgap_command() -> list[str]:
     return [script] if script else [sys.executable, "-c", "from medgap.cli import main; main()"]
 
 
-def run_medgap(suite: str, limit: int | None, permutations: int, mode: str, max_tokens: int, db: Path) -> tuple[Timing, list[Row]]:
-    run_id = f"bench-{mode}-k{permutations}"
+def run_medgap(suite: str, limit: int | None, permutations: int, mode: str, max_tokens: int, db: Path,
+               run_id: str) -> tuple[Timing, list[Row]]:
     command = [*medgap_command(), "run", "--model", "local/default", "--suite", suite, "--db", str(db),
                "--run-id", run_id, "--permutations", str(permutations), "--choice-mode", mode,
                "--max-tokens", str(max_tokens), "--quiet"]
     if limit:
         command += ["--limit", str(limit)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), children_cpu()
     subprocess.run(command, check=True)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, children_cpu() - cpu_started
     with Store(db) as store:
         rows = store.rows(run_id)
     errors = [row.response.error for row in rows if row.response.error]
     if errors:
         raise SystemExit(f"medgap run had {len(errors)} failed rows, e.g. {errors[0]}")
-    return Timing(len(rows), seconds, [row.score.extracted for row in rows]), rows
+    return Timing(len(rows), seconds, cpu_seconds, [row.score.extracted for row in rows]), rows
 
 
 def load_bare(threads: int):
@@ -89,17 +106,21 @@ def load_bare(threads: int):
                  seed=0, verbose=False)
 
 
+def single_tokens(llm, letter: str) -> list[int]:
+    spellings = [llm.tokenize(text.encode(), add_bos=False) for text in (letter, f" {letter}")]
+    return [ids[0] for ids in spellings if len(ids) == 1]
+
+
 def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int) -> Timing:
     import llama_cpp
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     llm = load_bare(threads)
     letters = []
     if mode == "logprobs":
-        special = lambda token: llm.detokenize([token], special=True).decode()  # noqa: E731
-        formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=special(llm.token_eos()),
-                                        bos_token=special(llm.token_bos()))
+        eos, bos = (llm.detokenize([token], special=True).decode() for token in (llm.token_eos(), llm.token_bos()))
+        formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos)
         for row in rows:
             messages = [m.model_dump() for m in row.attempt.messages]
             prompt = formatter(messages=messages).prompt + ANSWER_PREFIX
@@ -107,7 +128,7 @@ def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int) -> Timin
             llm.reset()
             llm.eval(tokens)
             logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-            ids = {letter: [llm.tokenize(letter.encode(), add_bos=False)[0]] for letter in row.attempt.options}
+            ids = {letter: single_tokens(llm, letter) for letter in row.attempt.options}
             scored = letter_logprobs(logits, ids)
             letters.append(max(scored, key=scored.__getitem__) if row.kind == "single" else None)
     else:
@@ -116,9 +137,9 @@ def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int) -> Timin
             out = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
             text = out["choices"][0]["message"]["content"] or ""
             letters.append(extract_choice(text, row.attempt.options, multi=row.kind == "multi"))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     llm.close()
-    return Timing(len(rows), seconds, letters)
+    return Timing(len(rows), seconds, cpu_seconds, letters)
 
 
 def agreement(medgap: Timing, bare: Timing) -> str:
@@ -135,22 +156,31 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, nargs="+", default=[1, 5], help="option orders per item")
     parser.add_argument("--modes", nargs="+", default=["logprobs", "generate"], choices=["logprobs", "generate"])
     parser.add_argument("--max-tokens", type=int, default=64, help="generation cap for the generate mode")
+    parser.add_argument("--repeat", type=int, default=1, help="alternate medgap and bare N times, keep each best")
     args = parser.parse_args()
 
     threads = available_cores()
     print(f"CPU: {cpu_name()}; {threads} cores available, {os.cpu_count()} in the machine; python {platform.python_version()}")
     default_model_path()  # assemble before timing anything
-    print(f"{'mode':<9} {'k':>2} {'items':>5} {'medgap s':>9} {'bare s':>8} {'medgap/s':>9} {'bare/s':>7} {'ratio':>6}  same answer")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'mode':<9} {'k':>2} {'items':>5} {'medgap s':>9} {'bare s':>7} {'medgap/s':>9} {'bare/s':>7} "
+          f"{'ratio':>6} {'cpu-s/item m|b':>15}  same answer")
     with tempfile.TemporaryDirectory() as folder:
         for mode in args.modes:
             for k in args.permutations:
-                medgap, rows = run_medgap(args.suite, args.limit, k, mode, args.max_tokens, Path(folder) / "bench.db")
-                bare = run_bare(rows, mode, args.max_tokens, threads)
-                print(f"{mode:<9} {k:>2} {medgap.items:>5} {medgap.seconds:>9.1f} {bare.seconds:>8.1f} "
-                      f"{medgap.rate:>9.2f} {bare.rate:>7.2f} {medgap.rate / bare.rate:>6.2f}  {agreement(medgap, bare)}",
-                      flush=True)
+                medgap_runs, bare_runs = [], []
+                for attempt in range(args.repeat):
+                    medgap, rows = run_medgap(args.suite, args.limit, k, mode, args.max_tokens,
+                                              Path(folder) / "bench.db", f"bench-{mode}-k{k}-{attempt}")
+                    medgap_runs.append(medgap)
+                    bare_runs.append(run_bare(rows, mode, args.max_tokens, threads))
+                medgap, bare = best(medgap_runs), best(bare_runs)
+                print(f"{mode:<9} {k:>2} {medgap.items:>5} {medgap.seconds:>9.1f} {bare.seconds:>7.1f} "
+                      f"{medgap.rate:>9.2f} {bare.rate:>7.2f} {medgap.rate / bare.rate:>6.2f} "
+                      f"{medgap.cpu_per_item:>7.2f}|{bare.cpu_per_item:<7.2f}  {agreement(medgap, bare)}", flush=True)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak RSS of a medgap run: {peak_mb:.0f} MB")
+    print(f"peak RSS of a medgap run: {peak_mb:.0f} MB; load average after: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

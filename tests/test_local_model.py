@@ -15,13 +15,11 @@ import numpy as np
 import pytest
 
 from medgap.models import get_model
-from medgap.models import local as local_module
 from medgap.models.base import GenerateConfig, ModelRequest
 from medgap.models.local import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, LocalModel, LocalSettings, letter_logprobs
 from medgap.records import Gold, Message, Sample, Source
 from medgap.solvers import prompts
 from medgap.solvers.permutations import attempts_for
-
 from tests.helpers import choice_sample
 
 VOCAB = 2000
@@ -50,7 +48,7 @@ class FakeLlama:
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         assert add_bos is False
         return [SPACED_LETTER + ord(piece[1]) if len(piece) == 2 else ord(piece)
-                for piece in re.findall(r" [A-Z]|.", text.decode("utf-8"), flags=re.S)]
+                for piece in re.findall(r" [A-Z]|.", text.decode("utf-8"), flags=re.DOTALL)]
 
     def detokenize(self, tokens, special: bool = False) -> bytes:
         return "".join(f" {chr(t - SPACED_LETTER)}" if SPACED_LETTER <= t < VOCAB else chr(t) for t in tokens).encode()
@@ -77,8 +75,8 @@ class FakeLlama:
         return self.can_trim
 
     def create_completion(self, prompt, max_tokens, temperature, stop=None, seed=None, stopping_criteria=None):
-        self.completion_calls.append(dict(prompt=list(prompt), max_tokens=max_tokens, temperature=temperature,
-                                          stop=stop, seed=seed, stopping_criteria=stopping_criteria))
+        self.completion_calls.append({"prompt": list(prompt), "max_tokens": max_tokens, "temperature": temperature,
+                                      "stop": stop, "seed": seed, "stopping_criteria": stopping_criteria})
         script = self.tokenize(self.completions.pop(0).encode(), add_bos=False)
         generated: list[int] = []
         for token in script[:max_tokens]:

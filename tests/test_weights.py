@@ -25,12 +25,12 @@ def fake_parts(tmp_path: Path, chunks: list[bytes] = CHUNKS) -> dict[int, Path]:
 
 def spec_for(chunks: list[bytes] = CHUNKS, **changes) -> WeightsSpec:
     whole = b"".join(chunks)
-    fields = dict(
-        filename="fake.gguf",
-        parts=tuple(Part(index, "0.2.0") for index in range(1, len(chunks) + 1)),
-        size=len(whole),
-        sha256=hashlib.sha256(whole).hexdigest(),
-    )
+    fields = {
+        "filename": "fake.gguf",
+        "parts": tuple(Part(index, "0.2.0") for index in range(1, len(chunks) + 1)),
+        "size": len(whole),
+        "sha256": hashlib.sha256(whole).hexdigest(),
+    }
     return WeightsSpec(**{**fields, **changes})
 
 

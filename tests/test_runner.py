@@ -74,3 +74,14 @@ def test_permutations_store_one_row_per_order(tmp_path):
     # "first" picks whatever is shown first: right exactly when the gold landed in front
     expected = sum(r.attempt.order[0] == "C" for r in rows) / 15
     assert summary["overall"]["accuracy"] == expected
+
+
+def test_exact_ci_matches_scipy_binomtest():
+    from scipy.stats import binomtest
+
+    from medgap.analysis.stats import proportion_ci
+
+    for k, n in [(0, 5), (5, 5), (7, 10), (30, 48), (1, 200)]:
+        expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        low, high = proportion_ci(k, n)
+        assert abs(low - expected.low) < 1e-9 and abs(high - expected.high) < 1e-9

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import wilcoxon
-from statsmodels.stats.contingency_tables import mcnemar
 
 from medgap.analysis.robustness import (
     comparable_items,
@@ -123,6 +121,8 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts (1.0 when there are none)."""
     if a_only + b_only == 0:
         return 1.0
+    from statsmodels.stats.contingency_tables import mcnemar  # heavy import, only when used
+
     return float(mcnemar([[0, a_only], [b_only, 0]], exact=True).pvalue)
 
 
@@ -130,6 +130,8 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences (1.0 when all are zero)."""
     if not np.any(differences != 0):
         return 1.0
+    from scipy.stats import wilcoxon  # heavy import, only when used
+
     return float(wilcoxon(differences, zero_method="wilcox", alternative="two-sided").pvalue)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from scipy.stats import chi2_contingency
 
 from medgap.analysis.stats import proportion_ci
 from medgap.records import CHOICE_KINDS, Row, Sample
@@ -140,6 +139,8 @@ def position_test(chosen: list[int], gold: list[int]) -> dict:
     used = [i for i in range(len(chosen)) if chosen[i] or gold[i]]
     if len(used) < 2:
         return {"chi2": None, "dof": None, "p_value": None}
+    from scipy.stats import chi2_contingency  # heavy import, only when a test is run
+
     result = chi2_contingency([[chosen[i] for i in used], [gold[i] for i in used]], correction=False)
     return {"chi2": float(result.statistic), "dof": int(result.dof), "p_value": float(result.pvalue)}
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 
 BOOTSTRAP_RESAMPLES = 2000
 
 
 def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Exact (Clopper-Pearson) interval for a share of independent trials."""
+    """Exact (Clopper-Pearson) interval for a share of independent trials, from the beta quantiles
+    (what `scipy.stats.binomtest(...).proportion_ci("exact")` returns, without importing scipy.stats)."""
     if n == 0:
         return None, None
-    interval = binomtest(successes, n).proportion_ci(confidence_level=level, method="exact")
-    return float(interval.low), float(interval.high)
+    from scipy.special import betaincinv
+
+    alpha = 1 - level
+    low = 0.0 if successes == 0 else float(betaincinv(successes, n - successes + 1, alpha / 2))
+    high = 1.0 if successes == n else float(betaincinv(successes + 1, n - successes, 1 - alpha / 2))
+    return low, high
 
 
 def bootstrap_ci(

@@ -8,7 +8,6 @@ import typer
 from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from medgap.analysis.agreement import agreement_report
 from medgap.analysis.errors import error_distribution, label_run
 from medgap.analysis.taxonomy import CATEGORIES
 from medgap.cli.app import app
@@ -145,6 +144,8 @@ def errors(
                 on_judged=lambda index, label: bar.advance(task),
             )
         result = error_distribution(store, run_id)
+        from medgap.analysis.agreement import agreement_report  # statsmodels: slow to import
+
         report = agreement_report(store, run_id) if agreement else None
     if as_json:
         print_json({**result, "agreement": report} if report is not None else result)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+from rich.progress import ProgressColumn, BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from medgap.analysis.metrics import summarize_run
 from medgap.cli.app import app
@@ -87,6 +88,13 @@ def report_skip(error) -> None:
     err_console.print(f"[yellow]skipped[/] {error}")
 
 
+class RateColumn(ProgressColumn):
+    """Items per second, computed when the bar redraws rather than on every row."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "")
+
+
 class progress_bar:
     """A rich progress bar fed by the runner's callbacks (done/total, rate, ETA, errors)."""
 
@@ -96,22 +104,24 @@ class progress_bar:
 
     def __enter__(self):
         self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[errors]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, disable=self.quiet,
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+            TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=err_console, disable=self.quiet,
         )
         self.bar.__enter__()
-        self.task = self.bar.add_task("asking", total=None, rate="", errors="")
+        self.task = self.bar.add_task("asking", total=None, errors="")
+        if self.quiet:
+            return self.bar, RunProgress()
         return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row)
 
     def on_start(self, total: int, done: int) -> None:
         self.bar.update(self.task, total=total, completed=done)
 
     def on_row(self, row) -> None:
-        self.errors += row.response.error is not None
-        speed = self.bar.tasks[0].speed
-        self.bar.update(self.task, advance=1, rate=f"{speed:.1f}/s" if speed else "",
-                        errors=f"{self.errors} errors" if self.errors else "")
+        if row.response.error is not None:
+            self.errors += 1
+            self.bar.update(self.task, errors=f"{self.errors} errors")
+        self.bar.advance(self.task)
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)

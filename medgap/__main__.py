@@ -1,0 +1,3 @@
+from medgap.cli import main
+
+main()

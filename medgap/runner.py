@@ -42,7 +42,7 @@ async def ask(model: Model, sample: Sample, attempt: Attempt, solvers: list[Solv
         started = time.perf_counter()
         try:
             state.response = await model.generate(request)
-        except Exception as exc:  # a backend bug must not kill the run: record it, retry on resume
+        except Exception as exc:  # noqa: BLE001 -- a backend bug is recorded (retried on resume), not fatal
             state.response = Response(error=f"{type(exc).__name__}: {exc}")
         if not state.response.latency_s:
             state.response.latency_s = time.perf_counter() - started

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from medgap.cli import load_commands
 from medgap.kb import DEFAULT_KB_DIR, DEFAULT_KB_FILE, KBError, KnowledgeBase, load_kb
-from medgap.kb.index import embedder, reciprocal_rank_fusion, tokenize
+from medgap.kb.index import reciprocal_rank_fusion, tokenize
 from medgap.kb.passages import read_sources
+from medgap.scoring.matching import embedding_model
 
 PREFIX = "drug_contraindications#"
 
@@ -123,7 +124,7 @@ def test_shipped_kb_file_matches_the_markdown(shipped):
     stored = KnowledgeBase.load(DEFAULT_KB_FILE)
     _, passages = read_sources(DEFAULT_KB_DIR)
     assert stored.passages == passages and stored.has_vectors
-    fresh = np.asarray(embedder().passage([p.indexed_text() for p in passages[:2]]))
+    fresh = np.asarray(embedding_model().passage([p.indexed_text() for p in passages[:2]]))
     assert np.allclose(stored.vectors[:2], fresh, atol=1e-5)
     assert shipped.passages == passages
 

@@ -13,13 +13,13 @@ import urllib.request
 import pytest
 from typer.testing import CliRunner
 
+from medgap.analysis.experiments import compare_runs
 from medgap.analysis.metrics import summarize_run
 from medgap.cli import COMMAND_MODULES
 from medgap.cli.app import app
 from medgap.records import Response, Row, RunConfig
 from medgap.report import build_report, collect_run, report_for_runs, write_report
-from medgap.report import collect as collect_module
-from medgap.report.collect import Comparison, flatten_diffs, row_status
+from medgap.report.collect import Comparison, paired_diffs, row_status
 from medgap.report.html import finding_card, script_json
 from medgap.scoring import score
 from medgap.solvers.permutations import attempts_for
@@ -183,23 +183,27 @@ def test_wrong_rows_get_an_error_category_and_a_stacked_chart(store):
     assert 'id="errors"' in html and "Error categories per dimension" in html
 
 
-def test_missing_analysis_modules_leave_a_note_not_a_crash(store, monkeypatch):
-    monkeypatch.setattr(collect_module, "ERROR_LABELS_MODULE", "medgap.analysis.not_installed")
-    monkeypatch.setattr(collect_module, "DIAGNOSIS_MODULE", "medgap.no_such_package.diagnosis")
-    html = report_for_runs(store, ["r1"])
+def test_sections_without_data_leave_a_note(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        samples = fixture_samples()[:9]
+        right = {s.id: Response(text=f"答案：{''.join(s.gold.letters)}") for s in samples}
+        write_run(store, "perfect", "mock/perfect", right, samples)
+        html = report_for_runs(store, ["perfect"])
     assert 'id="errors"' not in html and 'id="diagnosis"' not in html
     notes = html.split('id="missing"')[1].split("</section>")[0]
-    assert "error taxonomy is not available" in notes and "diagnosis module is not available" in notes
+    assert "no wrong or partially correct rows to label" in notes
+    assert "no failure signature" in notes
     assert data_block(html)["categories"] == {}
 
 
-def test_a_broken_optional_module_is_not_silenced(monkeypatch):
-    def broken(name):
-        raise ModuleNotFoundError("No module named 'numpyy'", name="numpyy")
-
-    monkeypatch.setattr(collect_module.importlib, "import_module", broken)
-    with pytest.raises(ModuleNotFoundError):
-        collect_module.optional_module("medgap.analysis.diagnosis")
+def test_diagnosis_findings_of_the_run_are_shown(tmp_path):
+    with make_store(tmp_path / "three.db", permutations=3) as store:
+        run = collect_run(store, "r1")
+    signatures = [finding["signature"] for finding in run.diagnosis]
+    assert "answers change with the option order" in signatures and "diagnosis" not in run.notes
+    section = build_report([run]).split('id="diagnosis"')[1].split("</section>")[0]
+    assert "<h4>answers change with the option order</h4>" in section
+    assert "<li>vote</li>" in section  # the interventions to try, by name
 
 
 def test_robustness_and_position_sections_need_several_orders(tmp_path):
@@ -251,6 +255,7 @@ def test_several_runs_give_a_ranked_leaderboard_and_side_by_side_charts(tmp_path
 
 def test_comparison_shows_paired_differences_with_intervals(store):
     result = {
+        "overall": {},
         "dimensions": {
             "knowledge_qa": {
                 "accuracy": {
@@ -267,8 +272,8 @@ def test_comparison_shows_paired_differences_with_intervals(store):
             }
         }
     }
-    diffs = flatten_diffs(result)
-    assert diffs[0]["label"] == ["dimensions", "knowledge_qa", "accuracy"]
+    diffs = paired_diffs(result)
+    assert diffs[0]["label"] == ["knowledge_qa", "accuracy"]
     run = collect_run(store, "r1")
     html = build_report([run], Comparison(a="r1", b="r1", diffs=diffs))
     section = html.split('id="compare"')[1].split("</section>")[0]
@@ -277,15 +282,30 @@ def test_comparison_shows_paired_differences_with_intervals(store):
     assert "mcnemar &lt;exact&gt;" in section and "<svg" in section
 
 
-def test_compare_without_the_comparison_module_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(collect_module, "COMPARE_MODULES", ("medgap.not_here.compare",))
+def test_compare_of_two_stored_runs_shows_their_paired_differences(tmp_path):
     with make_store(tmp_path / "runs.db") as store:
         samples = fixture_samples()
-        write_run(store, "b", "mock/b", fixture_responses(samples, set()), samples)
+        write_run(store, "b", "mock/b", fixture_responses(samples, {s.id for s in samples}), samples)
         html = report_for_runs(store, ["r1", "b"], compare=True)
+        result = compare_runs(store, "r1", "b")
         with pytest.raises(ValueError, match="exactly two runs"):
             report_for_runs(store, ["r1"], compare=True)
-    assert "paired comparison is not available" in html
+    expected = result["overall"]["accuracy"]
+    section = html.split('id="compare"')[1].split("</section>")[0]
+    overall = re.search(r"<tr><td>总体 · 准确率.*?</tr>", section)
+    assert overall, "no row for overall accuracy"
+    assert f"{expected['diff'] * 100:+.1f} pp" in overall.group(0) and expected["diff"] > 0
+    assert f"[{expected['ci_low'] * 100:+.1f}, {expected['ci_high'] * 100:+.1f}]" in overall.group(0)
+    assert "医学知识问答 · 准确率" in section and "mcnemar_exact" in section
+    assert f"the {result['items']} items both answered" in section and result["items"] == len(samples)
+
+
+def test_compare_of_runs_without_shared_items_is_an_error(tmp_path):
+    with make_store(tmp_path / "runs.db") as store:
+        other = [choice_sample("x1", answer="A", task="anatomy")]
+        write_run(store, "other", "mock/other", {"x1": Response(text="答案：A")}, other)
+        with pytest.raises(ValueError, match="no items in common"):
+            report_for_runs(store, ["r1", "other"], compare=True)
 
 
 def test_findings_of_any_shape_are_escaped():

@@ -42,7 +42,7 @@ from medgap.analysis.robustness import (
     rows_by_item,
     vote_by_content,
 )
-from medgap.analysis.stats import BOOTSTRAP_RESAMPLES
+from medgap.analysis.stats import BOOTSTRAP_RESAMPLES, percentile_interval, resample_indices
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
 Test = Literal["mcnemar_exact", "wilcoxon"]
@@ -146,10 +146,8 @@ def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, clusters: list[str], level
     if np.allclose(diff_sums / sizes, (diff_sums / sizes)[0]):
         value = float((b - a).mean())
         return value, value
-    draw = np.random.default_rng(seed).integers(0, len(names), size=(resamples, len(names)))
-    diffs = diff_sums[draw].sum(axis=1) / sizes[draw].sum(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha))
+    draw = resample_indices(len(names), seed, resamples)
+    return percentile_interval(diff_sums[draw].sum(axis=1) / sizes[draw].sum(axis=1), level)
 
 
 def compare_values(metric: Metric, values_a: dict[Key, float], values_b: dict[Key, float], seed: int = 0) -> dict | None:

@@ -4,9 +4,7 @@ ROUGE-L, and how many records had possible hallucinations or no readable section
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from medgap.analysis.stats import bootstrap_ci
+from medgap.analysis.stats import bootstrap_ci, item_means
 from medgap.records import Row, Sample
 
 
@@ -24,7 +22,7 @@ def record_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         return out
     out["section_coverage"] = _mean(r.score.details.get("section_coverage", 0.0) for r in graded)
     out["record_recall"] = _mean(r.score.value for r in graded)
-    out["record_recall_ci_low"], out["record_recall_ci_high"] = bootstrap_ci(_per_item(graded))
+    out["record_recall_ci_low"], out["record_recall_ci_high"] = bootstrap_ci(item_means(graded))
     out["record_rouge_l"] = _mean(r.score.details.get("rouge_l", 0.0) for r in graded)
     out["records_with_suspect_spans"] = sum(bool(r.score.details.get("hallucinated")) for r in graded)
     out["record_format_errors"] = sum(bool(r.score.details.get("format_error")) for r in graded)
@@ -35,9 +33,3 @@ def _mean(values) -> float:
     values = list(values)
     return sum(values) / len(values) if values else 0.0
 
-
-def _per_item(rows: list[Row]) -> list[float]:
-    per_item: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        per_item[row.sample_id].append(row.score.value)
-    return [sum(v) / len(v) for v in per_item.values()]

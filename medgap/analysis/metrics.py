@@ -12,8 +12,8 @@ from collections.abc import Callable
 from medgap.analysis.generation_metrics import record_metrics
 from medgap.analysis.open_metrics import fill_metrics, open_metrics
 from medgap.analysis.robustness import robustness_metrics
+from medgap.analysis.stats import item_values, share_ci
 from medgap.analysis.understanding import extraction_metrics
-from medgap.analysis.stats import bootstrap_ci, proportion_ci
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
 MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
@@ -37,22 +37,11 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "accuracy_answered": correct / answered if answered else None,
         "ungraded": sum(1 for r in choice if not r.errored and r.score.value is None),
     }
-    out["ci_low"], out["ci_high"] = accuracy_ci(graded)
+    out["ci_low"], out["ci_high"] = share_ci(item_values(graded))
     multi = [r for r in graded if r.kind == "multi"]
     if multi:
         out.update(micro_f1_of(multi, prefix="multi_"))
     return out
-
-
-def accuracy_ci(graded: list[Row]) -> tuple[float | None, float | None]:
-    """Exact binomial CI with one row per item; with permutations, a bootstrap over items
-    (rows of one item are not independent)."""
-    per_item: dict[str, list[float]] = defaultdict(list)
-    for row in graded:
-        per_item[row.sample_id].append(row.score.value)
-    if all(len(values) == 1 for values in per_item.values()):
-        return proportion_ci(int(sum(r.score.value for r in graded)), len(graded))
-    return bootstrap_ci([sum(v) / len(v) for v in per_item.values()])
 
 
 def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:

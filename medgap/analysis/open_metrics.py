@@ -15,7 +15,7 @@ from itertools import combinations
 
 import numpy as np
 
-from medgap.analysis.stats import bootstrap_ci, proportion_ci
+from medgap.analysis.stats import bootstrap_ci, item_values, share_ci
 from medgap.records import Row, Sample
 
 
@@ -61,20 +61,13 @@ def fill_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if not fill_rows:
         return {}
     graded = [r for r in fill_rows if not r.errored and r.score.value is not None]
-    per_item: dict[str, list[float]] = defaultdict(list)
-    for row in graded:
-        per_item[row.sample_id].append(row.score.value)
-    correct = sum(v for values in per_item.values() for v in values)
+    correct = sum(r.score.value for r in graded)
     out: dict = {
         "fill_accuracy": correct / len(graded) if graded else None,
         "fill_n": len(graded),
         "fill_correct": int(correct),
     }
-    if all(len(v) == 1 for v in per_item.values()):
-        out["fill_accuracy_ci_low"], out["fill_accuracy_ci_high"] = proportion_ci(int(correct), len(graded))
-    else:  # repeated rows of one item are not independent trials
-        out["fill_accuracy_ci_low"], out["fill_accuracy_ci_high"] = bootstrap_ci(
-            [sum(v) / len(v) for v in per_item.values()])
+    out["fill_accuracy_ci_low"], out["fill_accuracy_ci_high"] = share_ci(item_values(graded))
     return out
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from medgap.analysis.taxonomy import CATEGORIES, Confidence, ErrorLabel, category_key
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import CHOICE_KINDS, Message, Row, Sample
+from medgap.solvers.prompts import format_options
 
 
 @dataclass(frozen=True)
@@ -471,7 +472,7 @@ def judge_messages(row: Row, sample: Sample | None, rule: ErrorLabel) -> list[Me
         parts.append(f"【材料/病例】\n{_limit(sample.context, 2000)}")
     parts.append(f"【题目】\n{_limit(sample.question if sample else '', 1500)}")
     if row.attempt.options:
-        parts.append("【选项】\n" + "\n".join(f"{k}. {v}" for k, v in row.attempt.options.items()))
+        parts.append("【选项】\n" + format_options(row.attempt.options))
     parts.append(f"【参考答案】\n{_limit(gold_text(row, sample), 1500)}")
     parts.append(f"【模型回答】\n{_limit(row.response.text, 2500)}")
     missed = row.score.details.get("missed") or []

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-
 from medgap.analysis.stats import proportion_ci
 from medgap.records import CHOICE_KINDS, Row, Sample
 from medgap.solvers.permutations import to_original

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from medgap.records import Row
 
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -31,7 +36,36 @@ def bootstrap_ci(
         return None, None
     if np.all(data == data[0]):
         return float(data[0]), float(data[0])
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(BOOTSTRAP_RESAMPLES, data.size))].mean(axis=1)
+    return percentile_interval(data[resample_indices(data.size, seed)].mean(axis=1), level)
+
+
+def resample_indices(n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Bootstrap draws of n units with replacement: one row of n indices per resample."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def percentile_interval(estimates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` interval of bootstrap estimates."""
     alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    return float(np.quantile(estimates, alpha)), float(np.quantile(estimates, 1 - alpha))
+
+
+def item_values(rows: Iterable[Row]) -> dict[str, list[float]]:
+    """Each item's row scores (score.value) by sample id. Rows of one item (option orders, repeated
+    samples) are not independent: intervals resample items."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        values[row.sample_id].append(row.score.value)
+    return dict(values)
+
+
+def item_means(rows: Iterable[Row]) -> list[float]:
+    return [sum(v) / len(v) for v in item_values(rows).values()]
+
+
+def share_ci(values_by_item: Mapping[str, Sequence[float]]) -> tuple[float | None, float | None]:
+    """Interval of the share of right (1) rows: exact binomial with one row per item, else a
+    bootstrap over item means."""
+    if all(len(values) == 1 for values in values_by_item.values()):
+        return proportion_ci(int(sum(v[0] for v in values_by_item.values())), len(values_by_item))
+    return bootstrap_ci([sum(v) / len(v) for v in values_by_item.values()])

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from medgap.analysis.stats import BOOTSTRAP_RESAMPLES
+from medgap.analysis.stats import percentile_interval, resample_indices
 from medgap.records import Row, Sample
 
 
@@ -75,10 +75,8 @@ def micro_f1_ci(rows: list[Row], level: float = 0.95, seed: int = 0) -> tuple[fl
     counts = np.array(list(per_item.values()))
     if len(counts) == 0:
         return None, None
-    rng = np.random.default_rng(seed)
-    sums = counts[rng.integers(0, len(counts), size=(BOOTSTRAP_RESAMPLES, len(counts)))].sum(axis=1)
+    sums = counts[resample_indices(len(counts), seed)].sum(axis=1)
     tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2]
     denominator = 2 * tp + fp + fn
     scores = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    alpha = (1 - level) / 2
-    return float(np.quantile(scores, alpha)), float(np.quantile(scores, 1 - alpha))
+    return percentile_interval(scores, level)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -44,7 +44,7 @@ def findings_table(result: dict) -> Table:
 def diagnose(
     run_id: Annotated[str, typer.Argument(help="The run to diagnose.")],
     db: DbOption = DEFAULT_DB_PATH,
-    rules: Annotated[Optional[Path], typer.Option("--rules", help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); see medgap/analysis/diagnosis.py.")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); see medgap/analysis/diagnosis.py.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read a run's metrics and error distribution, name the failure signatures it shows with the

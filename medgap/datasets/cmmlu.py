@@ -78,10 +78,7 @@ def load(
 ) -> list[Sample]:
     """Samples of one CMMLU subject file (subject = file stem, task `cmmlu-<subject>`)."""
     path = Path(path)
-    try:
-        dimension = resolve_dimension(dimension) or DIMENSION
-    except DatasetError as exc:
-        raise exc.at(path=path) from None
+    dimension = resolve_dimension(dimension, path) or DIMENSION
     bad = BadRows(path, skip_bad, on_skip)
     ids = UniqueIds()
     samples = []

@@ -24,6 +24,7 @@ from medgap.datasets.parsing import (
     check_cells,
     check_exists,
     check_option_letters,
+    choice_kind,
     csv_rows,
     first_char,
     gold_letters,
@@ -37,9 +38,6 @@ from medgap.datasets.parsing import (
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Gold, Kind, Sample, Source
 
 KINDS: tuple[str, ...] = get_args(Kind)
-_MULTI_HINTS = ("多选", "多项", "不定项")
-
-
 class FieldMap(BaseModel):
     """Field (JSON key or CSV column) names; None = the data has no such field."""
 
@@ -102,11 +100,7 @@ def _kind(
             need = "needs options" if kind in CHOICE_KINDS else "must not have options"
             raise DatasetError(f"a {kind} item {need}", field=fields.kind)
         return kind
-    if not options:
-        return "open"
-    if gold is not None and gold.letters is not None:
-        return "multi" if len(gold.letters) > 1 else "single"
-    return "multi" if any(hint in question for hint in _MULTI_HINTS) else "single"
+    return choice_kind(options, gold, question)
 
 
 def _gold(record: dict[str, Any], fields: FieldMap, options: dict[str, str]) -> Gold | None:
@@ -218,10 +212,7 @@ def load(
     """Samples of a user's file. `task` defaults to the file stem; `dimension`, when given, is used
     for every item (otherwise each row's dimension field must say it)."""
     path = Path(path)
-    try:
-        dimension = resolve_dimension(dimension)
-    except DatasetError as exc:
-        raise exc.at(path=path) from None
+    dimension = resolve_dimension(dimension, path)
     fields = _csv_fields(path, fields or FieldMap())
     bad = BadRows(path, skip_bad, on_skip)
     ids = UniqueIds()

@@ -26,6 +26,7 @@ from medgap.datasets.parsing import (
     BadRows,
     OnSkip,
     UniqueIds,
+    choice_kind,
     gold_letters,
     json_object,
     numbered_lines,
@@ -78,9 +79,6 @@ SOURCE_DIMENSIONS: dict[str, str] = {
 _QUESTION_HEADING = re.compile(r"^#{1,6}[ \t]*问题[ \t]*[:：]?[ \t]*$", re.MULTILINE)
 _ANY_HEADING = re.compile(r"^#{1,6}[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
 _OPTIONS_HEADINGS = ("选项", "选择")
-_MULTI_HINTS = ("多选", "多项", "不定项")
-
-
 def _normalise(name: str) -> str:
     return re.sub(r"[-_\s]", "", name).lower()
 
@@ -138,14 +136,6 @@ def stem_and_options(body: str, given: dict[str, str]) -> tuple[str, dict[str, s
 
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
-
-
-def _kind(options: dict[str, str], gold: Gold | None, hint_text: str) -> str:
-    if not options:
-        return "open"
-    if gold is not None and gold.letters is not None:
-        return "multi" if len(gold.letters) > 1 else "single"
-    return "multi" if any(hint in hint_text for hint in _MULTI_HINTS) else "single"
 
 
 def _gold(answer: Any, options: dict[str, str]) -> Gold | None:
@@ -239,7 +229,7 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
         source=Source(dataset=DATASET, attribution=ATTRIBUTION, license=LICENSE, path=str(path), line=line),
         task=task,
         dimension=dim,
-        kind=_kind(options, gold, f"{preamble or ''}\n{stem}"),
+        kind=choice_kind(options, gold, f"{preamble or ''}\n{stem}"),
         question=stem,
         options=options,
         gold=gold,
@@ -257,10 +247,7 @@ def load(
 ) -> list[Sample]:
     """Samples of a MedBench JSONL file; `dimension` overrides the source table for every item."""
     path = Path(path)
-    try:
-        dimension = resolve_dimension(dimension)
-    except DatasetError as exc:
-        raise exc.at(path=path) from None
+    dimension = resolve_dimension(dimension, path)
     bad = BadRows(path, skip_bad, on_skip)
     samples: dict[str, Sample] = {}
     ids = UniqueIds()

@@ -99,10 +99,7 @@ def load(
     """Samples of one MTCMB file (task `mtcmb-<file stem>`, e.g. `mtcmb-TCM-ED-A`); the dimension
     comes from the file name (ED/SE/FT) unless `dimension` is given."""
     path = Path(path)
-    try:
-        dimension = resolve_dimension(dimension) or task_dimension(path.stem)
-    except DatasetError as exc:
-        raise exc.at(path=path) from None
+    dimension = resolve_dimension(dimension, path) or task_dimension(path.stem)
     if dimension is None:
         raise DatasetError(
             f"cannot tell the MTCMB task from the file name {path.name!r} (expected …ED-A, ED-B, SE-A, "

@@ -16,7 +16,7 @@ from typing import Any
 import pydantic
 
 from medgap.datasets.errors import DatasetError
-from medgap.records import DIMENSIONS
+from medgap.records import DIMENSIONS, Gold
 
 log = logging.getLogger("medgap.datasets")
 
@@ -389,10 +389,24 @@ def bullet_points(value: Any, field: str = "key_points") -> list[str]:
     return points
 
 
-def resolve_dimension(dimension: str | None) -> str | None:
+def resolve_dimension(dimension: str | None, path: Path | None = None) -> str | None:
+    """A dimension given for every item of the file at `path` (checked), or None."""
     if dimension is not None and dimension not in DIMENSIONS:
-        raise DatasetError(f"unknown dimension {dimension!r} (one of {', '.join(DIMENSIONS)})")
+        raise DatasetError(f"unknown dimension {dimension!r} (one of {', '.join(DIMENSIONS)})", path=path)
     return dimension
+
+
+MULTI_HINTS = ("多选", "多项", "不定项")
+
+
+def choice_kind(options: dict[str, str], gold: Gold | None, question: str) -> str:
+    """The kind of an item whose file does not say it: open without options; else multi when the
+    gold has several letters, or (no gold) the question says so (多选, 不定项)."""
+    if not options:
+        return "open"
+    if gold is not None and gold.letters is not None:
+        return "multi" if len(gold.letters) > 1 else "single"
+    return "multi" if any(hint in question for hint in MULTI_HINTS) else "single"
 
 
 class UniqueIds:

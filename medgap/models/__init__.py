@@ -37,4 +37,4 @@ def get_model(spec: str, **options: Any) -> Model:
     return cls(name, **{**query, **{k: v for k, v in options.items() if v is not None}})
 
 
-__all__ = ["GenerateConfig", "Model", "ModelRequest", "PROVIDERS", "DEFAULT_MODEL", "get_model", "parse_model_name"]
+__all__ = ["DEFAULT_MODEL", "PROVIDERS", "GenerateConfig", "Model", "ModelRequest", "get_model", "parse_model_name"]

@@ -19,6 +19,6 @@ def report_for_runs(
     comparison, notes = None, {}
     if compare or (len(runs) == 2 and is_experiment(runs[0].config, runs[1].config)):
         comparison = compare_runs(store, runs[0].config, runs[1].config)
-        if comparison is None:
-            notes["compare"] = "the paired comparison is not available in this medgap installation"
+        if comparison.warnings:
+            notes["compare"] = "; ".join(comparison.warnings)
     return build_report(runs, comparison, notes)

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from medgap import __version__
+from medgap.analysis import taxonomy
 from medgap.cli.tables import COLUMNS, Column
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import (
@@ -36,7 +37,7 @@ from medgap.report.charts import (
     pct,
     stacked_chart,
 )
-from medgap.report.collect import OPEN_METRICS, Comparison, RunData, optional_module
+from medgap.report.collect import OPEN_METRICS, Comparison, RunData
 
 DIMENSION_LABELS_EN = {
     "knowledge_qa": "Knowledge QA",
@@ -504,22 +505,16 @@ def open_section(runs: list[RunData]) -> Section | None:
     return Section("open", "开放题与生成任务", "Open-ended and generation tasks", body)
 
 
-def category_names() -> Callable[[str], str]:
-    taxonomy = optional_module("medgap.analysis.taxonomy")
-
-    def name(key: str) -> str:
-        try:
-            category = taxonomy.category(key) if taxonomy else None
-        except ValueError:
-            category = None
-        return f"{category.name_zh} {category.name}" if category else key
-
-    return name
+def category_name(key: str) -> str:
+    """A taxonomy key as the page names it (Chinese and English name); an unknown key as it is."""
+    try:
+        category = taxonomy.category(key)
+    except ValueError:
+        return key
+    return f"{category.name_zh} {category.name}"
 
 
 def errors_section(runs: list[RunData]) -> Section | None:
-    name = category_names()
-
     def draw(run: RunData, width: int) -> str | None:
         if not run.error_counts:
             return None
@@ -531,7 +526,7 @@ def errors_section(runs: list[RunData]) -> Section | None:
         categories = sorted(totals, key=lambda c: -totals[c])
         rows = [
             StackRow(
-                dimension_label(d), [Segment(name(c), run.error_counts[d].get(c, 0)) for c in categories]
+                dimension_label(d), [Segment(category_name(c), run.error_counts[d].get(c, 0)) for c in categories]
             )
             for d in order
         ]
@@ -564,7 +559,7 @@ def diagnosis_section(runs: list[RunData]) -> Section | None:
     return Section("diagnosis", "诊断与建议", "Diagnosis and recommended interventions", body)
 
 
-TITLE_KEYS = ("title", "finding", "summary", "name")
+TITLE_KEYS = ("title", "signature", "finding", "summary", "name")
 LIST_KEYS = ("interventions", "recommended", "recommendations", "evidence")
 
 
@@ -580,16 +575,23 @@ def finding_card(finding: object) -> str:
     for key, value in finding.items():
         if key == title_key or value in (None, "", [], {}):
             continue
-        if key == "dimension" and value in DIMENSION_LABELS_ZH:
+        if key in ("dimension", "scope") and value in DIMENSION_LABELS_ZH:
             value = f"{DIMENSION_LABELS_ZH[value]} {DIMENSION_LABELS_EN[value]}"
         if isinstance(value, (list, tuple)):
-            shown = "<ul>" + "".join(f"<li>{esc(short_json(v))}</li>" for v in value) + "</ul>"
+            shown = "<ul>" + "".join(f"<li>{esc(list_item(v))}</li>" for v in value) + "</ul>"
         else:
             shown = esc(short_json(value))
         cls = ' class="act"' if key in LIST_KEYS[:3] else ""
         items.append(f"<dt>{esc(key.replace('_', ' '))}</dt><dd{cls}>{shown}</dd>")
     parts.append(f"<dl>{''.join(items)}</dl>")
     return f'<div class="finding">{"".join(parts)}</div>'
+
+
+def list_item(value: object) -> str:
+    """An entry of a finding's list: a named entry (an intervention) by its name."""
+    if isinstance(value, dict) and value.get("name"):
+        return str(value["name"])
+    return short_json(value)
 
 
 def short_json(value: object) -> str:
@@ -646,10 +648,11 @@ def comparison_section(comparison: Comparison, names: dict[str, str]) -> Section
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     kind = "Experiment" if comparison.is_experiment else "Comparison"
+    on_items = f"the {comparison.items} items both answered" if comparison.items else "the same items"
     note = (
-        f'<p class="hint">{esc(kind)}: B = {esc(b)} against A = {esc(a)} on the same items. '
+        f'<p class="hint">{esc(kind)}: B = {esc(b)} against A = {esc(a)} on {esc(on_items)}. '
         "Differences are in percentage points; green/red marks p &lt; 0.05. "
-        "A only / B only: items only that run got right.</p>"
+        "A only / B only: units where only that run was right (graded metrics: scored higher).</p>"
     )
     return Section("compare", "配对比较", "Paired comparison", chart + table + note)
 
@@ -658,13 +661,9 @@ def number(value: object) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-CONTAINER_KEYS = {"dimensions", "tasks", "metrics", "groups", "diffs"}
-
-
-def diff_label(path: list[str]) -> tuple[str, str]:
-    """The comparison path -> (Chinese, English) label,
+def diff_label(parts: list[str]) -> tuple[str, str]:
+    """A comparison entry's [group, metric] -> (Chinese, English) label,
     e.g. ("医学知识问答 · 准确率", "Knowledge QA · Accuracy")."""
-    parts = [p for p in path if p not in CONTAINER_KEYS] or ["overall"]
     zh = [
         DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else METRIC_NAMES.get(p, (p,))[0])
         for p in parts
@@ -847,13 +846,12 @@ def script_json(value: object) -> str:
 
 
 def table_data(runs: list[RunData]) -> dict:
-    name = category_names()
     categories = sorted({r["category"] for run in runs for r in run.rows if r["category"]})
     return {
         "runs": [{"id": r.run_id, "name": r.name} for r in runs],
         "dimensions": {d: [DIMENSION_LABELS_ZH[d], DIMENSION_LABELS_EN[d]] for d in DIMENSIONS},
         "statuses": STATUS_LABELS,
-        "categories": {c: name(c) for c in categories},
+        "categories": {c: category_name(c) for c in categories},
         "rows": [row for run in runs for row in run.rows],
     }
 

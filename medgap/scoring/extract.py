@@ -155,7 +155,7 @@ def extract_choice(text: str | None, options: dict[str, str], multi: bool = Fals
     keys = {key.strip().upper(): key for key in options if _is_letter(key.strip())}
     if not text or not keys:
         return None
-    body, concluded = _answer_part(_normalize(text))
+    body, concluded = answer_part(_normalize(text))
     item = _Item(
         {letter: options[key] for letter, key in keys.items()}, _patterns("".join(sorted(keys))), multi
     )
@@ -176,13 +176,28 @@ def _normalize(text: str) -> str:
     return text
 
 
-def _answer_part(text: str) -> tuple[str, bool]:
+def answer_part(text: str) -> tuple[str, bool]:
     """The text after any <think> block, and whether the model concluded thinking with an answer."""
     thinking, closed, answer = text.rpartition("</think>")
     if closed:
         return (answer, True) if answer.strip() else (thinking.rpartition("<think>")[2], False)
     before, opened, thinking = text.partition("<think>")
     return (thinking, False) if opened and not before.strip() else (before, True)
+
+
+_JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
+
+
+def json_reply(text: str) -> object:
+    """The JSON value of a reply that was asked to be JSON only: its answer part (after any <think>
+    block), bare or inside one ```json fence, with nothing else around it.
+    Raises json.JSONDecodeError when that is not what the reply is."""
+    body, concluded = answer_part(text)
+    if not concluded:
+        raise json.JSONDecodeError("no answer after the <think> block", text, 0)
+    body = body.strip()
+    fenced = _JSON_FENCE.fullmatch(body)
+    return json.loads(fenced.group(1) if fenced else body)
 
 
 def _first_verdict(body: str, item: _Item) -> Verdict:

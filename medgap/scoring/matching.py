@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medgap.scoring.extract import json_reply
 from medgap.scoring.keypoints import point_body, split_reference
 from medgap.scoring.synonyms import normalize_synonyms
 
@@ -314,12 +315,8 @@ def parse_judge_reply(text: str, n_points: int) -> list[bool]:
 
     A reasoning model's leading `<think>…</think>` block is set aside first. Anything else — no
     object, other keys, numbers out of range, non-integers — is rejected, never guessed."""
-    stripped = re.sub(r"^\s*<think>.*?</think>", "", text, count=1, flags=re.DOTALL).strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.DOTALL)
-    if fenced:
-        stripped = fenced.group(1)
     try:
-        reply = json.loads(stripped)
+        reply = json_reply(text)
     except json.JSONDecodeError as exc:
         raise JudgeReplyError(f"reply is not JSON ({exc.msg}): {text[:80]!r}") from None
     if not isinstance(reply, dict) or set(reply) != {"covered"}:

@@ -33,7 +33,7 @@ from typing import Any
 
 from medgap.records import Attempt, Response, Sample, Score
 from medgap.scoring.keypoints import split_reference
-from medgap.scoring.matching import Matcher, MatchResult, _jieba, match_many
+from medgap.scoring.matching import Matcher, MatchResult, jieba_tokenizer, match_many
 from medgap.scoring.open import default_lexical
 from medgap.scoring.rouge import rouge_l
 from medgap.scoring.structured import body_of
@@ -274,7 +274,7 @@ def suspect_spans(record: str, support: str, sections: dict[str, str] | None = N
         values = {_canonical_number(n) for n in _NUMBER.findall(match.group())}
         if values - support_numbers:
             suspects.append(match.group().strip())
-    tokens = [t.strip() for t in _jieba().lcut(record) if t.strip()]
+    tokens = [t.strip() for t in jieba_tokenizer().lcut(record) if t.strip()]
     for index, word in enumerate(tokens):
         if _DRUG_END.search(word):
             if index + 1 < len(tokens) and _DRUG_END.search(tokens[index + 1]):
@@ -332,7 +332,7 @@ def _supported(word: str, support_norm: str) -> bool:
     normalized = normalize_synonyms(word)
     if normalized in support_norm or (len(normalized) > 2 and normalized.rstrip("病症") in support_norm):
         return True
-    parts = [p for p in _jieba().lcut_for_search(normalized) if len(p) >= 2 and p != normalized]
+    parts = [p for p in jieba_tokenizer().lcut_for_search(normalized) if len(p) >= 2 and p != normalized]
     return bool(parts) and all(p in support_norm for p in parts) and len("".join(parts)) >= len(normalized)
 
 

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from medgap.scoring.extract import _answer_part as answer_part
+from medgap.scoring.extract import answer_part
 
 EXTRACTION_TYPES = ("entities", "relations", "events", "normalization", "classification")
 Item = tuple[str, ...]

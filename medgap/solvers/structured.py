@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from medgap.records import Message, Response
+from medgap.scoring.extract import json_reply
 from medgap.solvers.base import Generate, Solver, TaskState
 from medgap.solvers.common import (
     GenerateWrapper,
@@ -44,9 +45,7 @@ REPAIR = "你的回复不符合要求：{error}。请重新输出，只输出一
 
 TEXTS = {"json.instruction": INSTRUCTION, "json.repair": REPAIR}
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
 _LETTERS = re.compile(r"[A-Z]+")
-_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,8 @@ def schema_for(state: TaskState) -> str:
 
 def parse_reply(text: str, state: TaskState) -> Parsed:
     """The validated answer of a reply, or InvalidAnswer saying what is wrong."""
-    stripped = _THINK.sub("", text, count=1).strip()  # a reasoning model's leading <think> block
-    fenced = _FENCE.fullmatch(stripped)
-    if fenced:
-        stripped = fenced.group(1)
     try:
-        reply = json.loads(stripped)
+        reply = json_reply(text)
     except json.JSONDecodeError:
         raise InvalidAnswer("回复不是一个合法的 JSON 对象（或 JSON 之外还有其他文字）") from None
     if not isinstance(reply, dict):

@@ -106,6 +106,8 @@ def plan_run(
         versions=versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+    if loaded.max_tokens:
+        config.generation["max_tokens"] = loaded.max_tokens
     if names:
         config.extra["intervention_settings"] = settings.to_dict()
     if judge:
@@ -124,10 +126,18 @@ def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: flo
         raise RunSetupError(str(exc)) from None
 
 
-def generation_config(config: RunConfig, backend: Model, *, temperature: float = 0.0, max_tokens: int = 512,
-                      timeout: float = 120.0, choice_mode: str | None = None) -> GenerateConfig:
-    return GenerateConfig(temperature=temperature, max_tokens=max_tokens, timeout_s=timeout,
-                          choice_mode=choice_mode or config.generation.get("choice_mode") or backend.default_choice_mode)
+def generation_config(config: RunConfig, backend: Model, *, temperature: float | None = None,
+                      max_tokens: int | None = None, timeout: float = 120.0,
+                      choice_mode: str | None = None) -> GenerateConfig:
+    """Settings given on the command line win; then those stored with the run (a resumed run keeps its
+    own), the suite's, and the defaults."""
+    stored, defaults = config.generation, GenerateConfig()
+    return GenerateConfig(
+        temperature=temperature if temperature is not None else stored.get("temperature", defaults.temperature),
+        max_tokens=max_tokens or stored.get("max_tokens") or defaults.max_tokens,
+        timeout_s=timeout,
+        choice_mode=choice_mode or stored.get("choice_mode") or backend.default_choice_mode,
+    )
 
 
 def matcher_for(config: RunConfig, **judge_options):

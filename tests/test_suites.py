@@ -21,12 +21,12 @@ def test_bundled_suites_are_listed():
 def test_demo_suite_has_the_intended_mix():
     suite = load_suite("demo")
     assert suite.name == "demo" and suite.permutations == 1
-    assert len(suite.samples) == 48
+    assert len(suite.samples) == 43
     assert suite.counts() == {
         "knowledge_qa": {"single": 24},
         "safety_ethics": {"single": 8, "fill": 4},
-        "complex_reasoning": {"open": 6},
-        "language_understanding": {"extraction": 4},
+        "complex_reasoning": {"open": 3},
+        "language_understanding": {"extraction": 2},
         "language_generation": {"record": 2},
     }
     tasks = Counter(sample.task for sample in suite.samples)
@@ -34,9 +34,9 @@ def test_demo_suite_has_the_intended_mix():
     assert len([task for task in tasks if task.startswith("cmmlu-")]) >= 3
     assert tasks["mtcmb-TCM-ED-A"] + tasks["mtcmb-TCM-ED-B"] == 8
     assert tasks["mtcmb-TCM-SE-B"] == 8 and tasks["mtcmb-TCM-SE-A"] == 4
-    assert tasks["cmb-clin"] == 3 and tasks["mtcmb-TCM-FT"] == 3
+    assert tasks["cmb-clin"] == 2 and tasks["mtcmb-TCM-FT"] == 1
     assert len({s.metadata["case_id"] for s in suite.samples if s.task == "cmb-clin"}) <= 2
-    assert len({sample.id for sample in suite.samples}) == 48
+    assert len({sample.id for sample in suite.samples}) == 43
     assert all(sample.gold is not None for sample in suite.samples)
     assert {source.license for source in suite.sources()} == {"CC BY-NC-SA 4.0", "CC-BY 4.0", "Apache-2.0", "MIT"}
 
@@ -176,7 +176,7 @@ def test_datasets_command_lists_suites_and_formats(capsys):
     datasets(spec=None, format=None, dimension=None, limit=None, skip_bad=False, json_out=True)
     listing = json.loads(capsys.readouterr().out)
     by_name = {suite["name"]: suite for suite in listing["suites"]}
-    assert by_name["demo"]["items"] == 48 and by_name["demo-robustness"]["permutations"] == 5
+    assert by_name["demo"]["items"] == 43 and by_name["demo-robustness"]["permutations"] == 5
     assert set(listing["formats"]) == {"medbench", "cmmlu", "cmb_clin", "mtcmb", "generic"}
     datasets(spec=None, format=None, dimension=None, limit=None, skip_bad=False, json_out=False)
     table = capsys.readouterr().out

@@ -61,6 +61,7 @@ class SuiteFile(BaseModel):
     description: str = ""
     seed: int = 0
     permutations: int = Field(default=1, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)  # cap on generated tokens for this suite's runs
     entries: list[SuiteEntry] = Field(min_length=1)
 
 
@@ -71,6 +72,7 @@ class Suite(BaseModel):
     description: str = ""
     seed: int = 0
     permutations: int = 1
+    max_tokens: int | None = None
     samples: list[Sample] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # messages of rows skipped with skip_bad
 
@@ -232,6 +234,7 @@ def _from_yaml(
         description=spec.description,
         seed=spec.seed,
         permutations=spec.permutations,
+        max_tokens=spec.max_tokens,
         samples=take_per_task(samples, limit, spec.seed),
         skipped=skips.messages,
     )

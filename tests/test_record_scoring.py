@@ -218,3 +218,9 @@ def test_written_demo_records_are_consistent_with_their_dialogues():
         # the reference invents nothing: every number, drug, test and diagnosis is in the dialogue
         dialogue = sample.question.split("\n\n请根据")[0]
         assert suspect_spans(join_sections(sections), dialogue) == [], sample.id
+
+
+def test_sections_written_as_labelled_name_and_content_are_found():
+    """A layout the embedded model really wrote, copying the prompt's wording."""
+    text = "部分名称：主诉\n内容：心慌、怕热3个月。\n\n部分名称：现病史\n内容：体重下降5公斤。"
+    assert split_sections(text) == {"主诉": "心慌、怕热3个月。", "现病史": "体重下降5公斤。"}

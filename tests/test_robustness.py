@@ -203,7 +203,7 @@ def test_summary_reports_robustness_per_task_dimension_and_overall():
     console.print(results_table(summary))
     text = console.export_text()
     assert "robustness" in text and "strict accuracy" in text and "voted accuracy" in text
-    assert "0.500 [" in text
+    assert "0.500" in text and "–" in text
 
 
 def test_shortfall_counts_items_with_too_few_orders():

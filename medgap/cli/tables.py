@@ -1,5 +1,5 @@
-"""Terminal tables of a results summary. A column appears when any row of the table has its key;
-new metrics add one entry to COLUMNS."""
+"""Terminal tables of a results summary: a line per (group, metric) the group has; new metrics add
+one entry to COLUMNS."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Column:
 
 COLUMNS: list[Column] = [
     Column("items", "items", percent=False),
-    Column("n", "rows", percent=False),
+    Column("n", "choice rows", percent=False),
     Column("accuracy", "accuracy [95% CI]", with_ci=True),
     Column("voted_accuracy", "voted accuracy [95% CI]", with_ci=True),
     Column("strict_accuracy", "strict accuracy [95% CI]", with_ci=True),
@@ -50,28 +50,38 @@ def fmt(value: object, percent: bool) -> str:
     return str(value)
 
 
-def cell(group: dict, column: Column) -> str:
-    value = group.get(column.key)
-    text = fmt(value, column.percent)
-    if column.with_ci and value is not None:
-        low_key, high_key = ("ci_low", "ci_high") if column.key == "accuracy" else (
-            f"{column.key}_ci_low", f"{column.key}_ci_high")
-        if group.get(low_key) is not None:
-            text += f" [{group[low_key]:.3f}, {group[high_key]:.3f}]"
-    return text
+def ci_text(group: dict, column: Column) -> str:
+    if not column.with_ci or group.get(column.key) is None:
+        return ""
+    low_key, high_key = ("ci_low", "ci_high") if column.key == "accuracy" else (
+        f"{column.key}_ci_low", f"{column.key}_ci_high")
+    if group.get(low_key) is None:
+        return ""
+    return f"{group[low_key]:.3f}–{group[high_key]:.3f}"
+
+
+def group_label(name: str) -> str:
+    return f"{name}\n{DIMENSION_LABELS_ZH[name]}" if name in DIMENSION_LABELS_ZH else name
 
 
 def results_table(summary: dict, by: str = "dimensions") -> Table:
-    groups = dict(summary[by])
-    groups["overall"] = summary["overall"]
-    columns = [c for c in COLUMNS if any(g.get(c.key) is not None for g in groups.values())]
+    """One line per (group, metric that applies to it): stays narrow however many metrics a run has."""
+    groups = {**summary[by], "overall": summary["overall"]}
     title = f"{summary['model']} · run {summary['run_id']}"
     table = Table(title=title, title_justify="left")
     table.add_column("dimension" if by == "dimensions" else "task")
-    for column in columns:
-        table.add_column(column.label, justify="right")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
     for name, group in groups.items():
-        label = f"{name} {DIMENSION_LABELS_ZH[name]}" if name in DIMENSION_LABELS_ZH else name
-        style = "bold" if name == "overall" else None
-        table.add_row(label, *(cell(group, c) for c in columns), style=style)
+        columns = [c for c in COLUMNS if group.get(c.key) is not None]
+        for index, column in enumerate(columns):
+            table.add_row(
+                group_label(name) if index == 0 else "",
+                column.label.replace(" [95% CI]", ""),
+                fmt(group[column.key], column.percent),
+                ci_text(group, column),
+                style="bold" if name == "overall" else None,
+                end_section=index == len(columns) - 1,
+            )
     return table

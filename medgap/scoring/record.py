@@ -69,6 +69,9 @@ _HEADING = re.compile(
     r"[ \t]*(?P<close>\*\*|】|\]|〗)?[ \t]*(?P<colon>[：:])?[ \t]*(?:\*\*|】)?",
     re.MULTILINE,
 )
+# Models sometimes copy the prompt's "部分名称：内容" literally: "部分名称：主诉\n内容：……".
+_LABELLED_HEADING = re.compile(r"^[ \t]*(?:部分名称|部分|标题)[ \t]*[：:][ \t]*", re.MULTILINE)
+_CONTENT_LABEL = re.compile(r"^[ \t]*内容[ \t]*[：:][ \t]*", re.MULTILINE)
 _NONE_SECTION = re.compile(r"^(?:无|否认|不详|暂无|未提及|未诉|无特殊|没有|未知|不清楚|无殊)[^\n]{0,12}$")
 _TRIM = " \t\r\n\u3000*#-—"
 
@@ -82,6 +85,7 @@ def canonical_section(name: str) -> str:
 def split_sections(text: str) -> dict[str, str]:
     """The named sections of a record, in order of first appearance; text before the first heading
     is dropped and repeated sections are joined."""
+    text = _CONTENT_LABEL.sub("", _LABELLED_HEADING.sub("", text))
     headings = [m for m in _HEADING.finditer(text) if _is_heading(m, text)]
     sections: dict[str, str] = {}
     for index, match in enumerate(headings):

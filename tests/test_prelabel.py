@@ -282,8 +282,17 @@ def test_a_wrong_short_fill_answer_gets_the_same_default():
     sample = choice("f", "A").model_copy(
         update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")}
     )
-    result = label(sample, "3～9g", value=0.0, details={})
+    details = {"facts": ["0.1～0.3g"], "found": [False], "missed": ["0.1～0.3g"]}  # as the fill scorer writes
+    result = label(sample, "3～9g", value=0.0, details=details)
     assert (result.category, result.confidence) == ("hallucination", "low")
+
+
+def test_a_fill_answer_with_some_facts_missing_is_an_omission():
+    sample = choice("f", "A").model_copy(
+        update={"kind": "fill", "options": {}, "gold": Gold(text="有大毒；0.1～0.3g")}
+    )
+    details = {"facts": ["有大毒", "0.1～0.3g"], "found": [True, False], "missed": ["0.1～0.3g"]}
+    assert label(sample, "有大毒", value=0.0, details=details).category == "omission"
 
 
 def test_an_open_answer_covering_every_point_but_scored_low_is_a_language_deficiency():

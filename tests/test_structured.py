@@ -188,3 +188,10 @@ def test_items_are_shown_readably():
 def test_unknown_extraction_type_is_rejected():
     with pytest.raises(ValueError, match="unknown extraction type"):
         parse_answer("x", "spans")
+
+
+def test_several_types_on_one_line_switch_the_type():
+    """Written by the embedded model on a demo item."""
+    text = "微生物类：幽门螺杆菌，药物：奥美拉唑，药物：阿莫西林，药物：克拉霉素"
+    assert parse_answer(text, "entities") == [
+        ("微生物类", "幽门螺杆菌"), ("药物", "奥美拉唑"), ("药物", "阿莫西林"), ("药物", "克拉霉素")]

@@ -320,6 +320,8 @@ def record_sections(sample: Sample | None) -> list[str]:
 def omission_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
     details = row.score.details
     missed = [str(point) for point in details.get("missed") or []]
+    if row.kind == "fill" and not any(details.get("found") or []):
+        return []  # a fill-in answer with no right fact gave a wrong one instead: not an omission
     recall = details.get("recall")
     if missed or (isinstance(recall, (int, float)) and recall < 1):
         shown = "; ".join(clip(point) for point in missed[:3]) + (" …" if len(missed) > 3 else "")

@@ -456,7 +456,7 @@ TASK_FAMILIES = (
         "Open-ended answers",
         ("macro_recall", "rouge_l"),
         "Macro recall: share of the reference key points a response covers, averaged over items. "
-        "ROUGE-L: longest-common-subsequence F-score against the reference, on jieba tokens.",
+        "ROUGE-L: longest-common-subsequence F-score against the reference, on single characters (as MedBench and OpenCompass compute it).",
     ),
     MetricFamily(
         "Fill-in answers", ("fill_accuracy",), "Fill-in accuracy: share of blanks filled as expected."

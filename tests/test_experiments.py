@@ -202,3 +202,25 @@ def test_experiment_runs_both_arms_on_the_same_items_orders_and_seed(tmp_path):
     assert again.exit_code == 0 and json.loads(again.stdout)["overall"] == report["overall"]
     clash = CliRunner().invoke(app, [*args[:6], "cot", *args[7:]])
     assert clash.exit_code == 1 and "choose another --run-id" in " ".join(clash.output.split())
+
+
+def ordered_row(run: str, item: str, permutation: int, chosen_content: str) -> Row:
+    """A 4-option row asked under a rotated order; the gold content is the original option A."""
+    order = ["ABCD", "BCDA", "CDAB", "DABC", "ACBD"][permutation]
+    asked = "ABCD"[order.index(chosen_content)]
+    gold = "ABCD"[order.index("A")]
+    return Row(run_id=run, sample_id=item, permutation=permutation, task="t", dimension="safety_ethics",
+               kind="single", attempt=Attempt(sample_id=item, permutation=permutation, order=list(order),
+                                              options={l: l for l in "ABCD"}, gold_letters=[gold]),
+               response=Response(text=f"答案：{asked}"),
+               score=Score(extracted=asked, value=float(asked == gold)))
+
+
+def test_a_voting_run_is_compared_by_its_one_answer_per_item():
+    """`--treatment vote`: the baseline's original-order answer against the treatment's vote."""
+    choices = {"q1": "BAAAA", "q2": "ACCCC", "q3": "AAAAA"}  # chosen content under orders 0..4
+    rows = [ordered_row("R", item, p, content[p]) for item, content in choices.items() for p in range(5)]
+    result = compare_rows(rows, rows, votes=(False, True))["overall"]["answer_accuracy"]
+    assert (result["a"], result["b"]) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert (result["a_only"], result["b_only"]) == (1, 1)  # q2 right only unvoted, q1 right only voted
+    assert "answer_accuracy" not in compare_rows(rows, rows)["overall"]

@@ -84,6 +84,15 @@ def voted_correct(rows: list[Row]) -> dict[Key, float]:
     return out
 
 
+def answer_correct(rows: list[Row], votes: bool) -> dict[Key, float]:
+    """Per item, whether the run's one answer is right: the permutation vote when the run votes,
+    else the answer under the original option order. This is what `--treatment vote` changes."""
+    if votes:
+        return voted_correct(rows)
+    return {(r.sample_id, -1): float(r.score.value == 1.0)
+            for r in rows if r.kind in CHOICE_KINDS and r.permutation == 0 and graded(r)}
+
+
 def consistent(rows: list[Row]) -> dict[Key, float]:
     items, _ = comparable_items(rows)
     return {(item, -1): float(is_consistent(item_rows)) for item, item_rows in items.items()}
@@ -102,6 +111,9 @@ def item_mean(key: str, kinds: tuple[str, ...]) -> Callable[[list[Row]], dict[Ke
 
     return values
 
+
+# Compared only when a run votes over option orders: its per-item answer against the other run's.
+ANSWER_ACCURACY = Metric("answer_accuracy", "mcnemar_exact", lambda rows: answer_correct(rows, False))
 
 METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "mcnemar_exact", row_correct(CHOICE_KINDS)),
@@ -168,8 +180,14 @@ def compare_values(metric: Metric, values_a: dict[Key, float], values_b: dict[Ke
 
 # comparing runs ----------------------------------------------------------------------------------
 
-def group_comparison(rows_a: list[Row], rows_b: list[Row], seed: int = 0) -> dict:
+def group_comparison(rows_a: list[Row], rows_b: list[Row], seed: int = 0,
+                     votes: tuple[bool, bool] = (False, False)) -> dict:
     out = {}
+    if any(votes):
+        result = compare_values(ANSWER_ACCURACY, answer_correct(rows_a, votes[0]), answer_correct(rows_b, votes[1]),
+                                seed=seed)
+        if result is not None:
+            out[ANSWER_ACCURACY.name] = result
     for metric in METRICS:
         result = compare_values(metric, metric.values(rows_a), metric.values(rows_b), seed=seed)
         if result is not None:
@@ -194,7 +212,9 @@ def shared_items(rows_a: list[Row], rows_b: list[Row], samples_a: list[Sample] |
 
 
 def compare_rows(rows_a: list[Row], rows_b: list[Row], *, samples_a: list[Sample] | None = None,
-                 samples_b: list[Sample] | None = None, seed: int = 0) -> dict:
+                 samples_b: list[Sample] | None = None, seed: int = 0,
+                 votes: tuple[bool, bool] = (False, False)) -> dict:
+    """`votes`: whether each run answers by permutation vote (adds `answer_accuracy`)."""
     common, warnings = shared_items(rows_a, rows_b, samples_a, samples_b)
     if not common:
         raise NoSharedItems("the two runs have no items in common: compare runs of the same suite")
@@ -209,8 +229,8 @@ def compare_rows(rows_a: list[Row], rows_b: list[Row], *, samples_a: list[Sample
     dimensions = [d for d in DIMENSIONS if by_dim_a.get(d) and by_dim_b.get(d)]
     return {
         "items": len(common),
-        "overall": group_comparison(rows_a, rows_b, seed),
-        "dimensions": {d: group_comparison(by_dim_a[d], by_dim_b[d], seed) for d in dimensions},
+        "overall": group_comparison(rows_a, rows_b, seed, votes),
+        "dimensions": {d: group_comparison(by_dim_a[d], by_dim_b[d], seed, votes) for d in dimensions},
         "warnings": warnings,
     }
 
@@ -220,7 +240,9 @@ def compare_runs(store, run_a: str, run_b: str, seed: int = 0) -> dict:
     config_a, config_b = store.run_config(run_a), store.run_config(run_b)
     rows_a, rows_b = store.rows(run_a), store.rows(run_b)
     try:
-        result = compare_rows(rows_a, rows_b, samples_a=store.samples(run_a), samples_b=store.samples(run_b), seed=seed)
+        votes = (bool(config_a.extra.get("vote")), bool(config_b.extra.get("vote")))
+        result = compare_rows(rows_a, rows_b, samples_a=store.samples(run_a), samples_b=store.samples(run_b),
+                              seed=seed, votes=votes)
     except NoSharedItems:
         raise NoSharedItems(
             f"runs {run_a!r} ({config_a.suite}, {len({r.sample_id for r in rows_a})} items) and {run_b!r} "

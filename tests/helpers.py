@@ -1,4 +1,6 @@
-"""Small builders for test samples."""
+"""Small builders for test samples, and the browser settings of the Playwright tests."""
+
+from pathlib import Path
 
 from medgap.records import Gold, Sample, Source
 
@@ -17,3 +19,16 @@ def choice_sample(sample_id: str, answer: str = "A", n_options: int = 4, dimensi
         gold=Gold(letters=sorted(answer)),
         **extra,
     )
+
+
+# Debian's chromium, launched by path (playwright cannot download a browser here); the flags keep
+# it off the network, which this machine does not have.
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

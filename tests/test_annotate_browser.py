@@ -4,23 +4,13 @@ model response are shown as text and never run, and a link without a valid token
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from medgap.store import Store
 from medgap.web.annotate import prepare
 from tests.annotate_fixtures import RUN_ID, build_run, serve_app
+from tests.helpers import CHROMIUM, LAUNCH_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEYS = {
     "omission": "1",
     "hallucination": "2",

@@ -8,18 +8,8 @@ from pathlib import Path
 import pytest
 
 from medgap.report import report_for_runs, write_report
-from tests.helpers import choice_sample
+from tests.helpers import CHROMIUM, LAUNCH_ARGS, choice_sample
 from tests.test_report import INJECTED, fixture_responses, fixture_samples, write_run
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.slow
 

@@ -126,6 +126,11 @@ class Row(BaseModel):
         return self.response.error is not None
 
     @property
+    def graded(self) -> bool:
+        """Answered and scored: counts towards the metrics (not a failed call, not ungraded)."""
+        return not self.errored and self.score.value is not None
+
+    @property
     def unanswered(self) -> bool:
         return self.kind in CHOICE_KINDS and not self.errored and self.score.extracted is None
 

@@ -62,13 +62,9 @@ class Metric:
 
 # per-unit values ---------------------------------------------------------------------------------
 
-def graded(row: Row) -> bool:
-    return not row.errored and row.score.value is not None
-
-
 def row_correct(kinds: tuple[str, ...]) -> Callable[[list[Row]], dict[Key, float]]:
     def values(rows: list[Row]) -> dict[Key, float]:
-        return {(r.sample_id, r.permutation): float(r.score.value == 1.0) for r in rows if r.kind in kinds and graded(r)}
+        return {(r.sample_id, r.permutation): float(r.score.value == 1.0) for r in rows if r.kind in kinds and r.graded}
 
     return values
 
@@ -90,7 +86,7 @@ def answer_correct(rows: list[Row], votes: bool) -> dict[Key, float]:
     if votes:
         return voted_correct(rows)
     return {(r.sample_id, -1): float(r.score.value == 1.0)
-            for r in rows if r.kind in CHOICE_KINDS and r.permutation == 0 and graded(r)}
+            for r in rows if r.kind in CHOICE_KINDS and r.permutation == 0 and r.graded}
 
 
 def consistent(rows: list[Row]) -> dict[Key, float]:

@@ -12,10 +12,9 @@ def record_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     records = [r for r in rows if r.kind == "record"]
     if not records:
         return {}
-    graded = [r for r in records if not r.errored and r.score.value is not None]
+    graded = [r for r in records if r.graded]
     out: dict = {
         "record_n": len(graded),
-        "record_errors": sum(r.errored for r in records),
         "record_ungraded": sum(1 for r in records if not r.errored and r.score.value is None),
     }
     if not graded:

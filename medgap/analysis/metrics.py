@@ -24,7 +24,7 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     choice = [r for r in rows if r.kind in CHOICE_KINDS]
     if not choice:
         return {}
-    graded = [r for r in choice if not r.errored and r.score.value is not None]
+    graded = [r for r in choice if r.graded]
     correct = sum(r.score.value for r in graded)
     unanswered = sum(r.unanswered for r in graded)
     answered = len(graded) - unanswered

@@ -60,7 +60,7 @@ def fill_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     fill_rows = [r for r in rows if r.kind == "fill"]
     if not fill_rows:
         return {}
-    graded = [r for r in fill_rows if not r.errored and r.score.value is not None]
+    graded = [r for r in fill_rows if r.graded]
     correct = sum(r.score.value for r in graded)
     out: dict = {
         "fill_accuracy": correct / len(graded) if graded else None,

@@ -19,10 +19,9 @@ def extraction_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     extraction = [r for r in rows if r.kind == "extraction"]
     if not extraction:
         return {}
-    graded = [r for r in extraction if not r.errored and r.score.value is not None]
+    graded = [r for r in extraction if r.graded]
     out: dict = {
         "extraction_n": len(graded),
-        "extraction_errors": sum(r.errored for r in extraction),
         "extraction_ungraded": sum(1 for r in extraction if not r.errored and r.score.value is None),
     }
     if not graded:

@@ -180,7 +180,7 @@ def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: M
     `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
     `matcher_for(config)` when the run matches key points other than lexically."""
     chain = chain if chain is not None else chain_for(config)
-    asyncio.run(run_eval(config, samples, backend, store, gen=gen,
-                         concurrency=concurrency or backend.default_concurrency, solvers=chain, progress=progress,
-                         matcher=matcher))
-    return summarize_run(store, config.run_id)
+    written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,
+                                   concurrency=concurrency or backend.default_concurrency, solvers=chain,
+                                   progress=progress, matcher=matcher))
+    return summarize_run(store, config.run_id, written=written, samples=samples)

@@ -34,6 +34,42 @@ def pending_attempts(samples: list[Sample], config: RunConfig, done: set[tuple[s
                 yield sample, attempt
 
 
+class RowSink:
+    """Persists rows as they arrive. Rows finished during one turn of the event loop are committed
+    together in one transaction at the start of the next turn, before any further wait on the
+    network: a crash loses at most the rows of the turn in progress (no more than the requests in
+    flight), and a busy run pays for one commit per turn instead of one per row."""
+
+    def __init__(self, store: Store, on_row: Callable[[Row], None]) -> None:
+        self.store = store
+        self.on_row = on_row
+        self.pending: list[Row] = []
+        self.written: list[Row] = []
+        self.failure: BaseException | None = None
+
+    def add(self, row: Row) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        self.pending.append(row)
+
+    def _flush_soon(self) -> None:
+        try:
+            self.flush()
+        except BaseException as exc:  # noqa: BLE001 -- a loop callback cannot raise; the next add() does
+            self.failure = exc
+
+    def flush(self) -> None:
+        rows, self.pending = self.pending, []
+        if not rows:
+            return
+        self.store.write_rows(rows)
+        self.written.extend(rows)
+        for row in rows:
+            self.on_row(row)
+
+
 async def ask(model: Model, sample: Sample, attempt: Attempt, solvers: list[Solver], gen: GenerateConfig):
     """Run the solver chain for one attempt; any failure becomes a recorded error, not an exception."""
 
@@ -66,9 +102,10 @@ async def run_eval(
     solvers: list[Solver] | None = None,
     progress: Progress | None = None,
     matcher=None,
-) -> None:
+) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
-    `matcher` (from `medgap.scoring.matching.get_matcher`) replaces the default lexical key-point matcher."""
+    Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
+    replaces the default lexical key-point matcher."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()
     done = store.completed_keys(config.run_id)
@@ -78,6 +115,7 @@ async def run_eval(
         queue.put_nowait(item)
         total += 1
     progress.on_start(total + len(done), len(done))
+    sink = RowSink(store, progress.on_row)
 
     async def worker() -> None:
         while not queue.empty():
@@ -97,10 +135,13 @@ async def run_eval(
                 response=response,
                 score=result,
             )
-            store.write_row(row)
-            progress.on_row(row)
+            sink.add(row)
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
     finally:
+        sink.flush()  # also on Ctrl-C: rows that arrived are kept
         await model.aclose()
+    if sink.failure is not None:
+        raise sink.failure
+    return sink.written

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -405,3 +407,21 @@ def test_cli_invalid_json_line(tmp_path, monkeypatch) -> None:
     result = invoke("broken.jsonl")
     assert result.exit_code == 1
     assert "broken.jsonl:2: invalid JSON" in result.stderr
+
+
+def test_command_modules_name_every_registered_command() -> None:
+    """`medgap CMD` imports only COMMAND_MODULES[CMD]: the map must know every command's module."""
+    app = load_commands()
+    registered = {(c.name or c.callback.__name__): c.callback.__module__ for c in app.registered_commands}
+    registered.update({g.name: g.typer_instance.registered_commands[0].callback.__module__
+                       for g in app.registered_groups})
+    assert {name: f"medgap.cli.{module}" for name, module in COMMAND_MODULES.items()} == registered
+
+
+def test_the_console_command_runs_a_module_with_a_single_command(tmp_path) -> None:
+    """`medgap extract` loads only medgap.cli.extract; the app must still take `extract` as a command name."""
+    (tmp_path / "preds.jsonl").write_text(jsonl(RECORDS[:2]), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "medgap", "extract", "preds.jsonl"], cwd=tmp_path, check=False,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["extracted"] for line in done.stdout.splitlines()] == ["C", "ABE"]

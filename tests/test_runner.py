@@ -85,3 +85,60 @@ def test_exact_ci_matches_scipy_binomtest():
         expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
         low, high = proportion_ci(k, n)
         assert abs(low - expected.low) < 1e-9 and abs(high - expected.high) < 1e-9
+
+
+def test_summary_from_the_rows_just_written_equals_the_stored_summary(tmp_path):
+    """`medgap run` summarizes from the rows it just wrote instead of reading them back: same result."""
+    samples = [choice_sample(f"q{i}", answer="ABCD"[i % 4], dimension=("knowledge_qa", "safety_ethics")[i % 2])
+               for i in range(12)]
+    config = RunConfig(run_id="r1", model="mock/random", suite="fixture", permutations=3)
+    with Store(tmp_path / "runs.db") as store:
+        store.save_run(config)
+        store.save_samples("r1", samples)
+        written = asyncio.run(run_eval(config, samples, get_model("mock/random"), store, gen=GenerateConfig(),
+                                       concurrency=5))
+        assert len(written) == 36
+        assert summarize_run(store, "r1", written=written, samples=samples) == summarize_run(store, "r1")
+        # rows this process did not write (a resumed run) make it read the store instead
+        partial = summarize_run(store, "r1", written=written[:10], samples=samples)
+        assert partial == summarize_run(store, "r1")
+
+
+class Instant(Model):
+    """Answers A at once; records how many rows the store held when each call started."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__("instant")
+        self.store, self.seen = store, []
+
+    async def generate(self, request: ModelRequest) -> Response:
+        self.seen.append(self.store.count_rows("r1"))
+        await asyncio.sleep(0)
+        return Response(text="答案：A")
+
+
+def test_rows_are_committed_in_the_event_loop_turn_after_they_arrive(tmp_path):
+    samples = [choice_sample(f"q{i}") for i in range(20)]
+    config = RunConfig(run_id="r1", model="instant", suite="fixture")
+    with Store(tmp_path / "runs.db") as store:
+        model = Instant(store)
+        written = asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4))
+        assert store.count_rows("r1") == 20 == len(written)
+    # Each turn (the sleep(0)) 4 calls finish and the workers start the next 4 in the same turn; the
+    # finished rows are committed first thing in the following turn. So each call sees every row but
+    # the (at most 4) that finished in its own turn: no row waits longer than one turn.
+    assert model.seen == [max(0, (i // 4 - 1) * 4) for i in range(20)]
+
+
+def test_a_store_that_cannot_write_stops_the_run_with_its_error(tmp_path):
+    samples = [choice_sample(f"q{i}") for i in range(10)]
+    config = RunConfig(run_id="r1", model="mock/oracle", suite="fixture")
+    with Store(tmp_path / "runs.db") as store:
+        store.db.execute("DROP TABLE rows")
+        try:
+            asyncio.run(run_eval(config, samples, get_model("mock/oracle"), store, gen=GenerateConfig(),
+                                 concurrency=2))
+        except Exception as exc:  # noqa: BLE001
+            assert "rows" in str(exc)
+        else:
+            raise AssertionError("the run finished although no row could be stored")

@@ -92,8 +92,14 @@ def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], *
     }
 
 
-def summarize_run(store, run_id: str) -> dict:
-    """Summary of a stored run, computed from the store alone."""
+def summarize_run(store, run_id: str, *, written: list[Row] | None = None,
+                  samples: list[Sample] | None = None) -> dict:
+    """Summary of a stored run. `written` (rows this process just stored, with the run's `samples`)
+    saves reading the run back when they are all the rows it holds."""
     config = store.run_config(run_id)
     header = {"suite": config.suite, "permutations": config.permutations, "seed": config.seed}
-    return summarize(run_id, config.model, store.rows(run_id), store.samples(run_id), **header)
+    if written is None or samples is None or store.count_rows(run_id) != len(written):
+        return summarize(run_id, config.model, store.rows(run_id), store.samples(run_id), **header)
+    position = {sample.id: i for i, sample in enumerate(samples)}
+    rows = sorted(written, key=lambda row: (position[row.sample_id], row.permutation))  # the store's order
+    return summarize(run_id, config.model, rows, samples, **header)

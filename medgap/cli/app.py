@@ -9,3 +9,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def commands() -> None:
+    # A callback keeps `app` a group of subcommands even when only the one command being run is
+    # registered (medgap.cli.main imports just that command's module).
+    pass

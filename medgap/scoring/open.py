@@ -163,7 +163,7 @@ async def rescore_run(store, run_id: str, method: str, judge=None, *, primary: b
     finally:
         if method == "judge" and isinstance(judge, str):  # a model we built from a spec is ours to close
             await matcher.model.aclose()  # type: ignore[attr-defined]
-    store.update_rows(changed)
+    store.write_rows(changed)
     if primary:
         config.match = method
         config.extra["match"] = matcher.describe()

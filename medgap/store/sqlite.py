@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS rows (
 """
 
 
+INSERT_ROW = "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def row_values(row: Row) -> tuple:
+    return (row.run_id, row.sample_id, row.permutation, row.dimension, row.task, row.kind, row.score.value,
+            row.response.error, row.model_dump_json())
+
+
 class RunNotFound(KeyError):
     def __str__(self) -> str:
         return f"no run {self.args[0]!r} in this database (see `medgap runs`)"
@@ -102,20 +110,16 @@ class Store:
     # rows -------------------------------------------------------------------------------------
     def write_row(self, row: Row) -> None:
         """Persist one row now (autocommit): what was written survives any crash after this call."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.run_id,
-                row.sample_id,
-                row.permutation,
-                row.dimension,
-                row.task,
-                row.kind,
-                row.score.value,
-                row.response.error,
-                row.model_dump_json(),
-            ),
-        )
+        self.db.execute(INSERT_ROW, row_values(row))
+
+    def write_rows(self, rows: Iterable[Row]) -> None:
+        """Persist several rows (new or re-scored) in one transaction: all of them or none."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(INSERT_ROW, (row_values(row) for row in rows))
+
+    def count_rows(self, run_id: str) -> int:
+        return self.db.execute("SELECT count(*) FROM rows WHERE run_id = ?", (run_id,)).fetchone()[0]
 
     def completed_keys(self, run_id: str) -> set[tuple[str, int]]:
         """(sample_id, permutation) pairs answered without error: resume skips these."""
@@ -135,10 +139,3 @@ class Store:
 
     def rows(self, run_id: str) -> list[Row]:
         return list(self.iter_rows(run_id))
-
-    def update_rows(self, rows: Iterable[Row]) -> None:
-        """Rewrite already-stored rows (re-scoring) in one transaction."""
-        with self.db:
-            self.db.execute("BEGIN")
-            for row in rows:
-                self.write_row(row)

@@ -6,10 +6,11 @@ requests to an instant OpenAI-compatible server?
 
 Generates N five-option single-choice items (MedBench JSONL), starts bench/fake_openai_server.py
 in a subprocess, then times, at each concurrency: (a) a bare aiohttp loop posting the same chat
-requests, (b) `medgap run` as a subprocess with a fresh --db, (c) lm-evaluation-harness
+requests, inside this process and as a program of its own (bench/bare_aiohttp.py), (b) `medgap run`
+as a subprocess with a fresh --db, printing its results table, (c) lm-evaluation-harness
 (`local-chat-completions`) and inspect_ai (`openai-api/...`) when they are installed (bench-only
 extras; `--extras-python` may point at another interpreter that has them). Prints seconds and the
-ratio to the bare loop at the same concurrency. medgap's target: within 2x at concurrency 32.
+ratios to both bare loops at the same concurrency. medgap's target: within 2x at concurrency 32.
 """
 
 from __future__ import annotations
@@ -30,15 +31,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
+from bare_aiohttp import post_all
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO))
 SERVER = REPO / "bench" / "fake_openai_server.py"
+BARE = REPO / "bench" / "bare_aiohttp.py"
 LETTERS = "ABCDE"
 MODEL = "bench-model"
 STARTUP_NOTE = "fixed cost: process start, imports, loading, one request"
+BARE_SCRIPT = "bare aiohttp (program)"
+BARE_LOOP = "bare aiohttp (in-process)"
 
 
 @dataclass
@@ -107,29 +111,18 @@ def fake_server(delay: float = 0.0) -> Iterator[str]:
 
 
 # (a) the bare loop ---------------------------------------------------------------------------------
-async def bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
-    """Post every prompt with one session and `concurrency` workers; parse each JSON reply."""
-    url = f"{base_url}/chat/completions"
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
-    pending = iter(prompts)
+def run_bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
+    """The loop inside this (already started) process: no interpreter start, no imports."""
     started = time.perf_counter()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-        async def worker() -> None:
-            for prompt in pending:
-                body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}],
-                        "temperature": 0.0, "max_tokens": 512}
-                async with session.post(url, data=json.dumps(body, ensure_ascii=False).encode(),
-                                        headers=headers) as reply:
-                    assert reply.status == 200, reply.status
-                    json.loads(await reply.read())["choices"][0]["message"]["content"]
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    answers = asyncio.run(post_all(f"{base_url}/chat/completions", prompts, concurrency))
+    assert answers == len(prompts), answers
     return time.perf_counter() - started
 
 
-def run_bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
-    return asyncio.run(bare_loop(base_url, prompts, concurrency))
+def time_bare_script(base_url: str, prompts: Path, concurrency: int, limit: int | None = None) -> float:
+    """The same loop as a program of its own, timed like every harness: start, import, read, ask."""
+    command = [sys.executable, str(BARE), f"{base_url}/chat/completions", str(prompts), str(concurrency)]
+    return run_timed(command + ([str(limit)] if limit else []))
 
 
 # (b) medgap ----------------------------------------------------------------------------------------
@@ -152,7 +145,7 @@ def run_timed(command: list[str], env: dict[str, str] | None = None, cwd: Path |
 def time_medgap(base_url: str, data: Path, workdir: Path, concurrency: int, limit: int | None = None) -> float:
     db = Path(tempfile.mkdtemp(dir=workdir)) / "medgap.db"  # fresh every time: a reused one would resume
     command = [*medgap_command(), "run", "--model", f"openai/{MODEL}", "--suite", str(data), "--db", str(db),
-               "--max-concurrency", str(concurrency), "--base-url", base_url, "--quiet",
+               "--max-concurrency", str(concurrency), "--base-url", base_url,
                "--run-id", f"bench-c{concurrency}"]
     if limit:
         command += ["--limit", str(limit)]
@@ -256,18 +249,24 @@ def measure(name: str, concurrency: int, base_url: str, expected: int, repeat: i
 
 
 def print_table(timings: list[Timing], items: int, repeat: int, delay: float) -> None:
-    bare = {t.concurrency: t.seconds for t in timings if t.harness == "bare aiohttp"}
+    """Each harness's seconds as a ratio to the bare loop run as a program (`x program`: both sides
+    start an interpreter and import) and to the bare loop inside this process (`x loop`)."""
+    script = {t.concurrency: t.seconds for t in timings if t.harness == BARE_SCRIPT}
+    loop = {t.concurrency: t.seconds for t in timings if t.harness == BARE_LOOP}
     best = f", best of {repeat}" if repeat > 1 else ""
     server = f"a local server taking {delay:g} s per completion" if delay else "an instant local server"
-    print(f"\n{items} requests to {server} (seconds{best}; ratio = seconds / bare aiohttp at the same concurrency)")
-    print(f"{'harness':<26} {'conc.':>5} {'seconds':>8} {'req/s':>7} {'ratio':>8}  note")
+    print(f"\n{items} requests to {server} (seconds{best}; ratios to the bare aiohttp loop at the same concurrency,"
+          " run as a program of its own (x program) and inside this process (x loop))")
+    print(f"{'harness':<28} {'conc.':>5} {'seconds':>8} {'req/s':>7} {'x program':>10} {'x loop':>8}  note")
     for t in timings:
         if t.seconds is None:
-            print(f"{t.harness:<26} {t.concurrency:>5} {'–':>8} {'–':>7} {'–':>8}  {t.note}")
+            print(f"{t.harness:<28} {t.concurrency:>5} {'–':>8} {'–':>7} {'–':>10} {'–':>8}  {t.note}")
             continue
-        ratio = f"{t.seconds / bare[t.concurrency]:.2f}x" if bare.get(t.concurrency) else "–"
-        rate = "–" if t.harness.strip().startswith("startup") else f"{items / t.seconds:.0f}"
-        print(f"{t.harness:<26} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratio:>8}  {t.note}")
+        startup = t.harness.strip().startswith("startup")
+        ratios = ["–" if startup or not base.get(t.concurrency) else f"{t.seconds / base[t.concurrency]:.2f}x"
+                  for base in (script, loop)]
+        rate = "–" if startup else f"{items / t.seconds:.0f}"
+        print(f"{t.harness:<28} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratios[0]:>10} {ratios[1]:>8}  {t.note}")
 
 
 def main() -> None:
@@ -289,7 +288,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medgap-bench-") as tmp, fake_server(args.server_delay) as base_url:
         workdir = Path(tmp)
         data = write_jsonl(workdir / "Med-Exam.jsonl", items)
-        harnesses: list[tuple[str, str | None, Callable[[int, int | None], float]]] = []
+        prompt_file = write_jsonl(workdir / "prompts.jsonl", [{"prompt": prompt} for prompt in prompts])
+        harnesses: list[tuple[str, str | None, Callable[[int, int | None], float]]] = [
+            (BARE_SCRIPT, None, lambda c, limit: time_bare_script(base_url, prompt_file, c, limit))]
         if "medgap" in args.only:
             harnesses.append(("medgap run", None, lambda c, limit: time_medgap(base_url, data, workdir, c, limit)))
         for name, (module, fn) in EXTRAS.items():
@@ -299,8 +300,8 @@ def main() -> None:
                 harnesses.append((name, missing, lambda c, limit, fn=fn: fn(args.extras_python, base_url, items,
                                                                              workdir, c, limit)))
         for c in args.concurrency:
-            asyncio.run(bare_loop(base_url, prompts[:50], c))  # warm the server and the loop
-            timings.append(measure("bare aiohttp", c, base_url, len(prompts), args.repeat, run_bare_loop, base_url, prompts, c))
+            run_bare_loop(base_url, prompts[:50], c)  # warm the server and the loop
+            timings.append(measure(BARE_LOOP, c, base_url, len(prompts), args.repeat, run_bare_loop, base_url, prompts, c))
             for name, missing, run in harnesses:
                 if missing:
                     timings.append(Timing(name, c, None, missing))

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from rich.cells import cell_len
 from scipy.stats import wilcoxon
 from statsmodels.stats.contingency_tables import mcnemar
 from typer.testing import CliRunner
@@ -172,7 +173,9 @@ def test_compare_command_json_and_refusal(tmp_path):
     assert (acc["a"], acc["b"], acc["a_only"], acc["b_only"]) == (0.25, 1.0, 0, 6)
     assert acc["p_value"] == pytest.approx(mcnemar_exact(0, 6)) and data["overall"]["accuracy"] == acc
     table = CliRunner().invoke(app, ["compare", "first", "oracle", "--db", str(db)])
-    assert table.exit_code == 0 and "0 / 6" in table.output
+    assert table.exit_code == 0 and "0/6" in table.output
+    # fits an 80-column terminal whole: no cell cut short
+    assert "…" not in table.output and max(cell_len(line) for line in table.output.splitlines()) <= 80
     refused = CliRunner().invoke(app, ["compare", "first", "other", "--db", str(db)])
     assert refused.exit_code == 1 and "no items in common" in " ".join(refused.output.split())
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from medgap.analysis.experiments import NoSharedItems, compare_runs
@@ -42,26 +43,30 @@ ARMS = ("baseline", "treatment")
 def fmt_p(p: float | None) -> str:
     if p is None:
         return "–"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+    return "<0.001" if p < 1e-3 else f"{p:.3f}"
 
 
-TEST_LABELS = {"mcnemar_exact": "McNemar", "wilcoxon": "Wilcoxon"}
+TEST_MARKS = {"mcnemar_exact": "ᴹ", "wilcoxon": "ᵂ"}
+TEST_NOTE = ("p: ᴹ exact McNemar (right/wrong per item), ᵂ Wilcoxon signed-rank (graded per item); "
+             "A/B: items only A / only B got right (or scored higher)")
 
 
 def comparison_table(result: dict) -> Table:
+    """One section per group (overall, then each dimension); narrow enough for an 80-column terminal."""
     table = Table(title=f"A = {result['run_a']}   B = {result['run_b']}   ({result['items']} shared items)",
-                  title_justify="left")
-    for column in ("group", "metric", "A", "B", "B − A", "95% CI", "p", "test", "A / B only", "n"):
-        table.add_column(column, justify="left" if column in ("group", "metric", "test") else "right", no_wrap=True)
+                  title_justify="left", caption=TEST_NOTE, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for column in ("metric", "A", "B", "B − A [95% CI]", "p", "A/B", "n"):
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
     groups = {"overall": result["overall"], **result["dimensions"]}
     for group, metrics in groups.items():
+        table.add_row(f"[bold]{DIMENSION_LABELS_ZH.get(group, group)}[/]")
         for name, m in metrics.items():
             table.add_row(
-                DIMENSION_LABELS_ZH.get(group, group), name, f"{m['a']:.3f}", f"{m['b']:.3f}", f"{m['diff']:+.3f}",
-                f"[{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]", fmt_p(m["p_value"]), TEST_LABELS[m["test"]],
-                f"{m['a_only']} / {m['b_only']}", str(m["n"]),
+                f"  {name}", f"{m['a']:.3f}", f"{m['b']:.3f}",
+                f"{m['diff']:+.3f} [{m['ci_low']:+.2f}, {m['ci_high']:+.2f}]",
+                fmt_p(m["p_value"]) + TEST_MARKS[m["test"]], f"{m['a_only']}/{m['b_only']}", str(m["n"]),
             )
-        table.add_section()
     return table
 
 

@@ -1,5 +1,5 @@
-"""Kill `medgap run` with SIGKILL midway, run it again with the same --run-id: what was stored is
-kept and never asked again, and the run ends complete."""
+"""Kill `medgap run` with SIGKILL (or interrupt it with Ctrl-C) midway, run it again with the same
+--run-id: what was stored is kept and never asked again, and the run ends complete."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from servers import ChatServer, serve
 
 from medgap.store import Store
@@ -60,7 +61,8 @@ def requests_per_item(server: ChatServer) -> list[int]:
     return [sum(count for prompt, count in received.items() if stem(i) in prompt) for i in range(ITEMS)]
 
 
-def test_killed_run_resumes_without_asking_stored_items_again(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
     data = write_items(tmp_path / "Med-Exam.jsonl")
     db = tmp_path / "runs.db"
     server = ChatServer(delay=0.2, reply="答案：C")
@@ -75,8 +77,11 @@ def test_killed_run_resumes_without_asking_stored_items_again(tmp_path):
                 raise AssertionError(f"medgap run ended before it was killed:\n{first.stderr.read().decode()}")
             assert time.monotonic() < deadline, "no rows stored within 60 s"
             time.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        first.send_signal(stop)
+        first.wait(15)  # Ctrl-C: the run stops by itself, keeping the rows that arrived
+        if stop == signal.SIGINT:
+            assert first.returncode == 130
+            assert f"--run-id {RUN_ID}` finishes it" in " ".join(first.stderr.read().decode().split())
 
         kept = stored_keys(db)
         assert 6 <= len(kept) < ITEMS, len(kept)

@@ -98,9 +98,14 @@ def run(
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         start_run(store, config, samples, backend, gen)
-        with progress_bar(quiet) as (_, callbacks):
-            summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                                chain=chain, matcher=matcher)
+        try:
+            with progress_bar(quiet) as (_, callbacks):
+                summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
+                                    progress=callbacks, chain=chain, matcher=matcher)
+        except KeyboardInterrupt:
+            err_console.print(f"[yellow]interrupted[/]: {store.count_rows(config.run_id)} rows of run "
+                              f"{config.run_id} are stored; `medgap run --run-id {config.run_id}` finishes it")
+            raise typer.Exit(130) from None
     if not quiet:
         console.print(results_table(summary))
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")

@@ -23,7 +23,7 @@ from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
 from medgap.models import GenerateConfig, Model, get_model
 from medgap.records import RunConfig, Sample
-from medgap.runner import Progress, run_eval
+from medgap.runner import DEFAULT_MAX_FAILURES, Progress, run_eval
 from medgap.solvers import prompts
 from medgap.solvers.base import Solver
 from medgap.solvers.interventions import InterventionSettings, build_chain, intervention_texts, parse_names
@@ -175,12 +175,14 @@ def chain_for(config: RunConfig) -> list[Solver]:
 
 
 def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
-              concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None) -> dict:
+              concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None,
+              max_failures: int = DEFAULT_MAX_FAILURES) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
-    `matcher_for(config)` when the run matches key points other than lexically."""
+    `matcher_for(config)` when the run matches key points other than lexically. Raises
+    `medgap.runner.TooManyFailures` after `max_failures` failed requests in a row."""
     chain = chain if chain is not None else chain_for(config)
     written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,
                                    concurrency=concurrency or backend.default_concurrency, solvers=chain,
-                                   progress=progress, matcher=matcher))
+                                   progress=progress, matcher=matcher, max_failures=max_failures))
     return summarize_run(store, config.run_id, written=written, samples=samples)

@@ -18,6 +18,16 @@ from medgap.solvers.base import Solver, TaskState, default_chain, run_chain
 from medgap.solvers.permutations import attempts_for
 from medgap.store import Store
 
+DEFAULT_MAX_FAILURES = 20
+
+
+class TooManyFailures(RuntimeError):
+    """The model failed this many requests in a row, retries included: a wrong endpoint, key or
+    model name, or a server that is down. Asking the rest would only fail the same way."""
+
+    def __init__(self, count: int, last_error: str | None) -> None:
+        super().__init__(f"{count} requests in a row failed; the last one: {last_error}")
+
 
 @dataclass
 class Progress:
@@ -102,10 +112,12 @@ async def run_eval(
     solvers: list[Solver] | None = None,
     progress: Progress | None = None,
     matcher=None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
 ) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
     Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
-    replaces the default lexical key-point matcher."""
+    replaces the default lexical key-point matcher. After `max_failures` failed rows in a row
+    (0: never) the run stops with TooManyFailures, keeping every row written."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()
     done = store.completed_keys(config.run_id)
@@ -116,8 +128,10 @@ async def run_eval(
         total += 1
     progress.on_start(total + len(done), len(done))
     sink = RowSink(store, progress.on_row)
+    failed_in_a_row = 0
 
     async def worker() -> None:
+        nonlocal failed_in_a_row
         while not queue.empty():
             sample, attempt = queue.get_nowait()
             response, notes = await ask(model, sample, attempt, solvers, gen)
@@ -136,10 +150,17 @@ async def run_eval(
                 score=result,
             )
             sink.add(row)
+            failed_in_a_row = failed_in_a_row + 1 if row.errored else 0
+            if max_failures and failed_in_a_row >= max_failures:
+                raise TooManyFailures(failed_in_a_row, row.response.error)
 
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, total)))]
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
+        await asyncio.gather(*workers)
     finally:
+        for task in workers:  # one worker failed or the run was interrupted: stop the others too
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         sink.flush()  # also on Ctrl-C: rows that arrived are kept
         await model.aclose()
     if sink.failure is not None:

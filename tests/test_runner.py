@@ -6,7 +6,7 @@ from medgap.analysis.metrics import summarize_run
 from medgap.models import GenerateConfig, get_model
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Response, RunConfig
-from medgap.runner import run_eval
+from medgap.runner import TooManyFailures, run_eval
 from medgap.store import Store
 from tests.helpers import choice_sample
 
@@ -142,3 +142,44 @@ def test_a_store_that_cannot_write_stops_the_run_with_its_error(tmp_path):
             assert "rows" in str(exc)
         else:
             raise AssertionError("the run finished although no row could be stored")
+
+
+class Broken(Model):
+    """Fails every call, after an await (like a refused connection); counts calls."""
+
+    def __init__(self) -> None:
+        super().__init__("broken")
+        self.calls = 0
+
+    async def generate(self, request: ModelRequest) -> Response:
+        self.calls += 1
+        await asyncio.sleep(0.001)
+        return Response(error="ClientConnectorError: Cannot connect to host 127.0.0.1:9")
+
+
+def test_a_run_stops_after_max_failures_in_a_row_and_keeps_its_rows(tmp_path):
+    samples = [choice_sample(f"q{i}") for i in range(100)]
+    config = RunConfig(run_id="r1", model="broken", suite="fixture")
+    model = Broken()
+    with Store(tmp_path / "runs.db") as store:
+        try:
+            asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4, max_failures=10))
+        except TooManyFailures as exc:
+            assert "10 requests in a row failed" in str(exc) and "Cannot connect" in str(exc)
+        else:
+            raise AssertionError("the run went on although every request failed")
+        assert store.count_rows("r1") >= 10 and store.completed_keys("r1") == set()
+    assert model.calls <= 10 + 4  # the workers in flight were stopped, the other items never asked
+
+
+def test_one_success_resets_the_failure_count_and_zero_never_stops(tmp_path):
+    samples = [choice_sample(f"q{i}") for i in range(30)]
+    config = RunConfig(run_id="r1", model="flaky", suite="fixture")
+    failing = {f"q{i}" for i in range(30) if i % 5}  # 4 failures, 1 success, 4 failures, ...
+    with Store(tmp_path / "runs.db") as store:
+        asyncio.run(run_eval(config, samples, Flaky(failing), store, gen=GenerateConfig(), concurrency=1,
+                             max_failures=5))
+        assert store.count_rows("r1") == 30
+        config = RunConfig(run_id="r2", model="broken", suite="fixture")
+        asyncio.run(run_eval(config, samples, Broken(), store, gen=GenerateConfig(), concurrency=3, max_failures=0))
+        assert store.count_rows("r2") == 30

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from medgap.store import DEFAULT_DB, RunNotFound, Store
 
@@ -22,7 +23,9 @@ DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    """Print `message` (plain text: brackets in paths or errors are shown as they are) and return the
+    exit to raise."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

@@ -35,6 +35,7 @@ from medgap.evaluate import (
 )
 from medgap.models import DEFAULT_MODEL
 from medgap.records import DIMENSION_LABELS_ZH, RunConfig
+from medgap.runner import TooManyFailures
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
 
 ARMS = ("baseline", "treatment")
@@ -168,6 +169,9 @@ def experiment(
                               chain=chain, matcher=matcher)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
+        except TooManyFailures as exc:
+            raise fail(f"stopped: {exc}. Check --base-url, the API key and the model name, then "
+                       f"`medgap experiment --run-id {name}` with the same options asks the rest") from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")
     print_comparison(result, as_json)
 

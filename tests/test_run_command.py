@@ -1,14 +1,20 @@
-"""`medgap run` when things go wrong: an endpoint that refuses every request, paths with brackets."""
+"""`medgap run` and `results`: an endpoint that refuses every request, paths with brackets, usage."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from servers import ChatServer, Failure, serve
 from typer.testing import CliRunner
 
 from medgap.cli import load_commands
+from medgap.models import GenerateConfig
+from medgap.models.base import Model, ModelRequest
+from medgap.records import Response, RunConfig
+from medgap.runner import run_eval
 from medgap.store import Store
+from tests.helpers import choice_sample
 
 app = load_commands()
 
@@ -43,3 +49,34 @@ def test_error_messages_show_brackets_in_paths_as_they_are(tmp_path):
     result = CliRunner().invoke(app, ["results", "some-run", "--db", str(db)])
     assert result.exit_code == 1
     assert str(db) in "".join(result.output.split("\n"))
+
+
+class Metered(Model):
+    """Answers A, reporting tokens and a latency that grows with each call; fails q3."""
+
+    def __init__(self) -> None:
+        super().__init__("metered")
+        self.calls = 0
+
+    async def generate(self, request: ModelRequest) -> Response:
+        if request.sample.id == "q3":
+            return Response(error="HTTP 500")
+        self.calls += 1
+        return Response(text="答案：A", prompt_tokens=100, completion_tokens=5, latency_s=float(self.calls))
+
+
+def test_results_report_tokens_and_latency(tmp_path):
+    samples = [choice_sample(f"q{i}") for i in range(11)]
+    config = RunConfig(run_id="r1", model="metered", suite="fixture")
+    db = tmp_path / "runs.db"
+    with Store(db) as store:
+        store.save_run(config)
+        store.save_samples("r1", samples)
+        asyncio.run(run_eval(config, samples, Metered(), store, gen=GenerateConfig(), concurrency=1))
+    shown = CliRunner().invoke(app, ["results", "r1", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    # 10 answered rows (the failed one has no usage), latencies 1..10 s: median 5 s, p95 10 s
+    assert "tokens: 1,000 in / 50 out (10 rows) · latency p50 5 s, p95 10 s" in shown.output
+    usage = json.loads(CliRunner().invoke(app, ["results", "r1", "--db", str(db), "--json"]).stdout)["usage"]
+    assert usage == {"rows_with_tokens": 10, "prompt_tokens": 1000, "completion_tokens": 50,
+                     "latency_median_s": 5.0, "latency_p95_s": 10.0}

@@ -6,6 +6,7 @@ its rows are absent, so a group only shows the numbers that apply to it.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -71,6 +72,28 @@ def group_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     return out
 
 
+def usage_of(rows: list[Row]) -> dict:
+    """What the run cost: tokens as the backend reported them (all calls of a row's solver chain) and
+    the latency of the answered rows."""
+    answered = [r.response for r in rows if not r.errored]
+    reported = [r for r in answered if r.prompt_tokens is not None or r.completion_tokens is not None]
+    latencies = sorted(r.latency_s for r in answered)
+    return {
+        "rows_with_tokens": len(reported),
+        "prompt_tokens": sum(r.prompt_tokens or 0 for r in reported),
+        "completion_tokens": sum(r.completion_tokens or 0 for r in reported),
+        "latency_median_s": percentile(latencies, 0.5),
+        "latency_p95_s": percentile(latencies, 0.95),
+    }
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values (None when empty)."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
 def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], **header) -> dict:
     """The `medgap results --json` object."""
     by_id = {s.id: s for s in samples}
@@ -85,6 +108,7 @@ def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], *
         "model": model,
         **header,
         "overall": group_metrics(rows, by_id),
+        "usage": usage_of(rows),
         "dimensions": {d: group_metrics(by_dimension[d], by_id) for d in ordered_dims},
         "tasks": {
             t: {"dimension": by_task[t][0].dimension, **group_metrics(by_task[t], by_id)} for t in sorted(by_task)

@@ -32,7 +32,7 @@ from medgap.cli.common import (
     open_store,
     print_json,
 )
-from medgap.cli.tables import results_table
+from medgap.cli.tables import results_table, usage_line
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
@@ -114,11 +114,18 @@ def run(
                        f"and the model name, then `medgap run --run-id {config.run_id}` asks the rest "
                        "(--max-failures 0 never stops)") from None
     if not quiet:
-        console.print(results_table(summary))
+        print_results(summary)
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
     failed = summary["overall"].get("errors") or 0
     if failed:
         err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
+
+
+def print_results(summary: dict, by: str = "dimensions") -> None:
+    console.print(results_table(summary, by=by))
+    usage = usage_line(summary)
+    if usage:
+        console.print(usage, highlight=False, markup=False)
 
 
 def stored_rows(store, run_id: str) -> str:
@@ -183,7 +190,7 @@ def results(
     if as_json:
         print_json(summary)
     else:
-        console.print(results_table(summary, by="tasks" if by_task else "dimensions"))
+        print_results(summary, by="tasks" if by_task else "dimensions")
 
 
 @app.command()

@@ -85,3 +85,15 @@ def results_table(summary: dict, by: str = "dimensions") -> Table:
                 end_section=index == len(columns) - 1,
             )
     return table
+
+
+def usage_line(summary: dict) -> str | None:
+    """ "tokens: 5,322 in / 1,332 out (43 rows) · latency p50 0.95 s, p95 11.7 s" """
+    usage = summary.get("usage") or {}
+    parts = []
+    if usage.get("rows_with_tokens"):
+        parts.append(f"tokens: {usage['prompt_tokens']:,} in / {usage['completion_tokens']:,} out "
+                     f"({usage['rows_with_tokens']:,} rows)")
+    if usage.get("latency_median_s") is not None:
+        parts.append(f"latency p50 {usage['latency_median_s']:.2g} s, p95 {usage['latency_p95_s']:.3g} s")
+    return " · ".join(parts) or None

@@ -194,6 +194,14 @@ def headline_section(run: RunData) -> Section:
             "调用失败", "Failed calls", errors, "not scored; resume the run to retry them", warn=bool(errors)
         )
     )
+    usage = run.summary.get("usage") or {}
+    if usage.get("rows_with_tokens"):
+        latency = (f"; latency p50 {usage['latency_median_s']:.2g} s, p95 {usage['latency_p95_s']:.3g} s"
+                   if usage.get("latency_median_s") is not None else "")
+        cards.append(
+            count_card("用量", "Tokens", f"{usage['prompt_tokens']:,} / {usage['completion_tokens']:,}",
+                       f"prompt / completion over {usage['rows_with_tokens']:,} rows{latency}")
+        )
     return Section("overview", "总览", "Overview", f'<div class="cards">{"".join(cards)}</div>')
 
 

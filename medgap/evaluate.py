@@ -119,9 +119,10 @@ def plan_run(
 
 
 def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: float | None = None,
-                 max_concurrency: int | None = None) -> Model:
+                 max_concurrency: int | None = None, max_rps: float | None = None) -> Model:
     try:
-        return get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+        return get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
+                         max_rps=max_rps)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
 

@@ -225,3 +225,20 @@ def test_backoff_grows_with_jitter_and_is_capped():
     assert all(2.5 <= w <= 5.0 for w in waits[4])  # 16 s capped at 5
     assert len({round(w, 6) for w in waits[1]}) > 100  # jittered, not one fixed value
     assert model._backoff(0, 3.0) == 3.0 and model._backoff(0, 90.0) == 5.0  # Retry-After wins, capped
+
+
+def test_max_rps_spaces_requests_evenly():
+    server = ChatServer()
+    with serve(server) as base_url:
+        model = OpenAIModel("m", base_url=base_url, max_concurrency=8, max_rps="20")  # as from ?max_rps=20
+        responses = ask(model, *(make_request(question=f"问题{i}") for i in range(11)))
+    assert all(r.error is None for r in responses)
+    gaps = [b - a for a, b in zip(server.arrival_times, server.arrival_times[1:], strict=False)]
+    assert min(gaps) >= 0.025 and sum(gaps) >= 0.45  # one every 50 ms, though 8 could go at once
+    assert model.describe()["max_rps"] == 20.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "fast"])
+def test_max_rps_must_be_a_positive_number(value):
+    with pytest.raises(ValueError, match="max_rps"):
+        OpenAIModel("m", max_rps=value)

@@ -122,6 +122,7 @@ def experiment(
     run_id: Annotated[str | None, typer.Option("--run-id", help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes them.")] = None,
     kb: Annotated[Path | None, typer.Option("--kb", help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    max_rps: Annotated[float | None, typer.Option("--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]")] = None,
@@ -157,7 +158,8 @@ def experiment(
             align_arms(store, planned)
             for arm in ARMS:
                 config, samples = planned[arm]
-                backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+                backend = open_backend(config, base_url=base_url, timeout=timeout,
+                                       max_concurrency=max_concurrency, max_rps=max_rps)
                 gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens,
                                         timeout=timeout, choice_mode=choice_mode)
                 chain = chain_for(config)

@@ -60,6 +60,7 @@ def run(
     permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    max_rps: Annotated[float | None, typer.Option("--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature. [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens. [default: the suite's, else 512]")] = None,
@@ -93,7 +94,8 @@ def run(
                 if short:
                     err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
                                       "(e.g. 2 options allow 2); they are asked under every order they have")
-            backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency)
+            backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
+                                   max_rps=max_rps)
             gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
                                     choice_mode=choice_mode)
             chain = chain_for(config)

@@ -1,8 +1,10 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp server, Ollama, DeepSeek, Qwen...).
 
 One shared aiohttp session per event loop; retries with exponential backoff and jitter on 429,
-5xx, timeouts and connection errors, honouring `Retry-After`. The API key is read from the
-environment at call time and never kept in options, descriptions or error texts.
+5xx, timeouts and connection errors, honouring `Retry-After`; an optional cap on requests per
+second (`max_rps`, for APIs with rate limits) so 429s are avoided rather than waited out. The API
+key is read from the environment at call time and never kept in options, descriptions or error
+texts.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class OpenAIModel(Model):
         self.timeout = float(options["timeout"]) if options.get("timeout") else None
         self.backoff_base = float(options.get("backoff_base", 1.0))  # seconds before the first retry
         self.backoff_max = float(options.get("backoff_max", 60.0))  # cap on any single wait
+        self.max_rps = positive_float(options.get("max_rps"), "max_rps")
+        self._limiter: Any = None  # aiolimiter.AsyncLimiter when max_rps is set, made with the session
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -60,6 +64,7 @@ class OpenAIModel(Model):
             "max_concurrency": self.max_concurrency,
             "max_retries": self.max_retries,
             "timeout": self.timeout,
+            "max_rps": self.max_rps,
         }
 
     # session -------------------------------------------------------------------------------------
@@ -69,6 +74,11 @@ class OpenAIModel(Model):
             connector = aiohttp.TCPConnector(limit=self.max_concurrency, keepalive_timeout=60, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
             self._session_loop = loop
+            if self.max_rps:
+                from aiolimiter import AsyncLimiter
+
+                # a bucket of one: requests evenly spaced, 1/max_rps seconds apart (no bursts to trip the API)
+                self._limiter = AsyncLimiter(1, 1 / self.max_rps)
         return self._session
 
     async def aclose(self) -> None:
@@ -115,6 +125,8 @@ class OpenAIModel(Model):
         error = ""
         for attempt in range(attempts):
             wait: float | None = None
+            if self._limiter is not None:
+                await self._limiter.acquire()
             started = time.perf_counter()
             try:
                 async with session.post(self.url, data=payload, headers=headers, timeout=timeout) as reply:
@@ -182,6 +194,18 @@ def option_logprobs(choice: dict[str, Any], letters: list[str]) -> dict[str, flo
 def logaddexp(a: float, b: float) -> float:
     high, low = max(a, b), min(a, b)
     return high + math.log1p(math.exp(low - high))
+
+
+def positive_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"openai: {name}={value!r} must be a number") from None
+    if not number > 0:
+        raise ValueError(f"openai: {name}={value!r} must be above 0")
+    return number
 
 
 def retryable(status: int) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import json
 import os
@@ -282,6 +283,9 @@ def main() -> None:
                         help="harnesses to time besides the bare loop (default both)")
     args = parser.parse_args()
 
+    # Byte-compile medgap as an installed package is: with PYTHONDONTWRITEBYTECODE set (as on some CI
+    # machines) every `medgap run` would otherwise recompile its modules on start.
+    compileall.compile_dir(REPO / "medgap", quiet=1)
     items = make_items(args.items)
     prompts = [prompt_for(item) for item in items]
     timings: list[Timing] = []

@@ -198,9 +198,10 @@ def headline_section(run: RunData) -> Section:
     if usage.get("rows_with_tokens"):
         latency = (f"; latency p50 {usage['latency_median_s']:.2g} s, p95 {usage['latency_p95_s']:.3g} s"
                    if usage.get("latency_median_s") is not None else "")
+        total = usage["prompt_tokens"] + usage["completion_tokens"]
         cards.append(
-            count_card("用量", "Tokens", f"{usage['prompt_tokens']:,} / {usage['completion_tokens']:,}",
-                       f"prompt / completion over {usage['rows_with_tokens']:,} rows{latency}")
+            count_card("用量", "Tokens", f"{total:,}", f"{usage['prompt_tokens']:,} prompt + "
+                       f"{usage['completion_tokens']:,} completion ({usage['rows_with_tokens']:,} rows){latency}")
         )
     return Section("overview", "总览", "Overview", f'<div class="cards">{"".join(cards)}</div>')
 

@@ -80,3 +80,17 @@ def test_results_report_tokens_and_latency(tmp_path):
     usage = json.loads(CliRunner().invoke(app, ["results", "r1", "--db", str(db), "--json"]).stdout)["usage"]
     assert usage == {"rows_with_tokens": 10, "prompt_tokens": 1000, "completion_tokens": 50,
                      "latency_median_s": 5.0, "latency_p95_s": 10.0}
+
+
+def test_an_experiment_against_a_rejecting_endpoint_stops_in_its_first_arm(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong-key")
+    data = write_items(tmp_path / "Med-Exam.jsonl", 30)
+    server = ChatServer(failures=[Failure(401, message="invalid api key")] * 60)
+    with serve(server) as base_url:
+        result = CliRunner().invoke(app, ["experiment", "-m", "openai/m", "--suite", str(data), "--db",
+                                          str(tmp_path / "runs.db"), "--base-url", base_url, "--run-id", "exp",
+                                          "--treatment", "cot", "-c", "1", "--max-failures", "3"])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "stopped: 3 requests in a row failed" in message and "rows of run exp-baseline are stored" in message
+    assert "medgap experiment --run-id exp" in message and server.requests == 3

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from medgap.analysis.experiments import NoSharedItems, compare_runs
@@ -21,7 +22,7 @@ from medgap.cli.common import (
     open_store,
     print_json,
 )
-from medgap.cli.run import progress_bar, report_skip
+from medgap.cli.run import progress_bar, report_skip, stored_rows
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
@@ -35,7 +36,7 @@ from medgap.evaluate import (
 )
 from medgap.models import DEFAULT_MODEL
 from medgap.records import DIMENSION_LABELS_ZH, RunConfig
-from medgap.runner import TooManyFailures
+from medgap.runner import DEFAULT_MAX_FAILURES, TooManyFailures
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
 
 ARMS = ("baseline", "treatment")
@@ -123,6 +124,7 @@ def experiment(
     kb: Annotated[Path | None, typer.Option("--kb", help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
     max_rps: Annotated[float | None, typer.Option("--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")] = None,
+    max_failures: Annotated[int, typer.Option("--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")] = DEFAULT_MAX_FAILURES,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]")] = None,
@@ -143,6 +145,7 @@ def experiment(
     settings = InterventionSettings(kb=str(kb) if kb else None)
     with open_store(db, must_exist=False) as store:
         planned: dict[str, tuple[RunConfig, list]] = {}
+        asking: str | None = None  # the arm's run being asked, for the messages below
         try:
             for arm in ARMS:
                 arm_id = f"{name}-{arm}"
@@ -166,14 +169,21 @@ def experiment(
                 matcher = matcher_for(config, base_url=base_url, timeout=timeout)
                 start_run(store, config, samples, backend, gen)
                 err_console.print(f"{arm}: run [bold]{config.run_id}[/] ({','.join(config.interventions) or 'plain'})")
+                asking = config.run_id
                 with progress_bar(quiet) as (_, callbacks):
                     run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                              chain=chain, matcher=matcher)
+                              chain=chain, matcher=matcher, max_failures=max_failures)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            stored = f"{escape(stored_rows(store, asking))}; " if asking else ""
+            err_console.print(f"[yellow]interrupted[/]: {stored}`medgap experiment --run-id {escape(name)}` with the "
+                              "same options finishes it")
+            raise typer.Exit(130) from None
         except TooManyFailures as exc:
-            raise fail(f"stopped: {exc}. Check --base-url, the API key and the model name, then "
-                       f"`medgap experiment --run-id {name}` with the same options asks the rest") from None
+            raise fail(f"stopped: {exc}. {stored_rows(store, asking)}; check --base-url, the API key and "
+                       f"the model name, then `medgap experiment --run-id {name}` with the same options asks "
+                       "the rest") from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")
     print_comparison(result, as_json)
 

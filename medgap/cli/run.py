@@ -108,7 +108,7 @@ def run(
                 summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
                                     progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
         except KeyboardInterrupt:
-            err_console.print(f"[yellow]interrupted[/]: {stored_rows(store, config.run_id)}; "
+            err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, config.run_id))}; "
                               f"`medgap run --run-id {escape(config.run_id)}` finishes it")
             raise typer.Exit(130) from None
         except TooManyFailures as exc:

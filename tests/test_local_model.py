@@ -304,6 +304,8 @@ def test_settings_are_parsed_from_strings_and_bad_ones_are_named():
         LocalSettings.from_options({"n_ctx": "0"})
     with pytest.raises(ValueError, match="--base-url is for openai/ models"):
         LocalSettings.from_options({"base_url": "http://x"})
+    with pytest.raises(ValueError, match="--max-rps is for openai/ models"):
+        LocalSettings.from_options({"max_rps": 2.0})
 
 
 def test_model_files_are_checked_before_anything_loads(tmp_path):

@@ -35,6 +35,7 @@ MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often mer
 GGUF_MAGIC = b"GGUF"
 # `medgap run` passes these to every backend; here requests run one at a time and are not timed out
 RUNNER_OPTIONS = ("timeout", "max_concurrency")
+API_OPTIONS = ("base_url", "max_rps")  # options of HTTP backends, refused here with a pointed message
 # Generation of a choice item may stop once this has matched: the letters are followed by something else.
 ANSWER_WRITTEN = re.compile(r"答案\s*(?:是|为|[:：])?\s*[A-Z](?:[\s,，、和及]*[A-Z])*[\s,，、和及]*[^A-Z\s,，、和及]")
 
@@ -59,8 +60,9 @@ class LocalSettings:
     def from_options(cls, options: dict[str, Any]) -> LocalSettings:
         known = {name for name in cls.__dataclass_fields__}
         unknown = sorted(set(options) - known - set(RUNNER_OPTIONS))
-        if "base_url" in unknown:
-            raise ValueError("--base-url is for openai/ models; local/ models run in-process")
+        api_only = [f"--{name.replace('_', '-')}" for name in API_OPTIONS if name in unknown]
+        if api_only:
+            raise ValueError(f"{', '.join(api_only)} is for openai/ models; local/ models run in-process")
         if unknown:
             raise ValueError(f"unknown option(s) for local models: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         values = {}

@@ -19,6 +19,10 @@ err_console = Console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite file holding the runs.", envvar="MEDGAP_DB")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MaxRpsOption = Annotated[float | None, typer.Option(
+    "--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
+MaxFailuresOption = Annotated[int, typer.Option(
+    "--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")]
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
 

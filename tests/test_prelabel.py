@@ -398,7 +398,7 @@ def test_a_changed_row_is_labelled_again_and_human_consensus_wins(tmp_path):
             }
         )
         assert row_digest(changed) != row_digest(row)
-        store.write_row(changed)
+        store.write_rows([changed])
         assert load_error_labels(store, RUN_ID)[("k1", 0)].category == "unanswered"
         notes = AnnotationStore(store)
         notes.save_items(RUN_ID, [("k1", 0)])

@@ -59,22 +59,21 @@ def write_run(
     )
     store.save_run(config)
     store.save_samples(run_id, samples)
-    for sample in samples:
-        for attempt in attempts_for(sample, permutations, config.seed):
-            response = responses[sample.id]
-            store.write_row(
-                Row(
-                    run_id=run_id,
-                    sample_id=sample.id,
-                    permutation=attempt.permutation,
-                    task=sample.task,
-                    dimension=sample.dimension,
-                    kind=sample.kind,
-                    attempt=attempt,
-                    response=response,
-                    score=score(sample, attempt, response),
-                )
-            )
+    store.write_rows(
+        Row(
+            run_id=run_id,
+            sample_id=sample.id,
+            permutation=attempt.permutation,
+            task=sample.task,
+            dimension=sample.dimension,
+            kind=sample.kind,
+            attempt=attempt,
+            response=responses[sample.id],
+            score=score(sample, attempt, responses[sample.id]),
+        )
+        for sample in samples
+        for attempt in attempts_for(sample, permutations, config.seed)
+    )
 
 
 def fixture_samples():

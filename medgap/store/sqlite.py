@@ -108,12 +108,9 @@ class Store:
         return [Sample.model_validate_json(sample) for (sample,) in cursor]
 
     # rows -------------------------------------------------------------------------------------
-    def write_row(self, row: Row) -> None:
-        """Persist one row now (autocommit): what was written survives any crash after this call."""
-        self.db.execute(INSERT_ROW, row_values(row))
-
     def write_rows(self, rows: Iterable[Row]) -> None:
-        """Persist several rows (new or re-scored) in one transaction: all of them or none."""
+        """Persist rows (new or re-scored) in one transaction: all of them or none, and once this
+        returns they survive any crash."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(INSERT_ROW, (row_values(row) for row in rows))

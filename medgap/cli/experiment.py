@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from medgap.analysis.experiments import NoSharedItems, compare_runs
@@ -24,7 +23,7 @@ from medgap.cli.common import (
     open_store,
     print_json,
 )
-from medgap.cli.run import progress_bar, report_skip, stored_rows
+from medgap.cli.run import progress_bar, report_skip, stops_cleanly
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
@@ -38,7 +37,7 @@ from medgap.evaluate import (
 )
 from medgap.models import DEFAULT_MODEL
 from medgap.records import DIMENSION_LABELS_ZH, RunConfig
-from medgap.runner import DEFAULT_MAX_FAILURES, TooManyFailures
+from medgap.runner import DEFAULT_MAX_FAILURES
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
 
 ARMS = ("baseline", "treatment")
@@ -147,7 +146,6 @@ def experiment(
     settings = InterventionSettings(kb=str(kb) if kb else None)
     with open_store(db, must_exist=False) as store:
         planned: dict[str, tuple[RunConfig, list]] = {}
-        asking: str | None = None  # the arm's run being asked, for the messages below
         try:
             for arm in ARMS:
                 arm_id = f"{name}-{arm}"
@@ -171,21 +169,12 @@ def experiment(
                 matcher = matcher_for(config, base_url=base_url, timeout=timeout)
                 start_run(store, config, samples, backend, gen)
                 err_console.print(f"{arm}: run [bold]{config.run_id}[/] ({','.join(config.interventions) or 'plain'})")
-                asking = config.run_id
-                with progress_bar(quiet) as (_, callbacks):
+                resume = f"`medgap experiment --run-id {name}` with the same options"
+                with stops_cleanly(store, config.run_id, resume), progress_bar(quiet) as (_, callbacks):
                     run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
                               chain=chain, matcher=matcher, max_failures=max_failures)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            stored = f"{escape(stored_rows(store, asking))}; " if asking else ""
-            err_console.print(f"[yellow]interrupted[/]: {stored}`medgap experiment --run-id {escape(name)}` with the "
-                              "same options finishes it")
-            raise typer.Exit(130) from None
-        except TooManyFailures as exc:
-            raise fail(f"stopped: {exc}. {stored_rows(store, asking)}; check --base-url, the API key and "
-                       f"the model name, then `medgap experiment --run-id {name}` with the same options asks "
-                       "the rest") from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")
     print_comparison(result, as_json)
 

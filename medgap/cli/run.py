@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -105,18 +107,12 @@ def run(
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         start_run(store, config, samples, backend, gen)
-        try:
-            with progress_bar(quiet) as (_, callbacks):
-                summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
-                                    progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
-        except KeyboardInterrupt:
-            err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, config.run_id))}; "
-                              f"`medgap run --run-id {escape(config.run_id)}` finishes it")
-            raise typer.Exit(130) from None
-        except TooManyFailures as exc:
-            raise fail(f"stopped: {exc}. {stored_rows(store, config.run_id)}; check --base-url, the API key "
-                       f"and the model name, then `medgap run --run-id {config.run_id}` asks the rest "
-                       "(--max-failures 0 never stops)") from None
+        with (
+            stops_cleanly(store, config.run_id, f"`medgap run --run-id {config.run_id}`"),
+            progress_bar(quiet) as (_, callbacks),
+        ):
+            summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
+                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
     if not quiet:
         print_results(summary)
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
@@ -130,6 +126,19 @@ def print_results(summary: dict, by: str = "dimensions") -> None:
     usage = usage_line(summary)
     if usage:
         console.print(usage, highlight=False, markup=False)
+
+
+@contextlib.contextmanager
+def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
+    """Ctrl-C, or a run whose requests keep failing: say what is stored and how `resume` goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it")
+        raise typer.Exit(130) from None
+    except TooManyFailures as exc:
+        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "
+                   f"then {resume} asks the rest (--max-failures 0 never stops)") from None
 
 
 def stored_rows(store, run_id: str) -> str:

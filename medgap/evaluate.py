@@ -5,6 +5,8 @@
     gen = generation_config(config, backend)
     start_run(store, config, samples, backend, gen)
     summary = run_suite(store, config, samples, backend, gen)
+
+On Ray workers: `run_suite(..., executor=open_executor(config, gen, backend, executor="ray", workers=4))`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
+from medgap.executors import EXECUTORS, Executor
 from medgap.models import GenerateConfig, Model, get_model
 from medgap.records import RunConfig, Sample
 from medgap.runner import DEFAULT_MAX_FAILURES, Progress, run_eval
@@ -127,6 +130,32 @@ def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: flo
         raise RunSetupError(str(exc)) from None
 
 
+def open_executor(config: RunConfig, gen: GenerateConfig, backend: Model, *, executor: str = "inprocess",
+                  workers: int | None = None, address: str | None = None, concurrency: int | None = None,
+                  base_url: str | None = None, timeout: float | None = None,
+                  max_rps: float | None = None) -> Executor | None:
+    """The executor asking the run's model calls: None for the default in-process one, or a Ray
+    executor of `workers` actors (default: one per CPU of the cluster) sharing `concurrency` and
+    `max_rps`; the model options are those given to `open_backend`."""
+    if executor not in EXECUTORS:
+        raise RunSetupError(f"--executor takes one of {', '.join(EXECUTORS)}, not {executor!r}")
+    if executor == "inprocess":
+        if workers is not None or address:
+            raise RunSetupError("--workers and --ray-address need --executor ray")
+        return None
+    if workers is not None and workers < 1:
+        raise RunSetupError(f"--workers must be at least 1, not {workers}")
+    from medgap.executors.ray import RayExecutor, require_ray
+
+    try:
+        require_ray()
+    except ImportError as exc:
+        raise RunSetupError(str(exc)) from None
+    return RayExecutor(config, gen, workers=workers, address=address,
+                       concurrency=concurrency or backend.default_concurrency,
+                       model_options={"base_url": base_url, "timeout": timeout, "max_rps": max_rps})
+
+
 def generation_config(config: RunConfig, backend: Model, *, temperature: float | None = None,
                       max_tokens: int | None = None, timeout: float = 120.0,
                       choice_mode: str | None = None) -> GenerateConfig:
@@ -177,13 +206,15 @@ def chain_for(config: RunConfig) -> list[Solver]:
 
 def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
               concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None,
-              max_failures: int = DEFAULT_MAX_FAILURES) -> dict:
+              max_failures: int = DEFAULT_MAX_FAILURES, executor: Executor | None = None) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
     `matcher_for(config)` when the run matches key points other than lexically. Raises
-    `medgap.runner.TooManyFailures` after `max_failures` failed requests in a row."""
+    `medgap.runner.TooManyFailures` after `max_failures` failed requests in a row. `executor`
+    (from `open_executor`) asks the model calls elsewhere, e.g. on Ray workers."""
     chain = chain if chain is not None else chain_for(config)
     written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,
                                    concurrency=concurrency or backend.default_concurrency, solvers=chain,
-                                   progress=progress, matcher=matcher, max_failures=max_failures))
+                                   progress=progress, matcher=matcher, max_failures=max_failures,
+                                   executor=executor))
     return summarize_run(store, config.run_id, written=written, samples=samples)

@@ -7,14 +7,14 @@ reuses the KV cache of the shared prompt prefix.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from medgap.models.base import GenerateConfig, Model, ModelRequest
+from medgap.executors import Executor, InProcessExecutor, ask  # noqa: F401 -- ask: the runner's one call per attempt
+from medgap.models.base import GenerateConfig, Model
 from medgap.records import Attempt, Response, Row, RunConfig, Sample
 from medgap.scoring import score_with
-from medgap.solvers.base import Solver, TaskState, default_chain, run_chain
+from medgap.solvers.base import Solver, default_chain
 from medgap.solvers.permutations import attempts_for
 from medgap.store import Store
 
@@ -35,6 +35,8 @@ class Progress:
 
     on_start: Callable[[int, int], None] = lambda total, done: None
     on_row: Callable[[Row], None] = lambda row: None
+    #: a worker of a distributed executor started, was replaced (`note`), or sent `rows` answers
+    on_worker: Callable[[str, int, str], None] = lambda worker, rows, note: None
 
 
 def pending_attempts(samples: list[Sample], config: RunConfig, done: set[tuple[str, int]]):
@@ -80,25 +82,34 @@ class RowSink:
             self.on_row(row)
 
 
-async def ask(model: Model, sample: Sample, attempt: Attempt, solvers: list[Solver], gen: GenerateConfig):
-    """Run the solver chain for one attempt; any failure becomes a recorded error, not an exception."""
+class Recorder:
+    """Scores each answer as it arrives (in the driver, whichever executor asked), stores it
+    through the sink, and stops the run after `max_failures` failed rows in a row (0: never)."""
 
-    async def generate(state: TaskState) -> TaskState:
-        request = ModelRequest(messages=state.messages, config=state.config, attempt=state.attempt, sample=sample)
-        started = time.perf_counter()
-        try:
-            state.response = await model.generate(request)
-        except Exception as exc:  # noqa: BLE001 -- a backend bug is recorded (retried on resume), not fatal
-            state.response = Response(error=f"{type(exc).__name__}: {exc}")
-        if not state.response.latency_s:
-            state.response.latency_s = time.perf_counter() - started
-        return state
+    def __init__(self, config: RunConfig, sink: RowSink, matcher=None, max_failures: int = DEFAULT_MAX_FAILURES):
+        self.config, self.sink, self.matcher, self.max_failures = config, sink, matcher, max_failures
+        self.failed_in_a_row = 0
 
-    state = TaskState(sample=sample, attempt=attempt, config=gen)
-    state = await run_chain(solvers, state, generate)
-    attempt.messages = state.messages
-    response = state.response or Response(error="no model call was made by the solver chain")
-    return response, state.notes
+    async def __call__(self, sample: Sample, attempt: Attempt, response: Response, notes: dict) -> Row:
+        result = await score_with(sample, attempt, response, self.matcher)
+        if notes:
+            result.details.update(notes)
+        row = Row(
+            run_id=self.config.run_id,
+            sample_id=sample.id,
+            permutation=attempt.permutation,
+            task=sample.task,
+            dimension=sample.dimension,
+            kind=sample.kind,
+            attempt=attempt,
+            response=response,
+            score=result,
+        )
+        self.sink.add(row)
+        self.failed_in_a_row = self.failed_in_a_row + 1 if row.errored else 0
+        if self.max_failures and self.failed_in_a_row >= self.max_failures:
+            raise TooManyFailures(self.failed_in_a_row, row.response.error)
+        return row
 
 
 async def run_eval(
@@ -113,54 +124,24 @@ async def run_eval(
     progress: Progress | None = None,
     matcher=None,
     max_failures: int = DEFAULT_MAX_FAILURES,
+    executor: Executor | None = None,
 ) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
     Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
     replaces the default lexical key-point matcher. After `max_failures` failed rows in a row
-    (0: never) the run stops with TooManyFailures, keeping every row written."""
+    (0: never) the run stops with TooManyFailures, keeping every row written. `executor` asks the
+    model calls (default: `concurrency` coroutines in this process on `model`); answers are
+    scored and stored here as they arrive."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()
     done = store.completed_keys(config.run_id)
-    queue: asyncio.Queue = asyncio.Queue()
-    total = 0
-    for item in pending_attempts(samples, config, done):
-        queue.put_nowait(item)
-        total += 1
-    progress.on_start(total + len(done), len(done))
+    work = list(pending_attempts(samples, config, done))
+    progress.on_start(len(work) + len(done), len(done))
     sink = RowSink(store, progress.on_row)
-    failed_in_a_row = 0
-
-    async def worker() -> None:
-        nonlocal failed_in_a_row
-        while not queue.empty():
-            sample, attempt = queue.get_nowait()
-            response, notes = await ask(model, sample, attempt, solvers, gen)
-            result = await score_with(sample, attempt, response, matcher)
-            if notes:
-                result.details.update(notes)
-            row = Row(
-                run_id=config.run_id,
-                sample_id=sample.id,
-                permutation=attempt.permutation,
-                task=sample.task,
-                dimension=sample.dimension,
-                kind=sample.kind,
-                attempt=attempt,
-                response=response,
-                score=result,
-            )
-            sink.add(row)
-            failed_in_a_row = failed_in_a_row + 1 if row.errored else 0
-            if max_failures and failed_in_a_row >= max_failures:
-                raise TooManyFailures(failed_in_a_row, row.response.error)
-
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, total)))]
+    executor = executor or InProcessExecutor(model, solvers, gen, concurrency)
     try:
-        await asyncio.gather(*workers)
+        await executor.execute(work, Recorder(config, sink, matcher, max_failures), progress)
     finally:
-        for task in workers:  # one worker failed or the run was interrupted: stop the others too
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
         sink.flush()  # also on Ctrl-C: rows that arrived are kept
         await model.aclose()
     if sink.failure is not None:

@@ -23,6 +23,15 @@ MaxRpsOption = Annotated[float | None, typer.Option(
     "--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
 MaxFailuresOption = Annotated[int, typer.Option(
     "--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")]
+ExecutorOption = Annotated[str, typer.Option(
+    "--executor", help="Where model calls run: 'inprocess' (this process) or 'ray' (Ray actors, one model each; "
+    "pip install 'medgap[distributed]').")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", help="--executor ray: number of model workers (default: one per CPU of the cluster; local/ "
+    "models: per n_threads CPUs). They share --max-concurrency and --max-rps.")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    "--ray-address", help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto "
+    "(default: $RAY_ADDRESS, else a new local cluster).")]
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
 

@@ -14,9 +14,12 @@ from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
     DbOption,
+    ExecutorOption,
     JsonOption,
     MaxFailuresOption,
     MaxRpsOption,
+    RayAddressOption,
+    WorkersOption,
     console,
     err_console,
     fail,
@@ -31,6 +34,7 @@ from medgap.evaluate import (
     matcher_for,
     new_run_id,
     open_backend,
+    open_executor,
     plan_run,
     run_suite,
     start_run,
@@ -126,6 +130,9 @@ def experiment(
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
     max_rps: MaxRpsOption = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
+    executor: ExecutorOption = "inprocess",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]")] = None,
@@ -167,12 +174,15 @@ def experiment(
                                         timeout=timeout, choice_mode=choice_mode)
                 chain = chain_for(config)
                 matcher = matcher_for(config, base_url=base_url, timeout=timeout)
+                asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
+                                      concurrency=max_concurrency, base_url=base_url, timeout=timeout,
+                                      max_rps=max_rps)
                 start_run(store, config, samples, backend, gen)
                 err_console.print(f"{arm}: run [bold]{config.run_id}[/] ({','.join(config.interventions) or 'plain'})")
                 resume = f"`medgap experiment --run-id {name}` with the same options"
                 with stops_cleanly(store, config.run_id, resume), progress_bar(quiet) as (_, callbacks):
                     run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                              chain=chain, matcher=matcher, max_failures=max_failures)
+                              chain=chain, matcher=matcher, max_failures=max_failures, executor=asker)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")

@@ -27,9 +27,12 @@ from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
     DbOption,
+    ExecutorOption,
     JsonOption,
     MaxFailuresOption,
     MaxRpsOption,
+    RayAddressOption,
+    WorkersOption,
     console,
     err_console,
     fail,
@@ -43,10 +46,12 @@ from medgap.evaluate import (
     generation_config,
     matcher_for,
     open_backend,
+    open_executor,
     plan_run,
     run_suite,
     start_run,
 )
+from medgap.executors import WorkerFailed
 from medgap.models import DEFAULT_MODEL, PROVIDERS
 from medgap.runner import DEFAULT_MAX_FAILURES, TooManyFailures
 from medgap.runner import Progress as RunProgress
@@ -78,6 +83,9 @@ def run(
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
+    executor: ExecutorOption = "inprocess",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
@@ -104,6 +112,8 @@ def run(
                                     choice_mode=choice_mode)
             chain = chain_for(config)
             matcher = matcher_for(config, base_url=base_url, timeout=timeout)
+            asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
+                                  concurrency=max_concurrency, base_url=base_url, timeout=timeout, max_rps=max_rps)
         except RunSetupError as exc:
             raise fail(str(exc)) from None
         start_run(store, config, samples, backend, gen)
@@ -112,7 +122,8 @@ def run(
             progress_bar(quiet) as (_, callbacks),
         ):
             summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
-                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
+                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
+                                executor=asker)
     if not quiet:
         print_results(summary)
         console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
@@ -139,6 +150,8 @@ def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
     except TooManyFailures as exc:
         raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "
                    f"then {resume} asks the rest (--max-failures 0 never stops)") from None
+    except WorkerFailed as exc:
+        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; {resume} asks the rest") from None
 
 
 def stored_rows(store, run_id: str) -> str:
@@ -169,13 +182,15 @@ class progress_bar:
         self.bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
             TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
             console=err_console, disable=self.quiet,
         )
         self.bar.__enter__()
-        self.task = self.bar.add_task("asking", total=None, errors="")
+        self.task = self.bar.add_task("asking", total=None, errors="", note="")
+        self.workers: dict[str, object] = {}
         if self.quiet:
             return self.bar, RunProgress()
-        return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row)
+        return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row, on_worker=self.on_worker)
 
     def on_start(self, total: int, done: int) -> None:
         self.bar.update(self.task, total=total, completed=done)
@@ -185,6 +200,16 @@ class progress_bar:
             self.errors += 1
             self.bar.update(self.task, errors=f"{self.errors} errors")
         self.bar.advance(self.task)
+
+    def on_worker(self, worker: str, rows: int, note: str) -> None:
+        """One line per worker of a distributed run: its answers, its rate, where it runs."""
+        if worker not in self.workers:
+            self.workers[worker] = self.bar.add_task(f"  {worker}", total=None, errors="", note="")
+        task = self.workers[worker]
+        if note:
+            self.bar.update(task, note=escape(note))
+        if rows:
+            self.bar.advance(task, rows)
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)

@@ -1,9 +1,16 @@
 """Deterministic mock models for demos and tests: `mock/oracle`, `mock/first`, `mock/random`,
-`mock/refuse`, `mock/position?index=N`."""
+`mock/refuse`, `mock/position?index=N`.
+
+Two options make a mock stand in for a real backend's cost in tests and benchmarks: `delay_ms=N`
+waits N ms per call without using the CPU (an API), `busy_ms=N` computes for N ms on the event loop
+(a model that keeps one core busy).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from typing import Any
 
 from medgap.models.base import Model, ModelRequest
@@ -22,8 +29,16 @@ class MockModel(Model):
             raise ValueError(f"unknown mock behaviour {name!r}; choose one of {', '.join(BEHAVIOURS)}")
         self.seed = int(options.get("seed", 0))
         self.index = int(options.get("index", 0))
+        self.delay_s = float(options.get("delay_ms", 0)) / 1000
+        self.busy_s = float(options.get("busy_ms", 0)) / 1000
 
     async def generate(self, request: ModelRequest) -> Response:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.busy_s:
+            until = time.perf_counter() + self.busy_s
+            while time.perf_counter() < until:
+                pass
         return Response(text=self._answer(request), latency_s=0.0)
 
     def _answer(self, request: ModelRequest) -> str:

@@ -20,7 +20,7 @@ from medgap.runner import Progress, run_eval
 from medgap.store import Store
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'medgap[distributed]')")
-from medgap.executors.ray import RayExecutor, cut, worker_options  # noqa: E402
+from medgap.executors.ray import RayExecutor, cut, worker_options
 
 app = load_commands()
 
@@ -139,7 +139,7 @@ def test_batches_keep_an_items_option_orders_together():
 
     work = [(choice_sample(f"q{i}"), None) for i in range(3) for _ in range(5)]
     batches = cut(work, 4)
-    assert [len(b) for b in batches] == [5, 5, 5] and sum(batches, []) == list(range(15))
+    assert [len(b) for b in batches] == [5, 5, 5] and [i for b in batches for i in b] == list(range(15))
 
 
 def test_a_worker_that_cannot_start_stops_the_run_with_its_reason(tmp_path):

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -167,6 +168,7 @@ class RayExecutor:
         self.batch_size = batch_size
         self.max_tries = max_tries
         self.slots: list[Slot] = []
+        self.startup_s = 0.0  # how long the last execute() waited for its actors to start
         self.work: Work = []  # what the last execute() asked, in order (`resent` indexes it)
         self.resent: list[int] = []  # indices of attempts handed to a new actor after one died
         self._actor_class: Any = None
@@ -205,7 +207,9 @@ class RayExecutor:
         tasks: list[asyncio.Task] = []
         try:
             if batches:
+                started = time.perf_counter()
                 await asyncio.gather(*(self._start(slot, progress) for slot in self.slots))
+                self.startup_s = time.perf_counter() - started
                 tasks = [asyncio.create_task(self._drive(slot, batches, work, record, progress))
                          for slot in self.slots]
                 await asyncio.gather(*tasks)

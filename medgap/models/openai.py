@@ -45,10 +45,6 @@ class OpenAIModel(Model):
         self.base_url = str(base_url).rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.api_key_env = str(options.get("api_key_env") or DEFAULT_KEY_ENV)
-        if base_url == DEFAULT_BASE_URL and not os.environ.get(self.api_key_env):
-            # api.openai.com refuses every request without a key: say so now, not after the retries
-            raise ValueError(f"{self.api_key_env} is not set: export it with your API key, or pass --base-url "
-                             "for a server that needs none")
         self.max_concurrency = int(options.get("max_concurrency") or self.default_concurrency)
         self.max_retries = int(options.get("max_retries", 5))
         self.timeout = float(options["timeout"]) if options.get("timeout") else None
@@ -59,6 +55,10 @@ class OpenAIModel(Model):
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        if base_url == DEFAULT_BASE_URL and not os.environ.get(self.api_key_env):
+            # api.openai.com refuses every request without a key: say so now, not after the retries
+            raise ValueError(f"{self.api_key_env} is not set: export it with your API key, or pass --base-url "
+                             "for a server that needs none")
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -121,4 +121,4 @@ def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
         )
     console.print("Ctrl+C stops the server; every label is already saved.")
     sys.stdout.flush()  # the links must reach a pipe or file before the server blocks
-    uvicorn.run(create_app(db, run_id), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(db, run_id, host=host), host=host, port=port, log_level="warning", access_log=False)

@@ -69,4 +69,4 @@ def serve(
     if not db.exists():
         raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
     console.print(f"serving runs from {escape(str(db))} at http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
-    uvicorn.run(create_app(db, max_rows=max_rows), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db, max_rows=max_rows, host=host), host=host, port=port, log_level="warning")

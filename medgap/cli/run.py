@@ -261,25 +261,37 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
     if not infos:
         err_console.print(f"no runs in {escape(str(db))} yet (`medgap run` makes one)", highlight=False)
         return
-    console.print(runs_table(infos))
+    if max(len(info.config.run_id) for info in infos) + 24 <= console.width:
+        console.print(runs_table(infos))
+    else:  # a terminal narrower than the ids: one run per line, never cut (the terminal wraps it)
+        for info in infos:
+            console.print(Text(f"{info.config.run_id}  {info.status}  {rows_text(info)}  {what_text(info.config)}"),
+                          soft_wrap=True)
     console.print("status: running (a live process holds it) · complete · failed (items failed, or the process "
                   "died) · stopped (interrupted); rows: answered/asked", style="dim", highlight=False)
 
 
 def runs_table(infos) -> Table:
-    """One line per run; run ids are never cut or wrapped (they are what the other commands take)."""
+    """Two lines per run: its whole id (never cut or wrapped: the other commands take it), status and
+    rows; then, indented, its model, suite and interventions (folded when long)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("run", no_wrap=True, min_width=max(len(info.config.run_id) for info in infos))
+    widest = max(len(info.config.run_id) for info in infos)
+    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, 24))
     table.add_column("status", no_wrap=True)
     table.add_column("rows", no_wrap=True, justify="right")
-    table.add_column("model · suite", overflow="fold")
     for info in infos:
-        config = info.config
-        what = f"{config.model} · {config.suite}" + (f" · {','.join(config.interventions)}" if config.interventions else "")
-        rows = f"{info.answered}/{info.attempts}" if info.attempts is not None else f"{info.answered}/?"
-        table.add_row(Text(config.run_id), Text(info.status, style=STATUS_STYLES.get(info.status, "")),
-                      Text(rows), Text(what))
+        table.add_row(Text(info.config.run_id, style="bold"),
+                      Text(info.status, style=STATUS_STYLES.get(info.status, "")), Text(rows_text(info)))
+        table.add_row(Text(f"  {what_text(info.config)}", style="dim", no_wrap=False, overflow="fold"), "", "")
     return table
+
+
+def rows_text(info) -> str:
+    return f"{info.answered}/{info.attempts if info.attempts is not None else '?'}"
+
+
+def what_text(config) -> str:
+    return f"{config.model} · {config.suite}" + (f" · {','.join(config.interventions)}" if config.interventions else "")
 
 
 STATUS_STYLES = {"running": "cyan", "complete": "green", "failed": "red", "stopped": "yellow"}

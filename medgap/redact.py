@@ -21,7 +21,7 @@ SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNOR
 _registered: set[str] = set()
 
 URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@\"'<>]+@")
-BEARER = re.compile(r"(?P<word>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=:-]+", re.IGNORECASE)
+BEARER = re.compile(r"(?P<word>\b(?:Bearer|Basic|Token)(?:\s+|%20|\+))[A-Za-z0-9._~+/=:%-]+", re.IGNORECASE)
 NAMED = re.compile(
     r"(?P<name>[\"']?\b[\w-]*(?:api[_-]?key|access[_-]?token|secret|password|passwd|auth[_-]?token)[\"']?"
     r"\s*[:=]\s*[\"']?)(?P<value>[^\s\"'&,;}<>]+)",

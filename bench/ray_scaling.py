@@ -31,7 +31,7 @@ from pathlib import Path
 
 import ray
 
-from medgap.evaluate import chain_for, generation_config, open_backend, plan_run, start_run
+from medgap.evaluate import chain_for, generation_config, open_backend, plan_run, settle
 from medgap.executors.ray import RayExecutor
 from medgap.runner import Recorder, RowSink, pending_attempts, run_eval
 from medgap.store import Store
@@ -61,7 +61,8 @@ class Bench:
         config, samples = plan_run(model, suite, run_id=f"r{self.count}", limit=limit, permutations=permutations)
         backend = open_backend(config, max_concurrency=concurrency)
         gen = generation_config(config, backend)
-        start_run(self.store, config, samples, backend, gen)
+        settle(config, backend, gen)
+        self.store.create_run(config, samples)
         executor = None
         if workers:
             executor = RayExecutor(config, gen, workers=workers, concurrency=concurrency)
@@ -77,14 +78,15 @@ class Bench:
         self.count += 1
         config, samples = plan_run("mock/first", suite, run_id=f"r{self.count}", permutations=permutations)
         backend = open_backend(config)
-        start_run(self.store, config, samples, backend, generation_config(config, backend))
+        settle(config, backend, generation_config(config, backend))
+        self.store.create_run(config, samples)
         from medgap.records import Response
 
         work = list(pending_attempts(samples, config, set()))
         answers = [Response(text=f"答案：{attempt.order[0] if attempt.order else 'A'}") for _, attempt in work]
 
         async def feed() -> None:
-            record = Recorder(config, RowSink(self.store, lambda row: None))
+            record = Recorder(config, generation_config(config, backend), RowSink(self.store, lambda row: None))
             for n, ((sample, attempt), response) in enumerate(zip(work, answers, strict=True)):
                 await record(sample, attempt, response, {})
                 if n % 64 == 63:

@@ -98,6 +98,7 @@ class Response(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None  # set when the call failed after retries
+    truncated: bool = False  # the reply was longer than the run's --max-reply-bytes and was cut there
 
 
 class Score(BaseModel):
@@ -120,6 +121,9 @@ class Row(BaseModel):
     attempt: Attempt
     response: Response
     score: Score
+    # the settings this row was asked with: the model and generation settings as sent, and the digest
+    # of the run's whole configuration (rows of one run all carry the same one)
+    settings: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def errored(self) -> bool:

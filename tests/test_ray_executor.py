@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from medgap.analysis.metrics import summarize_run
 from medgap.cli import load_commands
-from medgap.evaluate import generation_config, open_backend, open_executor, plan_run, start_run
+from medgap.evaluate import claim_run, generation_config, open_backend, open_executor, plan_run
 from medgap.executors import WorkerFailed
 from medgap.runner import Progress, run_eval
 from medgap.store import Store
@@ -48,10 +48,10 @@ def evaluate(store, model, run_id, *, executor="inprocess", workers=None, concur
     gen = generation_config(config, backend)
     asker = ray_executor or open_executor(config, gen, backend, executor=executor, workers=workers,
                                           concurrency=concurrency, base_url=base_url, max_rps=max_rps)
-    start_run(store, config, samples, backend, gen)
-    written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,
-                                   concurrency=concurrency or backend.default_concurrency,
-                                   progress=progress, executor=asker))
+    with claim_run(store, config, samples, backend, gen, named=True) as owned:  # holds the run's lease
+        written = asyncio.run(run_eval(owned.config, owned.samples, backend, store, gen=gen,
+                                       concurrency=concurrency or backend.default_concurrency,
+                                       progress=progress, executor=asker, holder=owned.lease.holder))
     return written, summarize_run(store, run_id)
 
 

@@ -81,7 +81,8 @@ def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
         first.wait(15)  # Ctrl-C: the run stops by itself, keeping the rows that arrived
         if stop == signal.SIGINT:
             assert first.returncode == 130
-            assert f"--run-id {RUN_ID}` finishes it" in " ".join(first.stderr.read().decode().split())
+            # the hint names the database too, on one line, so it can be pasted as it is
+            assert f"`medgap run --run-id {RUN_ID} --db {db}` finishes it" in first.stderr.read().decode()
 
         kept = stored_keys(db)
         assert 6 <= len(kept) < ITEMS, len(kept)

@@ -83,7 +83,10 @@ class ModelWorker:
     def __init__(self, model: str, options: dict[str, Any], config_json: str, gen_json: str) -> None:
         from medgap.evaluate import chain_for
 
+        options = dict(options)
+        cap = options.pop("max_reply_bytes", None)  # set on the backend, as `open_backend` does
         self.model = get_model(model, **options)
+        self.model.max_reply_bytes = cap
         self.concurrency = int(options["max_concurrency"])
         self.chain = chain_for(RunConfig.model_validate_json(config_json))
         self.gen = GenerateConfig.model_validate_json(gen_json)

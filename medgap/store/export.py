@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from medgap.records import Row, Sample
+from medgap.redact import redact_value
 from medgap.store.sqlite import Store
 
 EXPORT_FORMATS = ("jsonl", "medbench")
@@ -35,6 +36,8 @@ def row_record(sample: Sample, row: Row) -> dict:
         "error": row.response.error,
         "logprobs": row.response.logprobs,
         "latency_s": row.response.latency_s,
+        "truncated": row.response.truncated,
+        "settings": row.settings,
         "details": row.score.details,
     }
 
@@ -51,12 +54,10 @@ def medbench_record(sample: Sample, row: Row) -> dict | None:
 
 
 def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
+    """The run's records in `fmt`, secrets redacted (also from rows stored before redaction existed)."""
     samples = {s.id: s for s in store.samples(run_id)}
     for row in store.iter_rows(run_id):
         sample = samples[row.sample_id]
-        if fmt == "jsonl":
-            yield row_record(sample, row)
-        else:
-            record = medbench_record(sample, row)
-            if record is not None:
-                yield record
+        record = row_record(sample, row) if fmt == "jsonl" else medbench_record(sample, row)
+        if record is not None:
+            yield redact_value(record)

@@ -32,6 +32,7 @@ COMMAND_MODULES = {
     "interventions": "experiment",
     "diagnose": "diagnose",
     "kb": "kb",
+    "db": "db",
 }
 
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, err_console, fail, open_store
 from medgap.store.annotations import EXPORT_FORMATS, AnnotationStore, export_text
+from medgap.store.backend import shown
 
 if TYPE_CHECKING:
     from medgap.web.annotate import Setup
@@ -100,7 +101,7 @@ def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
     from medgap.web.annotate import create_app
 
     shown_host = f"[{host}]" if ":" in host else host
-    console.print(f"annotating run [bold]{escape(run_id)}[/]: {setup.items} items, labels saved in {escape(str(db))}",
+    console.print(f"annotating run [bold]{escape(run_id)}[/]: {setup.items} items, labels saved in {escape(shown(db))}",
                   highlight=False)
     for person in setup.people:
         token = setup.tokens.get(person.name)

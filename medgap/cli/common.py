@@ -14,12 +14,15 @@ from rich.markup import escape
 
 from medgap.redact import redact
 from medgap.store import DEFAULT_DB, LeaseLost, RunBusy, RunNotFound, Store, StoreError
-from medgap.store.errors import STORAGE_ERRORS, sqlite_error
+from medgap.store.backend import is_postgres, shown
+from medgap.store.errors import storage_error, storage_errors
 
 console = Console()
 err_console = Console(stderr=True)
 
-DbOption = Annotated[Path, typer.Option("--db", help="SQLite file holding the runs.", envvar="MEDGAP_DB")]
+DbOption = Annotated[str, typer.Option(
+    "--db", help="Where runs are stored: a SQLite file, or a PostgreSQL server as postgresql://user@host/dbname "
+    "(pip install 'medgap[distributed]').", envvar="MEDGAP_DB")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MaxRpsOption = Annotated[float | None, typer.Option(
     "--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
@@ -39,7 +42,7 @@ WorkersOption = Annotated[int | None, typer.Option(
 RayAddressOption = Annotated[str | None, typer.Option(
     "--ray-address", help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto "
     "(default: $RAY_ADDRESS, else a new local cluster).")]
-DEFAULT_DB_PATH = Path(DEFAULT_DB)
+DEFAULT_DB_PATH = DEFAULT_DB
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -50,21 +53,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def open_store(db: Path, must_exist: bool = True) -> Iterator[Store]:
+def open_store(db: str | Path, must_exist: bool = True) -> Iterator[Store]:
     """The store at `db` for one command: every storage failure (full disk, read-only place, damaged
     file) and a missing or busy run end the command with one message, never a traceback."""
-    if must_exist and not db.exists():
+    if must_exist and not is_postgres(db) and not Path(db).exists():
         raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
     try:
         store = Store(db)
-    except StoreError as exc:
+    except (StoreError, ImportError) as exc:
         raise fail(str(exc)) from None
     try:
         yield store
     except (RunNotFound, StoreError, LeaseLost, RunBusy) as exc:
         raise fail(str(exc)) from None
-    except STORAGE_ERRORS as exc:  # raw sqlite3 errors from the annotation tables
-        raise fail(str(sqlite_error(exc, str(db)))) from None
+    except storage_errors() as exc:  # raw database errors from the annotation tables
+        raise fail(str(storage_error(exc, shown(db)))) from None
     finally:
         store.close()
 

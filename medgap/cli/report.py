@@ -12,6 +12,7 @@ from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, fail, open_store
 from medgap.report import report_for_runs, write_report
 from medgap.report.collect import DEFAULT_MAX_ROWS
+from medgap.store.backend import shown
 
 
 @app.command()
@@ -66,7 +67,7 @@ def serve(
 
     from medgap.report.server import create_app
 
-    if not db.exists():
-        raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
-    console.print(f"serving runs from {escape(str(db))} at http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
+    with open_store(db):  # exists, opens, and is upgraded before the server starts
+        pass
+    console.print(f"serving runs from {escape(shown(db))} at http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
     uvicorn.run(create_app(db, max_rows=max_rows, host=host), host=host, port=port, log_level="warning")

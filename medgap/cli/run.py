@@ -62,6 +62,7 @@ from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, TooMany
 from medgap.runner import Progress as RunProgress
 from medgap.solvers.permutations import permutation_shortfall
 from medgap.store import RunBusy
+from medgap.store.backend import shown
 from medgap.store.export import EXPORT_FORMATS, export_rows
 
 
@@ -134,7 +135,7 @@ def run(
                                 max_reply_bytes=max_reply_bytes, holder=owned.lease.holder, executor=asker)
     if not quiet:
         print_results(summary)
-        console.print(f"stored in {escape(str(db))} as run [bold]{escape(config.run_id)}[/]; "
+        console.print(f"stored in {escape(shown(db))} as run [bold]{escape(config.run_id)}[/]; "
                       f"`{escape(command_line('medgap', 'results', config.run_id, *db_args(db)))}` shows it again",
                       highlight=False, soft_wrap=True)
     failed = summary["overall"].get("errors") or 0
@@ -147,12 +148,13 @@ def command_line(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def db_args(db: Path) -> list[str]:
-    """`--db PATH` when the database is not the default one, so a printed command finds it."""
-    return [] if db == DEFAULT_DB_PATH else ["--db", str(db)]
+def db_args(db: str | Path) -> list[str]:
+    """`--db PATH` when the database is not the default one, so a printed command finds it (a server
+    URL without its password)."""
+    return [] if str(db) == DEFAULT_DB_PATH else ["--db", shown(db)]
 
 
-def resume_command(run_id: str, db: Path) -> str:
+def resume_command(run_id: str, db: str | Path) -> str:
     return command_line("medgap", "run", "--run-id", run_id, *db_args(db))
 
 
@@ -283,7 +285,7 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
     with open_store(db) as store:
         infos = store.run_infos()
     if not infos:
-        err_console.print(f"no runs in {escape(str(db))} yet (`medgap run` makes one)", highlight=False)
+        err_console.print(f"no runs in {escape(shown(db))} yet (`medgap run` makes one)", highlight=False)
         return
     if max(len(info.config.run_id) for info in infos) + 24 <= console.width:
         console.print(runs_table(infos))

@@ -16,6 +16,7 @@ from medgap.report.charts import esc
 from medgap.report.collect import DEFAULT_MAX_ROWS
 from medgap.report.html import asset, csp_hash, fill_template
 from medgap.store import RunNotFound, Store, StoreError
+from medgap.store.backend import shown
 from medgap.web.hosts import HostCheck, allowed_hosts
 
 
@@ -38,7 +39,7 @@ def index_page(store: Store, db: str | Path) -> str:
         {
             "csp": f"default-src 'none'; style-src {csp_hash(style)}; form-action 'self'",
             "style": style,
-            "subtitle": esc(str(db)),
+            "subtitle": esc(shown(db)),
             "rows": "".join(run_row(config) for config in store.runs()),
         },
     )

@@ -1,9 +1,13 @@
-"""Error labels in the run's SQLite file, in tables of their own: automatic pre-labels, the sample of
+"""Error labels in the run's database, in tables of their own: automatic pre-labels, the sample of
 rows put to annotators, annotator tokens (only their SHA-256 is kept), every annotator's label
 (written on each click, autocommitted) and adjudications.
 
 Consensus of an item: once every annotator has labelled it, the category chosen by more than half
 of them; without such a majority the item waits for the adjudicator, whose decision is final.
+
+Every write is one statement that touches only its writer's own row (an annotator's label of an item,
+keyed by item and annotator), so annotators labelling at once, on PostgreSQL from several machines,
+never overwrite one another.
 """
 
 from __future__ import annotations
@@ -27,58 +31,6 @@ Key = tuple[str, int]  # (sample_id, permutation)
 Role = Literal["annotator", "adjudicator"]
 Status = Literal["pending", "agreed", "needs_adjudication", "adjudicated"]
 NOTE_CHARS = 2000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS error_prelabels (
-    run_id TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    permutation INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    category TEXT NOT NULL,
-    label TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id, permutation)
-);
-CREATE TABLE IF NOT EXISTS annotators (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    finished TEXT,
-    created TEXT NOT NULL,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS annotation_items (
-    run_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    sample_id TEXT NOT NULL,
-    permutation INTEGER NOT NULL,
-    PRIMARY KEY (run_id, sample_id, permutation)
-);
-CREATE TABLE IF NOT EXISTS error_labels (
-    run_id TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    permutation INTEGER NOT NULL,
-    annotator TEXT NOT NULL,
-    category TEXT NOT NULL,
-    secondary TEXT NOT NULL,
-    note TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id, permutation, annotator)
-);
-CREATE TABLE IF NOT EXISTS error_adjudications (
-    run_id TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    permutation INTEGER NOT NULL,
-    adjudicator TEXT NOT NULL,
-    category TEXT NOT NULL,
-    secondary TEXT NOT NULL,
-    note TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id, permutation)
-);
-"""
-
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -160,17 +112,18 @@ class AnnotationStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
-        self.db.executescript(SCHEMA)
+        self.db = store.db  # its tables come with the store's schema (medgap.store.backend.MIGRATIONS)
 
     # pre-labels ------------------------------------------------------------------------------------
     def save_prelabels(self, run_id: str, labels: dict[Key, tuple[str, ErrorLabel]]) -> None:
         """Store pre-labels, each with the digest of the row it was made from."""
         stamp = now()
         with self.db:
-            self.db.execute("BEGIN")
+            self.db.begin()
             self.db.executemany(
-                "INSERT OR REPLACE INTO error_prelabels VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO error_prelabels VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, sample_id, permutation) "
+                "DO UPDATE SET digest = excluded.digest, category = excluded.category, label = excluded.label, "
+                "updated = excluded.updated",
                 (
                     (run_id, sid, perm, digest, label.category, label.model_dump_json(), stamp)
                     for (sid, perm), (digest, label) in labels.items()
@@ -229,9 +182,9 @@ class AnnotationStore:
     # the sample ------------------------------------------------------------------------------------
     def save_items(self, run_id: str, keys: list[Key]) -> None:
         with self.db:
-            self.db.execute("BEGIN")
+            self.db.begin()
             self.db.executemany(
-                "INSERT OR IGNORE INTO annotation_items VALUES (?, ?, ?, ?)",
+                "INSERT INTO annotation_items VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 ((run_id, i, sid, perm) for i, (sid, perm) in enumerate(keys)),
             )
 
@@ -247,7 +200,9 @@ class AnnotationStore:
         """Write one annotator's label of one item now (autocommit)."""
         saved = HumanLabel.made(label, annotator)
         self.db.execute(
-            "INSERT OR REPLACE INTO error_labels VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO error_labels VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, sample_id, permutation, "
+            "annotator) DO UPDATE SET category = excluded.category, secondary = excluded.secondary, "
+            "note = excluded.note, updated = excluded.updated",
             (
                 run_id,
                 key[0],
@@ -277,7 +232,9 @@ class AnnotationStore:
     def set_adjudication(self, run_id: str, key: Key, adjudicator: str, label: LabelChoice) -> HumanLabel:
         saved = HumanLabel.made(label, adjudicator)
         self.db.execute(
-            "INSERT OR REPLACE INTO error_adjudications VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO error_adjudications VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, sample_id, "
+            "permutation) DO UPDATE SET adjudicator = excluded.adjudicator, category = excluded.category, "
+            "secondary = excluded.secondary, note = excluded.note, updated = excluded.updated",
             (
                 run_id,
                 key[0],

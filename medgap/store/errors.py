@@ -4,6 +4,7 @@ where, and what to do. Backends translate their own errors into these."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 
 
 class StoreError(RuntimeError):
@@ -62,6 +63,38 @@ SQLITE_ADVICE = {
 }
 
 
+# PostgreSQL SQLSTATE codes (or their two-letter class) -> what to tell the user
+POSTGRES_ADVICE = {
+    "08": "the server cannot be reached. Check the URL, that the server is running and that this machine may "
+          "connect to it",
+    "28": "the server refused the user name or password. Check the URL, or $PGPASSWORD / ~/.pgpass",
+    "3D000": "that database does not exist on the server. Create it (`createdb NAME`) or fix the URL",
+    "42501": "this user may not read or write medgap's tables. Grant it the rights, or use another user",
+    "53100": "the server's disk is full. Rows committed so far are kept; free some space, then run the same "
+             "command again to resume",
+    "53": "the server ran out of a resource (memory, connections). Try again when it is less busy",
+    "25006": "the server only allows reading here (a read-only replica?). Pass the primary's URL",
+    "57P": "the server is shutting down or starting. Try again in a moment",
+}
+
+
+def storage_error(exc: BaseException, where: str) -> StoreError:
+    """A StoreError naming `where` for an error of the database (SQLite, PostgreSQL) or the OS."""
+    if type(exc).__module__.startswith("psycopg"):
+        return postgres_error(exc, where)
+    return sqlite_error(exc, where)
+
+
+def postgres_error(exc: BaseException, where: str) -> StoreError:
+    code = getattr(exc, "sqlstate", None) or ""
+    advice = next((text for prefix, text in POSTGRES_ADVICE.items() if code.startswith(prefix)), None)
+    if advice is None:
+        connecting = type(exc).__name__ == "OperationalError"
+        advice = POSTGRES_ADVICE["08"] if connecting else "the statement failed. Check the server's log"
+    detail = " ".join(str(exc).split())
+    return StoreError(f"database {where}: {advice} (PostgreSQL: {detail})")
+
+
 def sqlite_error(exc: BaseException, where: str) -> StoreError:
     """A StoreError naming `where` for an sqlite3 (or OS) error."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -83,4 +116,8 @@ def guess_advice(message: str) -> str:
     return "it could not be read or written. Check the file and the disk it is on"
 
 
-STORAGE_ERRORS = (sqlite3.Error, OSError)
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a database raises (for `except storage_errors():`, evaluated only on an error).
+    PostgreSQL's driver is imported only by a store on a server, so its errors exist only then."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, OSError, psycopg.Error) if psycopg else (sqlite3.Error, OSError)

@@ -1,4 +1,4 @@
-"""SQLite storage: run configs, the samples asked, one row per (sample, permutation) written the
+"""The store: run configs, the samples asked, one row per (sample, permutation) written the
 moment each response arrives, and each run's lease and status. WAL mode keeps a crash (even kill -9)
 from losing committed rows.
 
@@ -8,13 +8,13 @@ The public interface (what another backend provides too):
 - leases: `acquire`, `heartbeat`, `release` (see `medgap.store.lease`), `reopen` (a second connection);
 - rows: `write_rows` (one batch, one transaction, only while holding the lease when one is given),
   `iter_rows`, `rows`, `completed_keys`, `count_rows`, `samples`.
-Every failure of the database comes out as a `StoreError` naming the file and what to do.
+Every failure of the database comes out as a `StoreError` naming the file and what to do. The
+database is a SQLite file or a PostgreSQL server (`medgap.store.backend`), the SQL the same for both.
 """
 
 from __future__ import annotations
 
 import functools
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,54 +23,23 @@ from typing import Self
 
 from medgap.records import Row, RunConfig, Sample
 from medgap.redact import redact, redact_value
-from medgap.store.errors import STORAGE_ERRORS, LeaseLost, RunBusy, RunExists, RunNotFound, sqlite_error
+from medgap.store.backend import PostgresDB, SqliteDB, connect, is_postgres, shown
+from medgap.store.errors import LeaseLost, RunBusy, RunExists, RunNotFound, storage_error, storage_errors
 from medgap.store.lease import Holder, LeaseState, stamp
 
 DEFAULT_DB = "medgap.db"
-BUSY_TIMEOUT_MS = 15_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    suite TEXT NOT NULL,
-    created TEXT NOT NULL,
-    config TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS samples (
-    run_id TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    sample TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id)
-);
-CREATE TABLE IF NOT EXISTS rows (
-    run_id TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    permutation INTEGER NOT NULL,
-    dimension TEXT NOT NULL,
-    task TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    value REAL,
-    error TEXT,
-    row TEXT NOT NULL,
-    PRIMARY KEY (run_id, sample_id, permutation)
-);
-CREATE TABLE IF NOT EXISTS run_state (
-    run_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    holder TEXT,
-    host TEXT,
-    pid INTEGER,
-    proc_start TEXT,
-    since REAL,
-    heartbeat REAL,
-    message TEXT,
-    attempts INTEGER
-);
+INSERT_ROW = """
+INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, sample_id, permutation) DO UPDATE SET dimension = excluded.dimension, task = excluded.task,
+    kind = excluded.kind, value = excluded.value, error = excluded.error, row = excluded.row
 """
-
-INSERT_ROW = "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+SAVE_RUN = """
+INSERT INTO runs VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET model = excluded.model, suite = excluded.suite, created = excluded.created,
+    config = excluded.config
+"""
+ADD_SAMPLES = "INSERT INTO samples VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 # Take the lease when the run is free or already ours: one statement, so two processes cannot both win.
 ACQUIRE = """
 INSERT INTO run_state (run_id, status, holder, host, pid, proc_start, since, heartbeat)
@@ -108,8 +77,8 @@ def guarded(method):
     def call(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except STORAGE_ERRORS as exc:
-            raise sqlite_error(exc, str(self.path)) from None
+        except storage_errors() as exc:
+            raise storage_error(exc, shown(self.path)) from None
 
     return call
 
@@ -128,17 +97,14 @@ class RunInfo:
 
 
 class Store:
-    """One SQLite file holding any number of runs."""
+    """One database holding any number of runs: a SQLite file, or a PostgreSQL server
+    (`postgresql://user@host/dbname`) that a team shares."""
 
     @guarded
     def __init__(self, path: str | Path = DEFAULT_DB) -> None:
-        self.path = Path(path)
-        self.db: sqlite3.Connection | None = None
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.path = str(path) if is_postgres(path) else Path(path)
+        self.db: SqliteDB | PostgresDB | None = None
+        self.db = connect(self.path)
 
     def close(self) -> None:
         if self.db is not None:
@@ -160,12 +126,12 @@ class Store:
         """Store a new run: its config, its items and its state, all or nothing. Raises RunExists."""
         config = redacted_config(config)
         with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.begin()
             if self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", (config.run_id,)).fetchone():
                 raise RunExists(config.run_id)
             self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
                             (config.run_id, config.model, config.suite, config.created, config.model_dump_json()))
-            self.db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?)",
+            self.db.executemany(ADD_SAMPLES,
                                 ((config.run_id, s.id, i, s.model_dump_json()) for i, s in enumerate(samples)))
             self.db.execute("INSERT INTO run_state (run_id, status, attempts) VALUES (?, 'stopped', ?) "
                             "ON CONFLICT (run_id) DO UPDATE SET attempts = excluded.attempts",
@@ -176,7 +142,7 @@ class Store:
         """Store a run's config, replacing the stored one (a rescore changes how it is matched)."""
         config = redacted_config(config)
         self.db.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
+            SAVE_RUN,
             (config.run_id, config.model, config.suite, config.created, config.model_dump_json()),
         )
 
@@ -268,9 +234,9 @@ class Store:
     def save_samples(self, run_id: str, samples: Iterable[Sample]) -> None:
         """Add items to a run (tests build runs this way; `create_run` is how runs are made)."""
         with self.db:
-            self.db.execute("BEGIN")
+            self.db.begin()
             self.db.executemany(
-                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?)",
+                ADD_SAMPLES,
                 ((run_id, s.id, i, s.model_dump_json()) for i, s in enumerate(samples)),
             )
 
@@ -289,7 +255,7 @@ class Store:
         if not rows:
             return
         with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.begin()
             if holder is not None:
                 for run_id in {row.run_id for row in rows}:
                     found = self.db.execute("SELECT holder FROM run_state WHERE run_id = ?", (run_id,)).fetchone()
@@ -311,15 +277,15 @@ class Store:
 
     def iter_rows(self, run_id: str) -> Iterator[Row]:
         try:
-            cursor = self.db.execute(
+            cursor = self.db.stream(
                 "SELECT r.row FROM rows r JOIN samples s ON s.run_id = r.run_id AND s.sample_id = r.sample_id "
                 "WHERE r.run_id = ? ORDER BY s.position, r.permutation",
                 (run_id,),
             )
             for (row,) in cursor:
                 yield Row.model_validate_json(row)
-        except STORAGE_ERRORS as exc:
-            raise sqlite_error(exc, str(self.path)) from None
+        except storage_errors() as exc:
+            raise storage_error(exc, shown(self.path)) from None
 
     def rows(self, run_id: str) -> list[Row]:
         return list(self.iter_rows(run_id))

@@ -189,3 +189,17 @@ def test_two_embedded_model_workers_match_one_process(tmp_path):
                                                                     for r in store.rows("alone")}
         assert [r.score.extracted for r in store.rows("spread")] == [r.score.extracted for r in store.rows("alone")]
     assert without_latency(spread) == without_latency(alone)
+
+
+def test_ray_workers_into_postgresql_match_the_default_run_into_sqlite(tmp_path, pg_url):
+    """The issue's acceptance run: `--executor ray --workers 2 --db postgresql://…` against the default."""
+    from tests.test_store_backends import metrics_printed, same_rows
+
+    file_db = str(tmp_path / "runs.db")
+    common = ["run", "--model", "mock/first", "--suite", "demo-robustness", "--run-id", "r"]
+    alone = CliRunner().invoke(app, [*common, "--db", file_db])
+    spread = CliRunner().invoke(app, [*common, "--executor", "ray", "--workers", "2", "--db", pg_url])
+    assert alone.exit_code == 0 and spread.exit_code == 0, spread.output
+    assert metrics_printed(spread.output) == metrics_printed(alone.output)
+    with Store(file_db) as a, Store(pg_url) as b:
+        assert same_rows(a, b, "r") and b.count_rows("r") == 160

@@ -154,7 +154,7 @@ def test_run_on_postgresql_stores_the_same_rows_and_prints_the_same_metrics_as_s
 
 def metrics_printed(output: str) -> list[str]:
     """The results table `medgap run` prints, without the progress bar, timings and where it was stored."""
-    skip = ("asking", "latency", "stored in", "`medgap results")
+    skip = ("asking", "worker ", "latency", "stored in", "`medgap results")
     return [line for line in output.splitlines() if line.strip() and not line.lstrip().startswith(skip)]
 
 

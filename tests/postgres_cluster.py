@@ -54,7 +54,8 @@ def as_server_user(command: list[str]) -> list[str]:
 
 
 def start(folder: Path | None = None) -> tuple[str, Path]:
-    """Start a cluster; returns (URL of its `postgres` database, its folder)."""
+    """Start a cluster in `folder` (default: a new temp dir; as root, the server user must be able to
+    reach it); returns (URL of its `postgres` database, its folder)."""
     reason = why_unavailable()
     if reason:
         raise RuntimeError(reason)
@@ -64,13 +65,18 @@ def start(folder: Path | None = None) -> tuple[str, Path]:
         shutil.chown(folder, "postgres", "postgres")
     data = folder / "data"
     port = free_port()
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-    subprocess.run(as_server_user([find_bin("initdb"), "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8",
-                                   "--no-sync"]), check=True, **quiet)
+    run_quietly([find_bin("initdb"), "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--no-sync"])
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-    subprocess.run(as_server_user([find_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                                   "-w", "-t", "60", "start"]), check=True, **quiet)
+    run_quietly([find_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "-t", "60",
+                 "start"])
     return f"postgresql://{USER}@127.0.0.1:{port}/postgres", folder
+
+
+def run_quietly(command: list[str]) -> None:
+    done = subprocess.run(as_server_user(command), check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"{Path(command[0]).name} failed: {done.stderr.strip()[-1000:]}")
 
 
 def stop(folder: Path) -> None:

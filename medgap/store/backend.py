@@ -18,8 +18,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
-from medgap.redact import redact
 from medgap.store.errors import StoreError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -128,8 +128,23 @@ def is_postgres(location: str | Path) -> bool:
 
 
 def shown(location: str | Path) -> str:
-    """The location as printed: a server URL without its password."""
-    return redact(str(location))
+    """The location as printed: a server URL without its password (`postgresql://bob@host/db` still
+    connects, with the password from $PGPASSWORD or ~/.pgpass), and nothing else secret."""
+    text = str(location)
+    if not is_postgres(text):
+        return text
+    parts = urlsplit(text)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+        text = urlunsplit(parts._replace(netloc=netloc))
+    return redact_query(text)
+
+
+def redact_query(url: str) -> str:
+    """`?password=...` (libpq takes it there too) without the value."""
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1[redacted]", url)
 
 
 class SqliteDB:

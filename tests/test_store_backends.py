@@ -230,3 +230,24 @@ def test_annotators_on_two_servers_writing_at_once_lose_no_label(pg_url):
     for by_person in labels.values():
         assert {name: label.category for name, label in by_person.items()} == {
             name: categories[n % 2] for n, name in enumerate(tokens)}
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(location):
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            Store(location).close()
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    with Store(location) as store:
+        assert store.db.execute("SELECT count(*) FROM medgap_schema").fetchone()[0] == 1

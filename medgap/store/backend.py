@@ -168,6 +168,10 @@ class SqliteDB:
         """Start a transaction that takes the write lock at once (no upgrade deadlock later)."""
         self.conn.execute("BEGIN IMMEDIATE")
 
+    def has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
     def stream(self, sql: str, params: Any = ()) -> Iterator[tuple]:
         yield from self.conn.execute(sql, params)
 
@@ -222,6 +226,9 @@ class PostgresDB:
     def begin(self) -> None:
         self.conn.execute("BEGIN")
 
+    def has_table(self, name: str) -> bool:
+        return self.execute("SELECT to_regclass(?)", (name,)).fetchone()[0] is not None
+
     def stream(self, sql: str, params: Any = ()) -> Iterator[tuple]:
         """Rows as the server sends them, on a connection of their own: a million rows are never all
         in memory, and other statements may run while they are read."""
@@ -265,9 +272,11 @@ def connect(location: str | Path) -> SqliteDB | PostgresDB:
 
 
 def schema_version(db: SqliteDB | PostgresDB) -> int:
-    db.execute(VERSION_TABLE)
-    found = db.execute("SELECT max(version) FROM medgap_schema").fetchone()
-    return (found[0] or 0) if found else 0
+    """The version the database records; 0 for an empty one or one made before versions were kept.
+    Reading it writes nothing, so a read-only database at the current version opens."""
+    if not db.has_table("medgap_schema"):
+        return 0
+    return db.execute("SELECT max(version) FROM medgap_schema").fetchone()[0] or 0
 
 
 def migrate(db: SqliteDB | PostgresDB, where: str) -> int:
@@ -281,6 +290,7 @@ def migrate(db: SqliteDB | PostgresDB, where: str) -> int:
         db.begin()
         if isinstance(db, PostgresDB):
             db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        db.execute(VERSION_TABLE)
         current = db.execute("SELECT max(version) FROM medgap_schema").fetchone()[0] or 0  # another may have won
         for version, _, statements in MIGRATIONS:
             if version > current:

@@ -186,6 +186,25 @@ def open_executor(config: RunConfig, gen: GenerateConfig, backend: Model, *, exe
                                       "max_reply_bytes": backend.max_reply_bytes})
 
 
+@contextlib.contextmanager
+def executor_session(executor: str, address: str | None = None) -> Iterator[None]:
+    """Around several runs (an experiment's arms): one Ray cluster connection for all of them."""
+    if executor != "ray":
+        yield
+        return
+    from medgap.executors.base import WorkerFailed
+    from medgap.executors.ray import cluster
+
+    try:
+        session = cluster(address)
+        session.__enter__()
+    except (ImportError, WorkerFailed) as exc:
+        raise RunSetupError(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        stack.push(session)
+        yield
+
+
 def generation_config(config: RunConfig, backend: Model, *, temperature: float | None = None,
                       max_tokens: int | None = None, timeout: float = 120.0,
                       choice_mode: str | None = None) -> GenerateConfig:

@@ -32,6 +32,7 @@ from medgap.evaluate import (
     RunSetupError,
     chain_for,
     claim_run,
+    executor_session,
     generation_config,
     matcher_for,
     new_run_id,
@@ -168,28 +169,29 @@ def experiment(
                 config.extra["experiment"] = {"name": name, "arm": arm, **{a: arm_names[a] or ["plain"] for a in ARMS}}
                 planned[arm] = (config, samples)
             align_arms(store, planned)
-            for arm in ARMS:
-                config, samples = planned[arm]
-                backend = open_backend(config, base_url=base_url, timeout=timeout,
-                                       max_concurrency=max_concurrency, max_rps=max_rps)
-                gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens,
-                                        timeout=timeout, choice_mode=choice_mode)
-                chain = chain_for(config)
-                matcher = matcher_for(config, base_url=base_url, timeout=timeout)
-                asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
-                                      concurrency=max_concurrency, base_url=base_url, timeout=timeout,
-                                      max_rps=max_rps)
-                resume = f"`{command_line('medgap', 'experiment', '--run-id', name, *db_args(db))}` with the same options"
-                with (
-                    stops_cleanly(store, config.run_id, resume),
-                    claim_run(store, config, samples, backend, gen, named=True) as owned,
-                    progress_bar(quiet) as (_, callbacks),
-                ):
-                    err_console.print(f"{arm}: run [bold]{escape(config.run_id)}[/] "
-                                      f"({escape(','.join(config.interventions) or 'plain')})", highlight=False)
-                    run_suite(store, owned.config, owned.samples, backend, gen, concurrency=max_concurrency,
-                              progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
-                              holder=owned.lease.holder, executor=asker)
+            with executor_session(executor, ray_address):  # one Ray cluster for both arms
+                for arm in ARMS:
+                    config, samples = planned[arm]
+                    backend = open_backend(config, base_url=base_url, timeout=timeout,
+                                           max_concurrency=max_concurrency, max_rps=max_rps)
+                    gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens,
+                                            timeout=timeout, choice_mode=choice_mode)
+                    chain = chain_for(config)
+                    matcher = matcher_for(config, base_url=base_url, timeout=timeout)
+                    asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
+                                          concurrency=max_concurrency, base_url=base_url, timeout=timeout,
+                                          max_rps=max_rps)
+                    resume = f"`{command_line('medgap', 'experiment', '--run-id', name, *db_args(db))}` with the same options"
+                    with (
+                        stops_cleanly(store, config.run_id, resume),
+                        claim_run(store, config, samples, backend, gen, named=True) as owned,
+                        progress_bar(quiet) as (_, callbacks),
+                    ):
+                        err_console.print(f"{arm}: run [bold]{escape(config.run_id)}[/] "
+                                          f"({escape(','.join(config.interventions) or 'plain')})", highlight=False)
+                        run_suite(store, owned.config, owned.samples, backend, gen, concurrency=max_concurrency,
+                                  progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
+                                  holder=owned.lease.holder, executor=asker)
         except (RunSetupError, RunBusy) as exc:
             raise fail(str(exc)) from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")

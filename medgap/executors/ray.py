@@ -21,11 +21,13 @@ Every node needs medgap (same version) and what the model needs (the GGUF, llama
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -291,6 +293,18 @@ def cause_of(exc: Exception) -> str:
     how the actor died), without terminal colours."""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def cluster(address: str | None = None) -> Iterator[None]:
+    """Keep one Ray connection for several runs (the arms of an experiment), not one per run."""
+    ray = require_ray()
+    started_here = connect(ray, address)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
 
 
 def connect(ray: Any, address: str | None) -> bool:

@@ -122,9 +122,6 @@ class ModelWorker:
             for task in tasks:
                 task.cancel()
 
-    async def close(self) -> None:
-        await self.model.aclose()
-
 
 async def next_answer(done: asyncio.Queue, tasks: list[asyncio.Task]) -> Answer:
     """The next answer; raises what a worker task raised instead of waiting for ever."""
@@ -261,6 +258,7 @@ class RayExecutor:
                                    f"the last time: {cause_of(exc)}")
             self.resent.extend(missing)
             batches.appendleft(Batch(missing, batch.tries))
+        require_ray().kill(slot.actor)  # an unreachable actor may still be running: it must not answer twice
         slot.replaced += 1
         await self._start(slot, progress, f" (replaced {slot.replaced}×, {len(missing)} attempts sent again)")
 

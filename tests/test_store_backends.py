@@ -194,60 +194,52 @@ def test_db_copy_moves_runs_both_ways_with_their_annotations(tmp_path, pg_url):
     assert result.exit_code == 1 and "already exists" in result.output and "nothing was copied" in result.output
 
 
-def test_annotators_on_two_servers_writing_at_once_lose_no_label(pg_url):
-    """Three annotators, each half on one app instance and half on another (two machines sharing one
-    PostgreSQL database), label every item at the same moment, then label it again; nothing is lost."""
-    build_run(pg_url)
-    with Store(pg_url) as store:
-        setup = prepare(store, RUN_ID)
-    tokens = {name: token for name, token in setup.tokens.items() if name != "adjudicator"}
-    categories = ["omission", "hallucination"]
-    with serve_app(pg_url) as one, serve_app(pg_url) as two:
-        start = threading.Barrier(len(tokens) * 2)
-        failures: list[BaseException] = []
+def at_once(calls: list) -> None:
+    """Run the functions in threads that start together; fail with what any of them raised."""
+    start, failures = threading.Barrier(len(calls)), []
 
-        def label_all(base: str, token: str, items: range, category: str) -> None:
-            try:
-                start.wait()
-                for index in items:
-                    call(base, "PUT", f"/api/items/{index}/label", token, {"category": category})
-            except BaseException as exc:  # noqa: BLE001 -- reported below
-                failures.append(exc)
-
-        threads = []
-        for n, token in enumerate(tokens.values()):
-            category = categories[n % 2]
-            threads.append(threading.Thread(target=label_all, args=(one, token, range(0, setup.items, 2), category)))
-            threads.append(threading.Thread(target=label_all, args=(two, token, range(1, setup.items, 2), category)))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert not failures, failures
-    with Store(pg_url) as store:
-        labels = AnnotationStore(store).labels(RUN_ID)
-    assert sum(len(by_person) for by_person in labels.values()) == setup.items * len(tokens)
-    for by_person in labels.values():
-        assert {name: label.category for name, label in by_person.items()} == {
-            name: categories[n % 2] for n, name in enumerate(tokens)}
-
-
-def test_processes_opening_a_new_database_at_once_migrate_it_once(location):
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def open_it() -> None:
+    def run(function) -> None:
         try:
             start.wait()
-            Store(location).close()
+            function()
         except BaseException as exc:  # noqa: BLE001 -- reported below
-            errors.append(exc)
+            failures.append(exc)
 
-    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    threads = [threading.Thread(target=run, args=(function,)) for function in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
-    assert not errors, errors
+        thread.join(60)
+    assert not failures, failures
+
+
+def test_annotators_on_two_servers_writing_at_once_lose_no_label(pg_url):
+    """Three annotators, each with half the items on one app instance and half on another (two
+    machines sharing one PostgreSQL database), label every item at the same moment, then change every
+    label at the same moment; every annotator's last label of every item is what is stored."""
+    build_run(pg_url)
+    with Store(pg_url) as store:
+        setup = prepare(store, RUN_ID)
+    tokens = [token for name, token in setup.tokens.items() if name != "adjudicator"]
+    names = [name for name in setup.tokens if name != "adjudicator"]
+
+    def labeller(base: str, token: str, items: range, category: str):
+        return lambda: [call(base, "PUT", f"/api/items/{i}/label", token, {"category": category}) for i in items]
+
+    with serve_app(pg_url) as one, serve_app(pg_url) as two:
+        for round_categories in (["omission", "hallucination", "omission"], ["hallucination", "unanswered", "omission"]):
+            at_once([labeller(base, token, range(first, setup.items, 2), category)
+                     for token, category in zip(tokens, round_categories, strict=True)
+                     for base, first in ((one, 0), (two, 1))])
+    with Store(pg_url) as store:
+        labels = AnnotationStore(store).labels(RUN_ID)
+    assert len(labels) == setup.items
+    for by_person in labels.values():
+        assert {name: label.category for name, label in by_person.items()} == dict(
+            zip(names, round_categories, strict=True))
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(location):
+    at_once([lambda: Store(location).close() for _ in range(4)])
     with Store(location) as store:
         assert store.db.execute("SELECT count(*) FROM medgap_schema").fetchone()[0] == 1

@@ -187,6 +187,10 @@ def projection(figures: dict[str, float], counts: list[int]) -> str:
             out.append(f"10 nodes x {cores} cores, local 1.5B workers on 1 thread: {workers} workers x "
                        f"{per_worker:.2f} items/s x {efficiency:.2f} (measured {best}-worker efficiency) = "
                        f"{rate:,.0f} items/s, {rate / ceiling:.1%} of the driver ceiling")
+    per_replica = 20.0  # completions/s of one GPU replica serving many requests at once (an assumption, not measured)
+    out.append(f"10 GPU nodes serving one replica each at {per_replica:.0f} completions/s (openai/ workers): "
+               f"{10 * per_replica:.0f} items/s, {10 * per_replica / ceiling:.0%} of the driver ceiling; one driver "
+               f"saturates at about {ceiling / per_replica:.0f} such replicas")
     return "\n".join(out)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medgap.analysis.metrics import summarize
-from medgap.analysis.understanding import macro_f1
+from medgap.analysis.extraction_metrics import macro_f1
 from medgap.datasets import load_file, medbench
 from medgap.datasets.errors import DatasetError
 from medgap.datasets.medbench_ie import adapt

@@ -14,7 +14,7 @@ from medgap.analysis.generation_metrics import record_metrics
 from medgap.analysis.open_metrics import fill_metrics, open_metrics
 from medgap.analysis.robustness import robustness_metrics
 from medgap.analysis.stats import item_values, share_ci
-from medgap.analysis.understanding import extraction_metrics
+from medgap.analysis.extraction_metrics import extraction_metrics, micro_f1_of
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
 MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
@@ -43,17 +43,6 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if multi:
         out.update(micro_f1_of(multi, prefix="multi_"))
     return out
-
-
-def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:
-    """Micro-F1 pooled over rows from the tp/fp/fn each scorer records (MedBench's DDx scoring)."""
-    tp = sum(r.score.details.get("tp", 0) for r in rows)
-    fp = sum(r.score.details.get("fp", 0) for r in rows)
-    fn = sum(r.score.details.get("fn", 0) for r in rows)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {f"{prefix}micro_f1": f1, f"{prefix}precision": precision, f"{prefix}recall": recall}
 
 
 def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:

@@ -69,7 +69,8 @@ def apply_match(score: Score, result: MatchResult, primary: bool = True) -> Scor
         return score
     details.pop("judge_error", None)
     recall = sum(result.covered) / len(points) if points else None
-    details.update(covered=result.covered, missed=[p for p, c in zip(points, result.covered) if not c], recall=recall)
+    missed = [p for p, c in zip(points, result.covered, strict=True) if not c]
+    details.update(covered=result.covered, missed=missed, recall=recall)
     score.value = recall
     return score
 
@@ -142,7 +143,7 @@ async def rescore_rows(rows: list[Row], samples: dict[str, Sample], matcher: Mat
         jobs.append((row.score.details["points"], row.response.text, sample))
     matcher.prepare(jobs)
     results = await match_many(matcher, jobs, concurrency=concurrency)
-    for row, result in zip(todo, results):
+    for row, result in zip(todo, results, strict=True):
         apply_match(row.score, result, primary=primary)
         if on_row:
             on_row(row)
@@ -168,7 +169,8 @@ async def rescore_run(store, run_id: str, method: str, judge=None, *, primary: b
         config.match = method
         config.extra["match"] = matcher.describe()
         store.save_run(config)
-    report = RescoreReport(run_id, method, rescored=len(changed), skipped=sum(r.kind == "open" for r in rows) - len(changed))
+    skipped = sum(r.kind == "open" for r in rows) - len(changed)
+    report = RescoreReport(run_id, method, rescored=len(changed), skipped=skipped)
     for row in changed:
         error = row.score.details.get("match_errors", {}).get(method)
         if error:

@@ -70,7 +70,7 @@ def test_fleiss_kappa_does_not_depend_on_which_rater_gave_which_label():
 
 
 def test_krippendorff_alpha_matches_the_textbook_example_with_missing_labels():
-    units = [list(unit) for unit in zip(*KRIPPENDORFF_OBSERVERS)]
+    units = [list(unit) for unit in zip(*KRIPPENDORFF_OBSERVERS, strict=True)]
     assert krippendorff_alpha(units) == pytest.approx(0.743, abs=5e-4)
 
 
@@ -176,7 +176,7 @@ def test_agreement_report_over_a_stored_annotation(tmp_path):
         prepare(store, RUN_ID)
         notes = AnnotationStore(store)
         items = notes.items(RUN_ID)
-        for key, row in zip(items, chosen):
+        for key, row in zip(items, chosen, strict=True):
             for i, cat in enumerate(row, start=1):
                 if cat:
                     notes.set_label(RUN_ID, key, f"annotator{i}", HumanLabel(category=cat))

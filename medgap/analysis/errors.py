@@ -93,7 +93,7 @@ def label_run(
         keys = [key for key, (_, _, label) in current.items() if needs_judge(label)]
         cases = [JudgeCase(current[k][0], samples.get(k[0]), current[k][2]) for k in keys]
         results = asyncio.run(judge_labels(judge, cases, concurrency, on_judged)) if cases else []
-        for key, result in zip(keys, results):
+        for key, result in zip(keys, results, strict=True):
             if result is None:
                 report.judge_failed += 1
                 continue
@@ -154,7 +154,7 @@ def error_distribution(store: Store, run_id: str, labels: dict[Key, ErrorLabel] 
     chosen = [labels[(row.sample_id, row.permutation)] for row in rows]
     return {
         "run_id": run_id,
-        **distribution((row.dimension, label.category) for row, label in zip(rows, chosen)),
+        **distribution((row.dimension, label.category) for row, label in zip(rows, chosen, strict=True)),
         "sources": dict(Counter(label.source for label in chosen)),
         "low_confidence": sum(1 for label in chosen if label.confidence == "low"),
     }

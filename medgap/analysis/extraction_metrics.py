@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from medgap.analysis.stats import percentile_interval, resample_indices
+from medgap.analysis.stats import percentile_interval, resample_indices, scored_values
 from medgap.records import Row, Sample
 
 
@@ -33,7 +33,7 @@ def extraction_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if labelled:
         pairs = [(r.score.details.get("gold_label"), r.score.details.get("predicted_label")) for r in labelled]
         out["macro_f1"] = macro_f1(pairs)
-        out["classification_accuracy"] = sum(r.score.value for r in labelled) / len(labelled)
+        out["classification_accuracy"] = sum(scored_values(labelled)) / len(labelled)
     return out
 
 

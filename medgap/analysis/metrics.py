@@ -10,11 +10,11 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 
+from medgap.analysis.extraction_metrics import extraction_metrics, micro_f1_of
 from medgap.analysis.generation_metrics import record_metrics
 from medgap.analysis.open_metrics import fill_metrics, open_metrics
 from medgap.analysis.robustness import robustness_metrics
-from medgap.analysis.stats import item_values, share_ci
-from medgap.analysis.extraction_metrics import extraction_metrics, micro_f1_of
+from medgap.analysis.stats import item_values, scored_values, share_ci
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
 MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
@@ -26,7 +26,7 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if not choice:
         return {}
     graded = [r for r in choice if r.graded]
-    correct = sum(r.score.value for r in graded)
+    correct = sum(scored_values(graded))
     unanswered = sum(r.unanswered for r in graded)
     answered = len(graded) - unanswered
     out = {

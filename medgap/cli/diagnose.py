@@ -44,7 +44,14 @@ def findings_table(result: dict) -> Table:
 def diagnose(
     run_id: Annotated[str, typer.Argument(help="The run to diagnose.")],
     db: DbOption = DEFAULT_DB_PATH,
-    rules: Annotated[Path | None, typer.Option("--rules", help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); see medgap/analysis/diagnosis.py.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); "
+            "see medgap/analysis/diagnosis.py.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read a run's metrics and error distribution, name the failure signatures it shows with the

@@ -134,10 +134,19 @@ def test_missing_prediction_is_an_error_not_a_wrong_answer(tmp_path):
     assert null.error is not None and "line 2" in null.error
 
 
-def test_ambiguous_question_is_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "preds.jsonl", [medbench_line("同一个问题", "甲"), medbench_line("同一个问题", "乙")])
-    reply = answer(ReplayModel(str(path)), request_for("同一个问题"))
-    assert reply.error is not None and "several lines" in reply.error and "(1, 2)" in reply.error
+def test_a_question_answered_twice_differently_keeps_both_answers(tmp_path):
+    """The first answer is the reply; the other goes to `alternatives` (robustness counts the item
+    as inconsistent). Answers that commit to the same letters are no conflict."""
+    path = write_jsonl(tmp_path / "preds.jsonl", [
+        medbench_line("同一个问题", "甲"), medbench_line("同一个问题", "乙"),
+        medbench_line("门静脉高压最常见的病因是？", "答案：A", 7, [f"{k}. {v}" for k, v in OPTIONS.items()]),
+        medbench_line("门静脉高压最常见的病因是？", "A", 7, [f"{k}. {v}" for k, v in OPTIONS.items()]),
+    ])
+    model = ReplayModel(str(path))
+    reply = answer(model, request_for("同一个问题"))
+    assert reply.error is None and reply.text == "甲" and reply.alternatives == ["乙"]
+    same = answer(model, request_for("门静脉高压最常见的病因是？", OPTIONS, 7))
+    assert same.text == "答案：A" and same.alternatives == []
 
 
 def test_bad_json_names_file_and_line(tmp_path):

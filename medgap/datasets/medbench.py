@@ -208,22 +208,26 @@ def read_question(question: str, given: dict[str, str], *, text_options: bool = 
     if prompt and body[: prompt.start()].strip():
         suffix = "\n".join(part for part in (prompt.group().strip(), suffix) if part)
         body = body[: prompt.start()].rstrip()
+    examples, body = _split_examples(body) if text_options else (None, body)
     stem, options = stem_and_options(body, given, text_options=text_options)
-    examples, stem = _split_examples(stem)
+    stem = _STEM_LABEL.sub("", stem, count=1).strip() or stem
     preamble = "\n".join(part for part in (preamble, examples) if part) or None
     return QuestionParts(stem=stem, options=options, preamble=preamble, suffix=suffix)
 
 
-def _split_examples(stem: str) -> tuple[str | None, str]:
-    """(few-shot examples, the stem) of text where worked examples precede the question."""
+def _split_examples(body: str) -> tuple[str | None, str]:
+    """(worked examples, the rest) of a body where choice questions with their answers ("答: B")
+    precede the question; (None, body) when the text before the last answer line is not a choice
+    question (a dialogue's "答：" lines stay in the stem)."""
     last = None
-    for last in _EXAMPLE_ANSWER.finditer(stem):
+    for last in _EXAMPLE_ANSWER.finditer(body):
         pass
-    if last is not None and stem[last.end() :].strip():
-        examples, stem = stem[: last.end()].strip(), stem[last.end() :]
-    else:
-        examples = None
-    return examples, _STEM_LABEL.sub("", stem, count=1).strip() or stem.strip()
+    if last is None or not body[last.end() :].strip():
+        return None, body
+    examples = body[: last.start()]
+    if option_block(examples.splitlines()) is None and inline_options(examples) is None:
+        return None, body
+    return body[: last.end()].strip(), body[last.end() :].strip()
 
 
 def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = True) -> tuple[str, dict[str, str]]:
@@ -272,10 +276,14 @@ def _gold(answer: Any, options: dict[str, str]) -> Gold | None:
 
 
 _LETTERS_ONLY = re.compile(r"[A-H](?:[\s,，、;；]*[A-H])*")
+# Words of a question that asks to choose among options.
+_CHOICE_WORDS = re.compile(r"选择题|单选|多选|不定项|选项|下列|以下哪|哪一?项|哪几项|正确的是|错误的是")
 
 
-def _check_choice_has_options(source: str, answer: Any, options: dict[str, str]) -> None:
-    """A choice row that lost its options must not load as an open item whose gold is a letter."""
+def _check_choice_has_options(source: str, question: str, answer: Any, options: dict[str, str]) -> None:
+    """A choice row that lost its options must not load as an open item whose gold is a letter: a
+    row of a choice task, or one whose answer is letters and whose question asks to choose (a
+    blood-type answer "A" to an open question is not one)."""
     if options:
         return
     if is_choice_source(source):
@@ -283,7 +291,7 @@ def _check_choice_has_options(source: str, answer: Any, options: dict[str, str])
             f"{source} is a choice task but this row has no options (none given, none found in the question)",
             field="options",
         )
-    if isinstance(answer, str) and _LETTERS_ONLY.fullmatch(answer.strip()):
+    if isinstance(answer, str) and _LETTERS_ONLY.fullmatch(answer.strip()) and _CHOICE_WORDS.search(question):
         raise DatasetError(
             f"answer {answer.strip()!r} names option letters but the row has no options "
             "(none given, none found in the question)",
@@ -381,7 +389,7 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
         required_text(record, "question"), parse_options(record.get("options")),
         text_options=text_has_options(source_name),
     )
-    _check_choice_has_options(source_name, record.get("answer"), parts.options)
+    _check_choice_has_options(source_name, parts.stem, record.get("answer"), parts.options)
     gold = _gold(record.get("answer"), parts.options)
     item_id = other.get("id")
     metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": parts.key}

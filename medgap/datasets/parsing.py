@@ -306,31 +306,39 @@ def inline_options(text: str) -> tuple[int, dict[str, str]] | None:
     """The options written inline at the end of `text`, and where their first label starts.
 
     Labels are looked for in order (A, then B after it, …). Labels after whitespace are preferred
-    ("A. x B. y", so "0.3～0.9g" or "维生素B.12" inside an option does not split it); without any
-    ("A.宜进行治疗药物监测B.半衰期短C.…"), a label must not follow a Latin letter or digit, a '.'
-    label must not be followed by a digit, and no option may be empty ("维生素A、B、C" is no run).
+    ("A. x B. y", so "0.3～0.9g" or "维生素B.12" inside an option does not split it); then labels
+    after anything but a Latin letter or digit ("A.宜进行治疗药物监测B.半衰期短C.…"); then after
+    anything ("A.维生素B12B.叶酸"); the looser reading only wins when it finds more options. A '.'
+    label is never followed by a digit, and no option may be empty ("维生素A、B、C" is no run).
     The last A that starts a run of at least two options wins (a stem may mention "维生素A、").
     """
-    for spaced in (True, False):
-        for match in reversed(list(_label_pattern("A", None, spaced).finditer(text))):
-            run = _run_from(text, match, spaced)
+    best: tuple[int, dict[str, str]] | None = None
+    for before in _LABEL_BEFORE:
+        for match in reversed(list(_label_pattern("A", None, before).finditer(text))):
+            run = _run_from(text, match, before)
             if run is not None:
-                return match.start(), run
-    return None
+                if best is None or len(run) > len(best[1]):
+                    best = match.start(), run
+                break
+    return best
 
 
-def _label_pattern(letter: str, separators: str | None, spaced: bool) -> re.Pattern[str]:
+# What may precede a label, tried in turn: whitespace; anything but a Latin letter or digit; anything
+# ("A.维生素B12B.叶酸C.…", where an option ends in a digit or letter).
+_LABEL_BEFORE = (r"(?:^|(?<=\s))", r"(?<![A-Za-z0-9])", "")
+
+
+def _label_pattern(letter: str, separators: str | None, before: str) -> re.Pattern[str]:
     separators = separators or "".join(_INLINE_SEPARATOR_CLASSES)
-    before = r"(?:^|(?<=\s))" if spaced else r"(?<![A-Za-z0-9])"
     after = r"(?![0-9])" if "." in separators else ""
     return re.compile(rf"{before}[(（]?{letter}\s*([{re.escape(separators)}]){after}\s*", re.MULTILINE)
 
 
-def _run_from(text: str, first: re.Match[str], spaced: bool) -> dict[str, str] | None:
+def _run_from(text: str, first: re.Match[str], before: str) -> dict[str, str] | None:
     separators = next(c for c in _INLINE_SEPARATOR_CLASSES if first.group(1) in c)
     starts = [(first.start(), first.end())]
     for offset in range(1, 26):
-        label = _label_pattern(chr(ord("A") + offset), separators, spaced).search(text, starts[-1][1])
+        label = _label_pattern(chr(ord("A") + offset), separators, before).search(text, starts[-1][1])
         if label is None:
             break
         starts.append((label.start(), label.end()))

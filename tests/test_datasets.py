@@ -319,6 +319,50 @@ def test_medbench_source_table_reads_spelling_variants():
     assert medbench.dimension_for("DDx-advanced") == "complex_reasoning"
 
 
+def test_medbench_source_table_knows_both_releases_and_opencompass_names():
+    expected = {
+        "Med-Exam": "knowledge_qa", "MedMC": "knowledge_qa", "MedSpeQA": "knowledge_qa", "MedHC": "knowledge_qa",
+        "MedExam_V4": "knowledge_qa", "MedEthics_V4": "safety_ethics", "MedSafety_V4": "safety_ethics",
+        "MedRxCheck_SCQ": "safety_ethics", "MedRxCheck_MSQ_V4": "safety_ethics", "CMB-Clin-extended": "complex_reasoning",
+        "CMB-Clin-extended_V4": "complex_reasoning", "CMB-Clin": "complex_reasoning", "Med-Exam_test": "knowledge_qa",
+        "Health_exam": "knowledge_qa", "SafetyBench": "safety_ethics", "Medicine_Counseling": "knowledge_qa",
+        "CMeEE-V2": "language_understanding", "IMCS-V2-MRG": "language_generation",
+    }
+    assert {name: medbench.dimension_for(name) for name in expected} == expected
+    for unknown in ("NewTask2030", "MedExamination", "V4", ""):
+        assert medbench.dimension_for(unknown) is None, unknown
+
+
+@pytest.mark.parametrize("written", [
+    "A、希波克拉底B、盖伦C、维萨里D、哈维",
+    "A.希波克拉底B.盖伦C.维萨里D.哈维",
+    "A. 希波克拉底 B. 盖伦 C. 维萨里 D. 哈维",
+    "(A)希波克拉底(B)盖伦(C)维萨里(D)哈维",
+])
+def test_options_on_one_line_with_or_without_spaces(tmp_path, written):
+    expected = {"A": "希波克拉底", "B": "盖伦", "C": "维萨里", "D": "哈维"}
+    assert parse_options(written) == expected
+    in_text = mb(f"被誉为“西方医学之父”的是（ ）{written}", None, "A")
+    on_next_line = mb(f"被誉为“西方医学之父”的是\n{written}\n答:", None, "A", item_id=2)
+    for sample in medbench.load(write_jsonl(tmp_path / "t.jsonl", [in_text, on_next_line])):
+        assert sample.options == expected and sample.gold.letters == ["A"]
+        assert sample.question.startswith("被誉为“西方医学之父”的是")
+
+
+def test_options_inside_option_texts_are_not_labels():
+    assert parse_options("A.维生素B12B.叶酸C.铁剂D.维生素C") == {"A": "维生素B12", "B": "叶酸", "C": "铁剂", "D": "维生素C"}
+    assert parse_options("A.维生素B.12缺乏B.叶酸缺乏") == {"A": "维生素B.12缺乏", "B": "叶酸缺乏"}
+    assert parse_options("A. 0.3～0.9g B. 1～2g") == {"A": "0.3～0.9g", "B": "1～2g"}
+    with pytest.raises(DatasetError):
+        parse_options("分为A、B、C三级")
+
+
+def test_a_dialogue_with_answer_lines_is_not_a_few_shot_preamble(tmp_path):
+    question = "问：最近总是头晕怎么办？\n答：建议测量血压。\n问：血压150/95，需要吃药吗？"
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb(question, None, None, source="MedDG")]))
+    assert sample.kind == "open" and sample.question == question and "instruction" not in sample.metadata
+
+
 def test_detect_format_medbench_and_generic(tmp_path):
     assert detect_format(write_jsonl(tmp_path / "a.jsonl", [mb("题", None, None)])) == "medbench"
     assert detect_format(write_jsonl(tmp_path / "b.jsonl", [{"question": "q", "answer": "x"}])) == "generic"

@@ -179,6 +179,9 @@ def test_inconsistent_answers_in_one_file_count_as_inconsistent(tmp_path):
     assert overall["robustness_answered_twice"] == 1 and overall["robustness_excluded"] == 0
     conflicted = rows(db, "r")[("medbench-MedSafety/11", 2)]
     assert conflicted.response.alternatives and conflicted.score.value == 1.0
+    report = tmp_path / "report.html"
+    invoke("report", "r", "-o", report, "--db", db)
+    assert "1 answered twice differently (inconsistent)" in report.read_text(encoding="utf-8")
 
     # two copies asked in one order, answered differently: each copy gets its own line
     replay(db, "exam", FIXTURES / "old/Med-Exam.predictions.jsonl", FIXTURES / "old/Med-Exam.jsonl")

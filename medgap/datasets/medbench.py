@@ -1,17 +1,24 @@
-"""MedBench JSONL: one object per line with `question`, `options`, `answer` and `other`
+"""MedBench JSONL, both releases: one object per line with `question`, `options`, `answer` and `other`
 (`other.source` names the MedBench task, `other.id` the item).
 
-- `options` is a list of labelled strings ("A. text", "A: text", "A．text") or null. Newer files leave
-  it null and write the options into `question` after an instruction preamble
-  (`…\\n## 问题\\n<stem>\\nA. …\\nB. …`); the options are parsed out of the text and the preamble is
-  kept apart in `metadata["instruction"]`.
+- The task (`other.source`, else the file name) gives the dimension (`SOURCE_DIMENSIONS`: old-release,
+  V4 and OpenCompass names; `MedExam_V4` reads as MedExam). An unknown task is one error for the file.
+- `options` is a list of labelled strings ("A. text"), an object, one string ("A、x B、y" or
+  "A、xB、y") or null. Otherwise the options are read from the end of `question` (`read_question`):
+  one per line or on one line, with or without spaces, after a `## 问题` preamble or after few-shot
+  examples that end in an answer line ("答: A"); preamble and examples are kept apart in
+  `metadata["instruction"]`, so copies behind different examples have one stem.
 - `answer` is option letters ("B", "ACD"), free text for open items, or null/"" in the public test
-  files: those items are ungraded (`gold=None`).
-- Robustness files repeat an item (same `other.id`) with its options shuffled: the repeats become ONE
-  sample whose `given_orders` lists each order as original letters (first occurrence = original).
+  files: those items are ungraded (`gold=None`). A choice row without options, or a gold letter
+  outside them, is an error naming file, line and field.
+- Robustness files repeat an item (same `other.id`, or no id and the same stem and option set) with
+  its options shuffled: the copies become ONE sample whose `given_orders` lists each copy's order as
+  original letters (first copy = original), one row each. Another line reusing an id is its own item
+  (`<id>~2`).
 - `metadata["original"]` keeps the record as read and `metadata["line"]` its line, for the
-  submission exporter; merged repeats list every record in `metadata["occurrences"]`, aligned with
-  `given_orders`.
+  submission exporter (`submission_record`); merged copies list every record in
+  `metadata["occurrences"]`, aligned with `given_orders`. `metadata["question_key"]` is the
+  normalised stem replay matches predictions by.
 """
 
 from __future__ import annotations

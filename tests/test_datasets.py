@@ -357,6 +357,23 @@ def test_options_inside_option_texts_are_not_labels():
         parse_options("分为A、B、C三级")
 
 
+@pytest.mark.parametrize("example", [
+    "问题：甲？\nA. 一\nB. 二\n答: B",
+    "问题：甲？\nA. 一\nB. 二\n答:\nB",  # the example's answer on the line after "答:"
+    "例题：甲？\nA. 一\nB. 二\n答案：B。解析：因为二。\n二是对的。",  # an explanation after it
+])
+def test_few_shot_examples_are_cut_off_the_stem(tmp_path, example):
+    question = f"以下是单项选择题，请参照示例作答。\n{example}\n\n问题：目标题干？\nA. 甲\nB. 乙\n答:"
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb(question, None, "A")]))
+    assert sample.question == "目标题干？" and sample.options == {"A": "甲", "B": "乙"}
+    assert example in sample.metadata["instruction"] and sample.metadata["instruction_suffix"] == "答:"
+
+
+def test_a_question_ending_in_answer_keeps_it(tmp_path):
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb("请写出本题的参考答案", None, None, source="MedHC")]))
+    assert sample.question == "请写出本题的参考答案"
+
+
 def test_a_dialogue_with_answer_lines_is_not_a_few_shot_preamble(tmp_path):
     question = "问：最近总是头晕怎么办？\n答：建议测量血压。\n问：血压150/95，需要吃药吗？"
     [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb(question, None, None, source="MedDG")]))

@@ -180,9 +180,11 @@ def _is_options_heading(line: str) -> bool:
 
 
 # "答:", "答案：", "Answer:" alone on the last line: the prompt for the model's answer.
-_ANSWER_PROMPT = re.compile(r"\n?[ \t]*(?:答案?|Answer)[ \t]*[:：]?[ \t]*\Z", re.IGNORECASE)
+_ANSWER_PROMPT = re.compile(r"^[ \t]*(?:答案?|Answer)[ \t]*[:：]?[ \t]*\Z", re.IGNORECASE | re.MULTILINE)
 # A worked example's answer line inside a few-shot preamble: "答: B", "答案：A", "答:".
 _EXAMPLE_ANSWER = re.compile(r"^[ \t]*答案?[ \t]*[:：].*$", re.MULTILINE)
+_ANSWER_LETTERS_LINE = re.compile(r"\s*[A-H]+[ \t]*(?=\n|$)")
+_STEM_LABEL_LINE = re.compile(r"^[ \t]*(?:问题|题目)[ \t]*[:：]", re.MULTILINE)
 # "问题：", "题目:" before the stem.
 _STEM_LABEL = re.compile(r"^\s*(?:问题|题目|Question)[ \t]*[:：]\s*", re.IGNORECASE)
 
@@ -234,7 +236,13 @@ def _split_examples(body: str) -> tuple[str | None, str]:
     examples = body[: last.start()]
     if option_block(examples.splitlines()) is None and inline_options(examples) is None:
         return None, body
-    return body[: last.end()].strip(), body[last.end() :].strip()
+    end = last.end()
+    letters = _ANSWER_LETTERS_LINE.match(body, end)  # "答:\nB": the example's answer on its own line
+    if letters and body[letters.end() :].strip():
+        end = letters.end()
+    labels = list(_STEM_LABEL_LINE.finditer(body, end))  # "答案：B。解析：…\n…\n问题：<stem>"
+    start = labels[-1].start() if labels else end
+    return body[:start].strip(), body[start:].strip()
 
 
 def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = True) -> tuple[str, dict[str, str]]:

@@ -174,3 +174,16 @@ def test_missing_file_and_description(tmp_path):
     path = write_jsonl(tmp_path / "preds.jsonl", [medbench_line("q", "A", 1)])
     described = ReplayModel(str(path)).describe()
     assert described["predictions"] == 1 and len(described["sha256"]) == 64
+
+
+def test_lines_without_ids_match_whichever_side_carries_the_options(tmp_path):
+    """The data writes the options into the question; the predictions keep them in `options`,
+    add a preamble and an answer prompt: both sides read the same stem and options."""
+    shown = "\n".join(f"{k}. {v}" for k, v in OPTIONS.items())
+    data = write_jsonl(tmp_path / "Med-Exam.jsonl", [
+        {"question": f"门静脉高压最常见的病因是？\n{shown}", "options": None, "answer": "A", "other": {"source": "Med-Exam"}}])
+    predictions = write_jsonl(tmp_path / "preds.jsonl", [
+        {"question": "请回答下面的单项选择题。\n## 问题\n门静脉高压最常见的病因是\n答:",
+         "options": [f"{k}. {v}" for k, v in OPTIONS.items()], "answer": "答案：A"}])
+    [request] = requests_from_loader(data)
+    assert answer(ReplayModel(str(predictions)), request).text == "答案：A"

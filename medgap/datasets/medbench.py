@@ -267,6 +267,18 @@ def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = T
     return stem, given or parsed
 
 
+def matching_key(question: str, parts: QuestionParts, given: dict[str, str], *, text_options: bool = True) -> str:
+    """The key a data line and a prediction line of one item share: the stem as read from the text
+    alone, so that an `options` field present on one side only (or lettered differently) does not
+    change it."""
+    if not given:
+        return parts.key
+    try:
+        return read_question(question, {}, text_options=text_options).key
+    except DatasetError:
+        return parts.key
+
+
 def question_key(text: str) -> str:
     """What two spellings of one question share: no whitespace, no "问题：" label, no trailing
     blank "（ ）" or final punctuation."""
@@ -400,14 +412,14 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
     dim = dimension or dimension_for(source_name)
     if dim is None:
         raise unknown_source_error(source_name, from_other)
-    parts = read_question(
-        required_text(record, "question"), parse_options(record.get("options")),
-        text_options=text_has_options(source_name),
-    )
+    question, given, text_options = required_text(record, "question"), parse_options(record.get("options")), \
+        text_has_options(source_name)
+    parts = read_question(question, given, text_options=text_options)
     _check_choice_has_options(source_name, parts.stem, record.get("answer"), parts.options)
     gold = _gold(record.get("answer"), parts.options)
     item_id = other.get("id")
-    metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": parts.key}
+    key = matching_key(question, parts, given, text_options=text_options)
+    metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": key}
     if parts.preamble:
         metadata["instruction"] = parts.preamble
     if parts.suffix:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from medgap.datasets.errors import DatasetError
-from medgap.datasets.medbench import option_key, question_key, read_question, text_has_options
+from medgap.datasets.medbench import matching_key, option_key, question_key, read_question, text_has_options
 from medgap.datasets.parsing import BadRows, OnSkip, json_object, numbered_lines, parse_options
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Response, Sample
@@ -182,13 +182,13 @@ def prediction_from(record: dict[str, Any], line: int) -> Prediction:
         raise DatasetError(f"must be the model's reply as a string, found {type(answer).__name__}", field="answer")
     other = record.get("other") if isinstance(record.get("other"), dict) else {}
     other_id, source = other.get("id"), other.get("source")
-    parts = read_question(question, parse_options(record.get("options")),
-                          text_options=source is None or text_has_options(str(source)))
+    given, text_options = parse_options(record.get("options")), source is None or text_has_options(str(source))
+    parts = read_question(question, given, text_options=text_options)
     return Prediction(
         line=line,
         other_id=None if other_id is None else str(other_id),
         source=None if source is None else str(source),
-        question=parts.key,
+        question=matching_key(question, parts, given, text_options=text_options),
         options=tuple(option_key(text) for text in parts.options.values()),
         answer=answer,
     )

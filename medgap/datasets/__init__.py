@@ -40,7 +40,7 @@ FORMATS: dict[str, Format] = {
     "medbench": Format(
         "medbench",
         medbench.load,
-        "MedBench JSONL (question/options/answer/other); repeats with shuffled options merge",
+        "MedBench JSONL, old release and V4 (question/options/answer/other); shuffled copies are one item",
     ),
     "cmmlu": Format("cmmlu", cmmlu.load, "CMMLU CSV, one subject per file (,Question,A,B,C,D,Answer)"),
     "cmb_clin": Format("cmb_clin", cmb_clin.load, "CMB-Clin JSON array of cases with QA_pairs (open items)"),

@@ -454,7 +454,8 @@ def test_lower_case_letters_count_only_where_they_can_only_be_letters():
     options = {"A": "甲", "B": "乙", "C": "丙", "D": "丁", "E": "戊"}
     assert extract_choice("(b)", options) == "B" and extract_choice("a、c", options, multi=True) == "AC"
     assert extract_choice("ace", options, multi=True) == "ACE"
-    for reply in ("dead", "bed", "a bed", "答案：b超", "this is a test"):
+    assert extract_choice("answer: b", options) == "B" and extract_choice("答案是c。", options) == "C"
+    for reply in ("dead", "bed", "a bed", "答案：b超", "this is a test", "The answer is a bit tricky", "选择a型血的患者"):
         assert extract_choice(reply, options, multi=True) is None, reply
 
 

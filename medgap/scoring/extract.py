@@ -186,7 +186,7 @@ _CAPITAL = re.compile(r"[A-Z]")
 # ("答案：b", "选b", "answer: b"): the letters are meant as option letters.
 _LOWER_REPLY = re.compile(r"[ \t>#\"'“(\[]*([a-z](?:[ \t]*[、,;/和及]?[ \t]*[a-z])*)[ \t.。)\]”\"']*")
 _LOWER_AFTER_MARKER = re.compile(
-    r"(?:答案|选项|选择|选|(?i:answer))[ \t]*(?:是|为|应为|应选|(?i:is))?[ \t]*[:]?[ \t]*\(?([a-z])(?![A-Za-z0-9])"
+    r"(?:(?:答案|选项|选择|选)[ \t]*(?:是|为|应为|应选)?[ \t]*:?|(?i:answer)[ \t]*:)[ \t]*\(?([a-z])(?![A-Za-z0-9])"
 )
 
 

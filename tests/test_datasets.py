@@ -369,6 +369,13 @@ def test_few_shot_examples_are_cut_off_the_stem(tmp_path, example):
     assert example in sample.metadata["instruction"] and sample.metadata["instruction_suffix"] == "答:"
 
 
+def test_lettered_sub_questions_of_an_open_task_are_not_options(tmp_path):
+    question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
+    records = [mb(question, None, None, source="CMB-Clin", item_id=1), mb(question, None, None, source="MedMC", item_id=2)]
+    for sample in medbench.load(write_jsonl(tmp_path / "t.jsonl", records)):
+        assert sample.kind == "open" and sample.options == {} and sample.question == question
+
+
 def test_a_question_ending_in_answer_keeps_it(tmp_path):
     [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb("请写出本题的参考答案", None, None, source="MedHC")]))
     assert sample.question == "请写出本题的参考答案"

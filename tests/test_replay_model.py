@@ -187,3 +187,15 @@ def test_lines_without_ids_match_whichever_side_carries_the_options(tmp_path):
          "options": [f"{k}. {v}" for k, v in OPTIONS.items()], "answer": "答案：A"}])
     [request] = requests_from_loader(data)
     assert answer(ReplayModel(str(predictions)), request).text == "答案：A"
+
+
+def test_an_open_question_with_lettered_sub_questions_matches_a_line_without_task(tmp_path):
+    """Old CMB-Clin: no `other.id`; the data's task keeps "A. …\nB. …" in the question (open), the
+    prediction line names no task. Both sides still compute one key."""
+    question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
+    data = write_jsonl(tmp_path / "CMB-Clin.jsonl", [
+        {"question": question, "options": None, "answer": "", "other": {"source": "CMB-Clin"}}])
+    predictions = write_jsonl(tmp_path / "preds.jsonl", [{"question": question + "\n答:", "answer": "急性心梗；心电图。"}])
+    [request] = requests_from_loader(data)
+    assert request.sample.kind == "open"
+    assert answer(ReplayModel(str(predictions)), request).text == "急性心梗；心电图。"

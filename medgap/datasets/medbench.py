@@ -115,6 +115,13 @@ CHOICE_SOURCES = frozenset({
     "MedRxCheck_MSQ", "Health_exam", "SafetyBench",
 })
 
+# Tasks whose items are open questions (OpenCompass's MedBench QA and cloze sets, and their V4 kin):
+# options, if any, come from the `options` field only.
+OPEN_SOURCES = frozenset({
+    "MedHC", "MedMC", "MedDG", "MedSpeQA", "MedTreat", "MedHG", "CMB-Clin", "CMB-Clin-extended",
+    "MedRxCheck_SQ", "Health_Counseling", "Medicine_Counseling", "Triage",
+})
+
 _QUESTION_HEADING = re.compile(r"^#{1,6}[ \t]*问题[ \t]*[:：]?[ \t]*$", re.MULTILINE)
 _ANY_HEADING = re.compile(r"^#{1,6}[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
 _OPTIONS_HEADINGS = ("选项", "选择")
@@ -128,6 +135,7 @@ def _normalise(name: str) -> str:
 
 _BY_NORMALISED = {_normalise(name): dimension for name, dimension in SOURCE_DIMENSIONS.items()}
 _CHOICE_NORMALISED = {_normalise(name) for name in CHOICE_SOURCES}
+_OPEN_NORMALISED = {_normalise(name) for name in OPEN_SOURCES}
 
 
 def canonical_source(source: str) -> str | None:
@@ -267,16 +275,14 @@ def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = T
     return stem, given or parsed
 
 
-def matching_key(question: str, parts: QuestionParts, given: dict[str, str], *, text_options: bool = True) -> str:
-    """The key a data line and a prediction line of one item share: the stem as read from the text
-    alone, so that an `options` field present on one side only (or lettered differently) does not
-    change it."""
-    if not given:
-        return parts.key
+def matching_key(question: str) -> str:
+    """The key a data line and a prediction line of one item share, whatever either side's
+    `options` field or task: the stem as read from the text alone, a trailing option block (if
+    any) cut off, normalised by `question_key`."""
     try:
-        return read_question(question, {}, text_options=text_options).key
-    except DatasetError:
-        return parts.key
+        return read_question(question, {}).key
+    except DatasetError:  # options and no stem
+        return question_key(question)
 
 
 def question_key(text: str) -> str:
@@ -399,10 +405,15 @@ def _merge_copy(first: Sample, repeat: Sample, line: int) -> None:
 
 
 def text_has_options(source: str) -> bool:
-    """Whether options may be read from the question text: not for extraction and record tasks,
-    whose instructions list types and sections, not options."""
+    """Whether options may be read from the question text: not for open tasks, whose cases and
+    sub-questions may be lettered ("A. 诊断\nB. 治疗"), nor for extraction and record tasks, whose
+    instructions list types and sections."""
     key = source_key(source)
-    return key not in SOURCE_TYPES and key not in medbench_ie.RECORD_SOURCES
+    return (
+        key not in SOURCE_TYPES
+        and key not in medbench_ie.RECORD_SOURCES
+        and canonical_source(source) not in _OPEN_NORMALISED
+    )
 
 
 def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: str | None) -> Sample:
@@ -412,13 +423,12 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: st
     dim = dimension or dimension_for(source_name)
     if dim is None:
         raise unknown_source_error(source_name, from_other)
-    question, given, text_options = required_text(record, "question"), parse_options(record.get("options")), \
-        text_has_options(source_name)
-    parts = read_question(question, given, text_options=text_options)
+    question = required_text(record, "question")
+    parts = read_question(question, parse_options(record.get("options")), text_options=text_has_options(source_name))
     _check_choice_has_options(source_name, parts.stem, record.get("answer"), parts.options)
     gold = _gold(record.get("answer"), parts.options)
     item_id = other.get("id")
-    key = matching_key(question, parts, given, text_options=text_options)
+    key = matching_key(question)
     metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": key}
     if parts.preamble:
         metadata["instruction"] = parts.preamble

@@ -188,7 +188,7 @@ def prediction_from(record: dict[str, Any], line: int) -> Prediction:
         line=line,
         other_id=None if other_id is None else str(other_id),
         source=None if source is None else str(source),
-        question=matching_key(question, parts, given, text_options=text_options),
+        question=matching_key(question),
         options=tuple(option_key(text) for text in parts.options.values()),
         answer=answer,
     )

@@ -115,11 +115,11 @@ CHOICE_SOURCES = frozenset({
     "MedRxCheck_MSQ", "Health_exam", "SafetyBench",
 })
 
-# Tasks whose items are open questions (OpenCompass's MedBench QA and cloze sets, and their V4 kin):
-# options, if any, come from the `options` field only.
+# Tasks whose items are consultations and cases answered in free text (in OpenCompass's MedBench QA
+# sets, and their V4 kin): options, if any, come from the `options` field only.
 OPEN_SOURCES = frozenset({
-    "MedHC", "MedMC", "MedDG", "MedSpeQA", "MedTreat", "MedHG", "CMB-Clin", "CMB-Clin-extended",
-    "MedRxCheck_SQ", "Health_Counseling", "Medicine_Counseling", "Triage",
+    "MedHC", "MedMC", "MedDG", "MedTreat", "CMB-Clin", "CMB-Clin-extended", "MedRxCheck_SQ",
+    "Health_Counseling", "Medicine_Counseling",
 })
 
 _QUESTION_HEADING = re.compile(r"^#{1,6}[ \t]*问题[ \t]*[:：]?[ \t]*$", re.MULTILINE)

@@ -21,7 +21,7 @@ from pathlib import Path
 from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
-from medgap.models import GenerateConfig, Model, get_model
+from medgap.models import GenerateConfig, Model, get_model, parse_model_name
 from medgap.records import RunConfig, Sample
 from medgap.runner import DEFAULT_MAX_FAILURES, Progress, run_eval
 from medgap.solvers import prompts
@@ -112,6 +112,8 @@ def plan_run(
         config.extra["intervention_settings"] = settings.to_dict()
     if judge:
         config.extra["judge"] = judge
+    if skip_bad:  # kept for the backend too: replay/ skips bad prediction lines (and on resume)
+        config.extra["skip_bad"] = True
     if vote or "vote" in names:
         config.permutations = max(config.permutations, MIN_VOTE_ORDERS)
         config.extra["vote"] = vote or "permutations"
@@ -119,10 +121,16 @@ def plan_run(
 
 
 def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: float | None = None,
-                 max_concurrency: int | None = None, max_rps: float | None = None) -> Model:
+                 max_concurrency: int | None = None, max_rps: float | None = None,
+                 on_skip: Callable[[DatasetError], None] | None = None) -> Model:
+    """The run's model. A replay/ model of a run made with `skip_bad` skips bad prediction lines,
+    reporting each to `on_skip` (default: the log)."""
+    data_options = {}
+    if parse_model_name(config.model)[0] == "replay" and config.extra.get("skip_bad"):
+        data_options = {"skip_bad": True, "on_skip": on_skip}
     try:
         return get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                         max_rps=max_rps)
+                         max_rps=max_rps, **data_options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
 

@@ -98,6 +98,9 @@ class Response(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None  # set when the call failed after retries
+    # Other replies given for the same prompt that commit to something else (replay: a predictions
+    # file answering one question twice, differently); robustness counts the item as inconsistent.
+    alternatives: list[str] = Field(default_factory=list)
 
 
 class Score(BaseModel):

@@ -36,7 +36,6 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "unanswered": unanswered / len(graded) if graded else None,
         "unanswered_n": unanswered,
         "accuracy_answered": correct / answered if answered else None,
-        "ungraded": sum(1 for r in choice if not r.errored and r.score.value is None),
     }
     out["ci_low"], out["ci_high"] = share_ci(item_values(graded))
     multi = [r for r in graded if r.kind == "multi"]
@@ -46,8 +45,13 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
 
 
 def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    """Rows, items, and failed model calls of every kind (retried on resume, never scored)."""
-    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows)}
+    """Rows, items, failed model calls of every kind (retried on resume, never scored), and answered
+    rows of items without gold (asked and stored, e.g. MedBench public test files: `ungraded`)."""
+    ungraded = sum(
+        1 for r in rows if not r.errored and (r.sample_id in samples and samples[r.sample_id].gold is None)
+    )
+    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows),
+            "ungraded": ungraded}
 
 
 METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics,

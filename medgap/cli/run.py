@@ -99,7 +99,7 @@ def run(
                     err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
                                       "(e.g. 2 options allow 2); they are asked under every order they have")
             backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                                   max_rps=max_rps)
+                                   max_rps=max_rps, on_skip=report_skip)
             gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
                                     choice_mode=choice_mode)
             chain = chain_for(config)

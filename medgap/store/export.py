@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from medgap.datasets.medbench import submission_line, submission_record
 from medgap.records import Row, Sample
 from medgap.store.sqlite import Store
 
@@ -40,23 +41,28 @@ def row_record(sample: Sample, row: Row) -> dict:
 
 
 def medbench_record(sample: Sample, row: Row) -> dict | None:
-    """The source's original record with `answer` filled from the model (choice: extracted letters)."""
-    occurrences = sample.metadata.get("occurrences")  # one per given option order, in order
-    originals = [o["original"] for o in occurrences] if occurrences else [sample.metadata.get("original")]
-    if row.permutation >= len(originals) or originals[row.permutation] is None:
-        return None
-    record = dict(originals[row.permutation])
-    record["answer"] = (row.score.extracted or "") if sample.is_choice else row.response.text
-    return record
+    """The source's original record with `answer` filled from the model (choice: the extracted
+    letters, "" when unanswered; a failed request: null, so replaying the file fails it again)."""
+    if row.errored:
+        answer = None
+    else:
+        answer = (row.score.extracted or "") if sample.is_choice else row.response.text
+    return submission_record(sample, row.permutation, answer)
 
 
 def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
+    """Rows as `fmt` records; a MedBench submission keeps the data file's line order."""
     samples = {s.id: s for s in store.samples(run_id)}
+    if fmt == "jsonl":
+        for row in store.iter_rows(run_id):
+            yield row_record(samples[row.sample_id], row)
+        return
+    records = []
     for row in store.iter_rows(run_id):
         sample = samples[row.sample_id]
-        if fmt == "jsonl":
-            yield row_record(sample, row)
-        else:
-            record = medbench_record(sample, row)
-            if record is not None:
-                yield record
+        record = medbench_record(sample, row)
+        if record is not None:
+            records.append((submission_line(sample, row.permutation), record))
+    records.sort(key=lambda pair: pair[0])
+    for _, record in records:
+        yield record

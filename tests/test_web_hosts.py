@@ -75,3 +75,19 @@ def test_allowed_hosts_follow_the_bound_address():
     assert allowed_hosts("192.168.1.5") == {"192.168.1.5"}
     assert allowed_hosts("0.0.0.0") is None  # every interface: the user chose to be reachable by any name
     assert host_name("[::1]:8765") == "::1" and host_name("Example.org:80") == "example.org"
+
+
+def test_annotate_shows_the_links_of_a_run_whose_id_looks_like_markup(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from medgap.cli import load_commands
+
+    db = tmp_path / "runs.db"
+    build_run(db, "[/]")
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    result = CliRunner().invoke(load_commands(), ["annotate", "[/]", "--db", str(db), "--annotators", "2"])
+    assert result.exit_code == 0, result.output
+    assert "annotating run [/]:" in result.output and result.output.count("/#token=") == 3
+    assert served["host"] == "127.0.0.1"

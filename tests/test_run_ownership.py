@@ -148,7 +148,7 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        listed = subprocess.run(medgap("runs", "--db", db), env=env, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
         with Store(db) as store:
             (info,) = store.run_infos()
         run_id = info.config.run_id
@@ -156,7 +156,7 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
         assert "failed" in line and f"{info.answered}/{items}" in line
         assert max(len(line) for line in listed.stdout.splitlines()) <= 80
 
-        second = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert f"resuming run {run_id}" in " ".join(second.stderr.split())
     with Store(db) as store:
@@ -182,7 +182,7 @@ def test_runs_lists_status_and_rows_within_80_columns(tmp_path):
                                         "--run-id", run_id])
         assert done.exit_code == 0, done.output
         assert f"run {run_id};" in done.output and f"medgap results {shlex.quote(run_id)} --db" in done.output
-    listed = subprocess.run(medgap("runs", "--db", db), env=environment(COLUMNS="80"), capture_output=True,
+    listed = subprocess.run(medgap("runs", "--db", db), env=environment(COLUMNS="80"), check=False, capture_output=True,
                             text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -198,7 +198,7 @@ def test_openai_without_a_key_or_base_url_stops_at_once(tmp_path):
     db = tmp_path / "runs.db"
     started = time.monotonic()
     result = subprocess.run(medgap("run", "-m", "openai/gpt-4o-mini", "--db", db, "-q"),
-                            env=environment(), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                            env=environment(), cwd=tmp_path, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "OPENAI_API_KEY is not set" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 20  # no retries (45 s before)

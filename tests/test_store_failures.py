@@ -21,7 +21,7 @@ from medgap.store import Store
 def small_disk(where: Path, size: str, read_only: bool = False):
     where.mkdir()
     options = f"size={size}" + (",ro" if read_only else "")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=False, capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
     try:
@@ -35,7 +35,7 @@ def remount_read_only(where: Path) -> None:
 
 
 def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(medgap(*args), env=environment(), cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(medgap(*args), env=environment(), cwd=cwd, check=False, capture_output=True, text=True, timeout=120)
 
 
 def assert_clean(result: subprocess.CompletedProcess, *expected: str) -> str:

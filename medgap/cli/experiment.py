@@ -28,19 +28,19 @@ from medgap.cli.run import command_line, db_args, progress_bar, report_skip, sto
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
+    claim_run,
     generation_config,
     matcher_for,
     new_run_id,
     open_backend,
-    claim_run,
     plan_run,
     run_suite,
 )
 from medgap.models import DEFAULT_MODEL
 from medgap.records import DIMENSION_LABELS_ZH, RunConfig
 from medgap.runner import DEFAULT_MAX_FAILURES
-from medgap.store import RunBusy
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
+from medgap.store import RunBusy
 
 ARMS = ("baseline", "treatment")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -21,7 +22,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -262,7 +262,7 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
         err_console.print(f"no runs in {escape(str(db))} yet (`medgap run` makes one)", highlight=False)
         return
     if max(len(info.config.run_id) for info in infos) + 24 <= console.width:
-        console.print(runs_table(infos))
+        console.print(runs_table(infos, console.width))
     else:  # a terminal narrower than the ids: one run per line, never cut (the terminal wraps it)
         for info in infos:
             console.print(Text(f"{info.config.run_id}  {info.status}  {rows_text(info)}  {what_text(info.config)}"),
@@ -271,12 +271,12 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
                   "died) · stopped (interrupted); rows: answered/asked", style="dim", highlight=False)
 
 
-def runs_table(infos) -> Table:
+def runs_table(infos, width: int = 80) -> Table:
     """Two lines per run: its whole id (never cut or wrapped: the other commands take it), status and
     rows; then, indented, its model, suite and interventions (folded when long)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     widest = max(len(info.config.run_id) for info in infos)
-    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, 24))
+    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, width - 22))
     table.add_column("status", no_wrap=True)
     table.add_column("rows", no_wrap=True, justify="right")
     for info in infos:

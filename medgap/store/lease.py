@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 120.0
@@ -124,7 +124,7 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Self:
         self.store.acquire(self.run_id, self.holder)
         self._thread = threading.Thread(target=self._beat, name="medgap-lease", daemon=True)
         self._thread.start()
@@ -141,7 +141,7 @@ class Lease:
                     if not other.heartbeat(self.run_id, self.holder):
                         self.lost = True
                         return
-                except Exception:  # noqa: BLE001 -- a busy or full disk: try again at the next beat
+                except Exception:  # noqa: BLE001, S112 -- a busy or full disk: try again at the next beat
                     continue
         finally:
             other.close()
@@ -154,5 +154,5 @@ class Lease:
         message = self.message if self.message is not None else (str(exc)[:500] if exc is not None else None)
         try:
             self.store.release(self.run_id, self.holder, status, message)
-        except Exception:  # noqa: BLE001 -- e.g. a full disk: the lease then reads as held by a dead process
+        except Exception:  # noqa: BLE001, S110 -- e.g. a full disk: the lease then reads as held by a dead process
             pass

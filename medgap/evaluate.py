@@ -256,7 +256,7 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
             stored = store.run_config(target)
             changed = differences(stored, config)
             if changed:
-                lease.status = prior.status if prior else "stopped"
+                lease.status, lease.message = (prior.status, prior.message) if prior else ("stopped", None)
                 raise RunSetupError(f"run {target!r} was made with other settings; this command asks "
                                     + "; ".join(changed)
                                     + ". Resume it with its own settings, or start another run (--force-new, "
@@ -273,7 +273,7 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
             lease.status = "stopped"
             raise
         except BaseException as exc:
-            lease.status, lease.message = "failed", str(exc)
+            lease.status, lease.message = "failed", str(exc)[:500]
             raise
         missing = count_attempts(claim.samples, claim.config) - len(store.completed_keys(target))
         lease.status = "complete" if missing <= 0 else "failed"

@@ -151,7 +151,7 @@ class Lease:
         if self._thread is not None:
             self._thread.join(5)
         status = self.status or ("failed" if kind is not None else "stopped")
-        message = self.message if self.message is not None else (str(exc)[:500] if exc is not None else None)
+        message = self.message if self.status is not None else (str(exc)[:500] if exc is not None else None)
         try:
             self.store.release(self.run_id, self.holder, status, message)
         except Exception:  # noqa: BLE001, S110 -- e.g. a full disk: the lease then reads as held by a dead process

@@ -69,8 +69,7 @@ def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_one_is_refused(tmp_p
         store.acquire("r", Holder.me())  # the holder is dead: taken over
         assert store.run_state("r").holder == Holder.me()
         with pytest.raises(LeaseLost):  # and the dead holder could no longer write
-            store.write_rows([], holder=Holder(host, gone.pid, gone_start)) or store.write_rows(
-                [fixture_row("r")], holder=Holder(host, gone.pid, gone_start))
+            store.write_rows([fixture_row("r")], holder=Holder(host, gone.pid, gone_start))
 
         sleeper = subprocess.Popen(["sleep", "30"])
         try:
@@ -204,3 +203,22 @@ def test_openai_without_a_key_or_base_url_stops_at_once(tmp_path):
     assert time.monotonic() - started < 20  # no retries (45 s before)
     with Store(db) as store:
         assert store.runs() == []
+
+
+def test_the_lease_heartbeats_and_notices_a_take_over(tmp_path):
+    from medgap.store import Lease
+
+    with Store(tmp_path / "runs.db") as store, Lease(store, "r", heartbeat_s=0.05) as lease:
+        first = store.run_state("r").heartbeat
+        deadline = time.monotonic() + 10
+        while store.run_state("r").heartbeat == first:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.02)
+        assert not lease.lost
+        store.db.execute("UPDATE run_state SET holder = 'elsewhere:1:1' WHERE run_id = 'r'")  # taken over
+        while not lease.lost:
+            assert time.monotonic() < deadline, "the take-over went unnoticed"
+            time.sleep(0.02)
+        with pytest.raises(LeaseLost):
+            store.write_rows([fixture_row("r")], holder=lease.holder)
+        assert store.count_rows("r") == 0

@@ -117,7 +117,7 @@ def run(
             if owned.resumed:
                 why = " (same settings, not finished; --force-new starts a new run)" if owned.twin else ""
                 err_console.print(f"resuming run [bold]{escape(config.run_id)}[/] ({escape(config.model)} on "
-                                  f"{escape(config.suite)}){escape(why)}", highlight=False)
+                                  f"{escape(config.suite)}){escape(why)}", highlight=False, soft_wrap=True)
             _, callbacks = stack.enter_context(progress_bar(quiet))
             summary = run_suite(store, config, owned.samples, backend, gen, concurrency=max_concurrency,
                                 progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,

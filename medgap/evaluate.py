@@ -206,7 +206,7 @@ def free_run_id(store: Store, run_id: str) -> str:
 def unfinished_twin(store: Store, config: RunConfig) -> RunInfo | None:
     """The newest stored run with exactly `config`'s settings that is not complete."""
     for info in reversed(store.run_infos()):
-        if info.status != "complete" and info.config.model == config.model and not differences(info.config, config):
+        if info.status != "complete" and not differences(info.config, config):
             return info
     return None
 

@@ -62,8 +62,8 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 
 @app.command()
 def run(
-    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. [default: {DEFAULT_MODEL}, or the run's own when resuming]", show_default=False)] = None,
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. [default: {DEFAULT_SUITE}, or the run's own when resuming]", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: {DEFAULT_MODEL}, or the run's own when resuming)", show_default=False)] = None,
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: {DEFAULT_SUITE}, or the run's own when resuming)", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the newest unfinished run with the same settings is resumed, else a new run is named.")] = None,
     force_new: Annotated[bool, typer.Option("--force-new", help="Start a new run even if one with this --run-id or these settings exists (a taken ID gets -2, -3, ...).")] = False,
@@ -73,8 +73,8 @@ def run(
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
     max_rps: MaxRpsOption = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. [default: 0.0, or the run's own when resuming]")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens. [default: the suite's, else 512]")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).")] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
     choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
     intervention: Annotated[str | None, typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,

@@ -222,3 +222,25 @@ def test_the_lease_heartbeats_and_notices_a_take_over(tmp_path):
         with pytest.raises(LeaseLost):
             store.write_rows([fixture_row("r")], holder=lease.holder)
         assert store.count_rows("r") == 0
+
+
+def test_rescore_waits_for_the_run_s_owner_and_keeps_its_status(tmp_path):
+    from annotate_fixtures import build_run
+
+    db = build_run(tmp_path / "runs.db", "r")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with Store(db) as store:
+            store.acquire("r", Holder(socket.gethostname(), sleeper.pid, process_start(sleeper.pid)))
+        busy = CliRunner().invoke(app, ["rescore", "r", "--match", "lexical", "--db", str(db)])
+        assert busy.exit_code == 1 and "is being run by another process" in " ".join(busy.output.split())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with Store(db) as store:
+        store.db.execute("UPDATE run_state SET holder = NULL, status = 'complete' WHERE run_id = 'r'")
+    done = CliRunner().invoke(app, ["rescore", "r", "--match", "lexical", "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    with Store(db) as store:
+        state = store.run_state("r")
+    assert state.status == "complete" and state.holder is None

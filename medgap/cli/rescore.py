@@ -23,6 +23,7 @@ from medgap.cli.common import (
     print_json,
 )
 from medgap.scoring.matching import MATCH_METHODS
+from medgap.store import Lease
 
 
 def agreement_table(agreements: dict[str, dict]) -> Table:
@@ -66,9 +67,11 @@ def rescore(
         raise fail("--match judge needs --judge PROVIDER/NAME")
     options = {"base_url": base_url, "timeout": timeout, "max_concurrency": max_concurrency} if match == "judge" else {}
     with open_store(db) as store:
+        store.run_config(run_id)
         try:
-            report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
-                                             concurrency=max_concurrency or 4, **options))
+            with Lease(store, run_id, keep_status=True):  # not while a process is asking the run
+                report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
+                                                 concurrency=max_concurrency or 4, **options))
         except (ValueError, ImportError) as exc:
             raise fail(str(exc)) from None
         agreements = all_agreements(store.rows(run_id))

@@ -211,6 +211,19 @@ def unfinished_twin(store: Store, config: RunConfig) -> RunInfo | None:
     return None
 
 
+def other_settings(run_id: str, changed: list[str]) -> RunSetupError:
+    return RunSetupError(f"run {run_id!r} was made with other settings; this command asks " + "; ".join(changed)
+                         + ". Resume it with its own settings, or start another run (--force-new, or a new --run-id)")
+
+
+def check_resume(base: RunConfig, asked: RunConfig) -> None:
+    """Refuse a resume whose planned settings already differ, before the backend is opened (a local
+    model is loaded then); generation and backend settings are compared again by `claim_run`."""
+    changed = [line for line in differences(base, asked) if not line.startswith(("generation.", "extra.backend"))]
+    if changed:
+        raise other_settings(base.run_id, changed)
+
+
 @dataclass
 class Claim:
     """A run this process owns while it asks it: the stored config and items, and the lease."""
@@ -257,10 +270,7 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
             changed = differences(stored, config)
             if changed:
                 lease.status, lease.message = (prior.status, prior.message) if prior else ("stopped", None)
-                raise RunSetupError(f"run {target!r} was made with other settings; this command asks "
-                                    + "; ".join(changed)
-                                    + ". Resume it with its own settings, or start another run (--force-new, "
-                                    "or a new --run-id)")
+                raise other_settings(target, changed)
             claim = Claim(stored, store.samples(target), lease, resumed=True, twin=twin is not None)
         else:
             if samples is None:

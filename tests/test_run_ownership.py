@@ -116,7 +116,9 @@ def test_a_resume_with_other_settings_is_refused_and_lists_them(tmp_path, monkey
                                   (["-k", "3"], "permutations: 1 -> 3"),
                                   (["-i", "cot"], "interventions"),
                                   (["--limit", "9"], "limit: 5 -> 9"),
-                                  (["-m", "openai/other"], 'model: "openai/m" -> "openai/other"')]:
+                                  (["-m", "openai/other"], 'model: "openai/m" -> "openai/other"'),
+                                  (["-m", "local/default"], 'model: "openai/m" -> "local/default"'),
+                                  (["-s", "demo"], 'suite: "Med-Exam.jsonl" -> "demo"')]:
             refused = CliRunner().invoke(app, [*common, *changed])
             message = " ".join(refused.output.split())
             assert refused.exit_code == 1, refused.output

@@ -45,6 +45,7 @@ from medgap.evaluate import (
     DEFAULT_SUITE,
     RunSetupError,
     chain_for,
+    check_resume,
     claim_run,
     generation_config,
     matcher_for,
@@ -96,6 +97,8 @@ def run(
                                        seed=seed, interventions=intervention, data_format=data_format,
                                        dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
                                        match=match, judge=judge, base=base)
+            if base is not None:
+                check_resume(base, config)
             short = permutation_shortfall(samples, config.permutations) if samples else 0
             if short:
                 err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "

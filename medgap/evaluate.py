@@ -3,34 +3,40 @@
     config, samples = plan_run("mock/oracle", "demo", interventions=["cot"])
     backend = open_backend(config)
     gen = generation_config(config, backend)
-    start_run(store, config, samples, backend, gen)
-    summary = run_suite(store, config, samples, backend, gen)
+    with claim_run(store, config, samples, backend, gen, named=False) as run:
+        summary = run_suite(store, run.config, run.samples, backend, gen, holder=run.lease.holder)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
-from medgap.models import GenerateConfig, Model, get_model, parse_model_name
+from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model, parse_model_name
 from medgap.records import RunConfig, Sample
-from medgap.runner import DEFAULT_MAX_FAILURES, Progress, run_eval
+from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, Progress, pending_attempts, run_eval
+from medgap.settings import differences
 from medgap.solvers import prompts
 from medgap.solvers.base import Solver
 from medgap.solvers.interventions import InterventionSettings, build_chain, intervention_texts, parse_names
 from medgap.solvers.voting import MIN_VOTE_ORDERS
-from medgap.store import Store
+from medgap.store import Lease, RunBusy, RunInfo, Store
+from medgap.store.lease import Holder
 
 VOTE_MODES = ("permutations",)
+DEFAULT_SUITE = "demo"
+PLANNED_EXTRA = ("intervention_settings", "judge", "vote", "backend")  # extra keys plan_run sets
 
 
 class RunSetupError(ValueError):
@@ -47,8 +53,8 @@ def versions() -> dict[str, str]:
 
 
 def plan_run(
-    model: str,
-    suite: str,
+    model: str | None,
+    suite: str | None,
     *,
     run_id: str | None = None,
     limit: int | None = None,
@@ -61,17 +67,33 @@ def plan_run(
     on_skip: Callable[[DatasetError], None] | None = None,
     vote: str | None = None,
     settings: InterventionSettings | None = None,
-    match: str = "lexical",
+    match: str | None = None,
     judge: str | None = None,
-) -> tuple[RunConfig, list[Sample]]:
-    """The config and items of a new run (nothing is stored yet). `interventions` is a list or a
+    base: RunConfig | None = None,
+) -> tuple[RunConfig, list[Sample] | None]:
+    """The config and items of a run (nothing is stored yet). `interventions` is a list or a
     comma-separated string (`plain` = none); the `vote` intervention implies `vote="permutations"`.
     The knowledge base defaults to $MEDGAP_KB when `settings` does not name one. `match` is how
-    open answers meet key points (`judge` names the judge model for `match="judge"`)."""
+    open answers meet key points (`judge` names the judge model for `match="judge"`).
+
+    With `base` (the stored config of a run being resumed), options left None keep the base's values
+    and the suite is loaded only when `suite` is given (the items come back None otherwise): the
+    config is then what this command line asks, to compare with `base` (`medgap.settings.differences`)."""
     from medgap.datasets.suites import load_suite
     from medgap.kb import KB_ENV
     from medgap.scoring.matching import MATCH_METHODS
 
+    if base is not None:
+        model = model or base.model
+        seed = base.seed if seed is None else seed
+        permutations = permutations or base.permutations
+        limit = base.limit if limit is None else limit
+        interventions = base.interventions if interventions is None else interventions
+        match = match or base.match
+        judge = judge or base.extra.get("judge")
+        vote = vote or base.extra.get("vote")
+        settings = settings or InterventionSettings.from_dict(base.extra.get("intervention_settings"))
+    model, match = model or DEFAULT_MODEL, match or "lexical"
     if vote not in (None, *VOTE_MODES):
         raise RunSetupError(f"--vote takes 'permutations', not {vote!r}")
     if match not in MATCH_METHODS:
@@ -82,31 +104,35 @@ def plan_run(
         names = parse_names(",".join(interventions) if isinstance(interventions, list) else interventions)
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
-    try:
-        loaded = load_suite(suite, limit=limit, dimension=dimension, format=data_format, skip_bad=skip_bad,
-                            on_skip=on_skip)
-    except (DatasetError, FileNotFoundError, ValueError) as exc:
-        raise RunSetupError(str(exc)) from None
-    if not loaded.samples:
-        raise RunSetupError(f"suite {suite!r} has no items")
+    loaded = None
+    if suite is not None or base is None:
+        try:
+            loaded = load_suite(suite or DEFAULT_SUITE, limit=limit, dimension=dimension, format=data_format,
+                                skip_bad=skip_bad, on_skip=on_skip)
+        except (DatasetError, FileNotFoundError, ValueError) as exc:
+            raise RunSetupError(str(exc)) from None
+        if not loaded.samples:
+            raise RunSetupError(f"suite {suite or DEFAULT_SUITE!r} has no items")
     settings = settings or InterventionSettings()
     kb = settings.kb or os.environ.get(KB_ENV)
     if kb:  # recorded absolute, so a resumed run finds it from any folder
         settings = dataclasses.replace(settings, kb=str(Path(kb).expanduser().resolve()))
     config = RunConfig(
-        run_id=run_id or new_run_id(model),
+        run_id=run_id or (base.run_id if base else new_run_id(model)),
         model=model,
-        suite=loaded.name,
-        seed=loaded.seed if seed is None else seed,
+        suite=loaded.name if loaded else base.suite,
+        seed=seed if seed is not None else loaded.seed,
         permutations=permutations or loaded.permutations,
         limit=limit,
         interventions=names,
         match=match,
         prompts={**prompts.TEMPLATES, **intervention_texts(names)},
         versions=versions(),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=base.created if base else datetime.now(UTC).isoformat(timespec="seconds"),
+        generation=dict(base.generation) if base else {},
+        extra={k: v for k, v in base.extra.items() if k not in PLANNED_EXTRA} if base else {},
     )
-    if loaded.max_tokens:
+    if loaded is not None and loaded.max_tokens and base is None:
         config.generation["max_tokens"] = loaded.max_tokens
     if names:
         config.extra["intervention_settings"] = settings.to_dict()
@@ -117,22 +143,25 @@ def plan_run(
     if vote or "vote" in names:
         config.permutations = max(config.permutations, MIN_VOTE_ORDERS)
         config.extra["vote"] = vote or "permutations"
-    return config, loaded.samples
+    return config, loaded.samples if loaded else None
 
 
 def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: float | None = None,
                  max_concurrency: int | None = None, max_rps: float | None = None,
-                 on_skip: Callable[[DatasetError], None] | None = None) -> Model:
+                 on_skip: Callable[[DatasetError], None] | None = None,
+                 max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES) -> Model:
     """The run's model. A replay/ model of a run made with `skip_bad` skips bad prediction lines,
     reporting each to `on_skip` (default: the log)."""
     data_options = {}
     if parse_model_name(config.model)[0] == "replay" and config.extra.get("skip_bad"):
         data_options = {"skip_bad": True, "on_skip": on_skip}
     try:
-        return get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                         max_rps=max_rps, **data_options)
+        backend = get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
+                            max_rps=max_rps, **data_options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
+    backend.max_reply_bytes = max_reply_bytes or None
+    return backend
 
 
 def generation_config(config: RunConfig, backend: Model, *, temperature: float | None = None,
@@ -163,15 +192,110 @@ def matcher_for(config: RunConfig, **judge_options):
         raise RunSetupError(str(exc)) from None
 
 
-def start_run(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig) -> None:
-    """Store a new run's config (with the generation settings and backend) and items; a run
-    already stored is left as it is (resume)."""
-    if store.has_run(config.run_id):
-        return
+def settle(config: RunConfig, backend: Model, gen: GenerateConfig) -> None:
+    """Record in `config` how it is asked: the generation settings and the backend."""
     config.generation = gen.model_dump()
     config.extra["backend"] = backend.describe()
-    store.save_run(config)
-    store.save_samples(config.run_id, samples)
+
+
+def count_attempts(samples: list[Sample], config: RunConfig) -> int:
+    return sum(1 for _ in pending_attempts(samples, config, set()))
+
+
+def free_run_id(store: Store, run_id: str) -> str:
+    """`run_id`, or `run_id-2`, `-3`, ... when it is taken."""
+    candidate, n = run_id, 1
+    while store.has_run(candidate):
+        n += 1
+        candidate = f"{run_id}-{n}"
+    return candidate
+
+
+def unfinished_twin(store: Store, config: RunConfig) -> RunInfo | None:
+    """The newest stored run with exactly `config`'s settings that is not complete."""
+    for info in reversed(store.run_infos()):
+        if info.status != "complete" and not differences(info.config, config):
+            return info
+    return None
+
+
+def other_settings(run_id: str, changed: list[str]) -> RunSetupError:
+    return RunSetupError(f"run {run_id!r} was made with other settings; this command asks " + "; ".join(changed)
+                         + ". Resume it with its own settings, or start another run (--force-new, or a new --run-id)")
+
+
+def check_resume(base: RunConfig, asked: RunConfig) -> None:
+    """Refuse a resume whose planned settings already differ, before the backend is opened (a local
+    model is loaded then); generation and backend settings are compared again by `claim_run`."""
+    changed = [line for line in differences(base, asked) if not line.startswith(("generation.", "extra.backend"))]
+    if changed:
+        raise other_settings(base.run_id, changed)
+
+
+@dataclass
+class Claim:
+    """A run this process owns while it asks it: the stored config and items, and the lease."""
+
+    config: RunConfig
+    samples: list[Sample]
+    lease: Lease
+    resumed: bool
+    twin: bool = False  # resumed because it had the same settings (no --run-id given)
+
+
+@contextlib.contextmanager
+def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, backend: Model, gen: GenerateConfig, *,
+              named: bool, force_new: bool = False) -> Iterator[Claim]:
+    """Own the run that `config` asks for until the block ends, then record how it ended.
+
+    `named`: the user chose `config.run_id`; an existing run of that id is resumed, and refused with
+    the list of differences if this command asks it with other settings. Without a name, the newest
+    unfinished run with the same settings is resumed, else a new run is made. `force_new` always makes
+    a new run (`ID-2`, ... when the id is taken). Raises RunBusy when another live process holds the
+    run, RunSetupError on different settings; a new run's config and items are stored in one
+    transaction once the lease is held."""
+    settle(config, backend, gen)
+    twin = None
+    if force_new:
+        target = free_run_id(store, config.run_id)
+    elif named:
+        target = config.run_id
+    else:
+        twin = unfinished_twin(store, config)
+        target = twin.config.run_id if twin else free_run_id(store, config.run_id)
+    config.run_id = target
+    prior = store.run_state(target)
+    try:
+        lease = Lease(store, target).__enter__()
+    except RunBusy as exc:
+        if twin is not None:
+            exc.args = (f"{exc} (it is the unfinished run with these settings; --force-new starts another run)",)
+        raise
+    with contextlib.ExitStack() as stack:
+        stack.push(lease)
+        if store.has_run(target):
+            stored = store.run_config(target)
+            changed = differences(stored, config)
+            if changed:
+                lease.status, lease.message = (prior.status, prior.message) if prior else ("stopped", None)
+                raise other_settings(target, changed)
+            claim = Claim(stored, store.samples(target), lease, resumed=True, twin=twin is not None)
+        else:
+            if samples is None:
+                raise RunSetupError(f"run {target!r} no longer exists; pass --suite to start it again")
+            store.create_run(config, samples, attempts=count_attempts(samples, config))
+            claim = Claim(store.run_config(target), samples, lease, resumed=False)
+        try:
+            yield claim
+        except KeyboardInterrupt:
+            lease.status = "stopped"
+            raise
+        except BaseException as exc:
+            lease.status, lease.message = "failed", str(exc)[:500]
+            raise
+        missing = count_attempts(claim.samples, claim.config) - len(store.completed_keys(target))
+        lease.status = "complete" if missing <= 0 else "failed"
+        lease.message = f"{missing} items failed; run again to retry them" if missing > 0 else None
 
 
 def chain_for(config: RunConfig) -> list[Solver]:
@@ -185,13 +309,16 @@ def chain_for(config: RunConfig) -> list[Solver]:
 
 def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
               concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None,
-              max_failures: int = DEFAULT_MAX_FAILURES) -> dict:
+              max_failures: int = DEFAULT_MAX_FAILURES, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+              holder: Holder | None = None) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
-    `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
-    `matcher_for(config)` when the run matches key points other than lexically. Raises
-    `medgap.runner.TooManyFailures` after `max_failures` failed requests in a row."""
+    `chain_for(config)` built before `claim_run` to fail on a bad intervention before storing, and
+    `matcher_for(config)` when the run matches key points other than lexically; `holder` is the
+    claim's lease holder (rows are written only while it owns the run). Raises
+    `medgap.runner.TooManyFailures` after `max_failures` failed items in a row."""
     chain = chain if chain is not None else chain_for(config)
     written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,
                                    concurrency=concurrency or backend.default_concurrency, solvers=chain,
-                                   progress=progress, matcher=matcher, max_failures=max_failures))
+                                   progress=progress, matcher=matcher, max_failures=max_failures,
+                                   max_reply_bytes=max_reply_bytes, holder=holder))
     return summarize_run(store, config.run_id, written=written, samples=samples)

@@ -101,6 +101,7 @@ class Response(BaseModel):
     # Other replies given for the same prompt that commit to something else (replay: a predictions
     # file answering one question twice, differently); robustness counts the item as inconsistent.
     alternatives: list[str] = Field(default_factory=list)
+    truncated: bool = False  # the reply was longer than the run's --max-reply-bytes and was cut there
 
 
 class Score(BaseModel):
@@ -123,6 +124,9 @@ class Row(BaseModel):
     attempt: Attempt
     response: Response
     score: Score
+    # the settings this row was asked with: the model and generation settings as sent, and the digest
+    # of the run's whole configuration (rows of one run all carry the same one)
+    settings: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def errored(self) -> bool:

@@ -13,20 +13,26 @@ from dataclasses import dataclass
 
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import Attempt, Response, Row, RunConfig, Sample
+from medgap.redact import redact
 from medgap.scoring import score_with
+from medgap.settings import digest
 from medgap.solvers.base import Solver, TaskState, default_chain, run_chain
 from medgap.solvers.permutations import attempts_for
 from medgap.store import Store
+from medgap.store.lease import Holder
 
 DEFAULT_MAX_FAILURES = 20
+DEFAULT_MAX_REPLY_BYTES = 1_000_000
+BATCH_ROWS = 32  # rows committed together at most: a crash or a full disk loses no more than these
 
 
 class TooManyFailures(RuntimeError):
-    """The model failed this many requests in a row, retries included: a wrong endpoint, key or
-    model name, or a server that is down. Asking the rest would only fail the same way."""
+    """This many items in a row failed, each after the backend's own retries: a wrong endpoint, key
+    or model name, or a server that is down. Asking the rest would only fail the same way."""
 
     def __init__(self, count: int, last_error: str | None) -> None:
-        super().__init__(f"{count} requests in a row failed; the last one: {last_error}")
+        super().__init__(f"{count} items in a row failed (each after its retries); the last error: "
+                         f"{redact(last_error or '')}")
 
 
 @dataclass
@@ -47,12 +53,14 @@ def pending_attempts(samples: list[Sample], config: RunConfig, done: set[tuple[s
 class RowSink:
     """Persists rows as they arrive. Rows finished during one turn of the event loop are committed
     together in one transaction at the start of the next turn, before any further wait on the
-    network: a crash loses at most the rows of the turn in progress (no more than the requests in
-    flight), and a busy run pays for one commit per turn instead of one per row."""
+    network, and at most BATCH_ROWS at a time: a crash loses at most the rows of the turn in progress
+    (no more than the requests in flight), and a busy run pays for one commit per turn instead of
+    one per row. With a lease holder, rows are written only while it holds the run."""
 
-    def __init__(self, store: Store, on_row: Callable[[Row], None]) -> None:
+    def __init__(self, store: Store, on_row: Callable[[Row], None], holder: Holder | None = None) -> None:
         self.store = store
         self.on_row = on_row
+        self.holder = holder
         self.pending: list[Row] = []
         self.written: list[Row] = []
         self.failure: BaseException | None = None
@@ -63,6 +71,8 @@ class RowSink:
         if not self.pending:
             asyncio.get_running_loop().call_soon(self._flush_soon)
         self.pending.append(row)
+        if len(self.pending) >= BATCH_ROWS:  # a fast backend finishes many rows in one turn
+            self.flush()
 
     def _flush_soon(self) -> None:
         try:
@@ -74,10 +84,27 @@ class RowSink:
         rows, self.pending = self.pending, []
         if not rows:
             return
-        self.store.write_rows(rows)
+        self.store.write_rows(rows, holder=self.holder)
         self.written.extend(rows)
         for row in rows:
             self.on_row(row)
+
+
+def cap_reply(response: Response, max_bytes: int) -> Response:
+    """A reply longer than `max_bytes` (UTF-8) is cut there and marked `truncated`."""
+    if not max_bytes or len(response.text) * 4 <= max_bytes:
+        return response
+    encoded = response.text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return response
+    text = encoded[:max_bytes].decode("utf-8", errors="ignore")
+    return response.model_copy(update={"text": text, "truncated": True})
+
+
+def row_settings(config: RunConfig, gen: GenerateConfig) -> dict:
+    """What each row records about how it was asked."""
+    sent = gen.model_dump(exclude={"timeout_s"})
+    return {"model": redact(config.model), **sent, "config_digest": digest(config)}
 
 
 async def ask(model: Model, sample: Sample, attempt: Attempt, solvers: list[Solver], gen: GenerateConfig):
@@ -113,11 +140,15 @@ async def run_eval(
     progress: Progress | None = None,
     matcher=None,
     max_failures: int = DEFAULT_MAX_FAILURES,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    holder: Holder | None = None,
 ) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
     Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
-    replaces the default lexical key-point matcher. After `max_failures` failed rows in a row
-    (0: never) the run stops with TooManyFailures, keeping every row written."""
+    replaces the default lexical key-point matcher. After `max_failures` failed items in a row
+    (0: never; each item counts once, whatever retries the backend made) the run stops with
+    TooManyFailures, keeping every row written. Replies are cut at `max_reply_bytes`. With
+    `holder`, rows are written only while that lease holder owns the run (else LeaseLost)."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()
     done = store.completed_keys(config.run_id)
@@ -127,7 +158,8 @@ async def run_eval(
         queue.put_nowait(item)
         total += 1
     progress.on_start(total + len(done), len(done))
-    sink = RowSink(store, progress.on_row)
+    sink = RowSink(store, progress.on_row, holder)
+    settings = row_settings(config, gen)
     failed_in_a_row = 0
 
     async def worker() -> None:
@@ -135,6 +167,7 @@ async def run_eval(
         while not queue.empty():
             sample, attempt = queue.get_nowait()
             response, notes = await ask(model, sample, attempt, solvers, gen)
+            response = cap_reply(response, max_reply_bytes)
             result = await score_with(sample, attempt, response, matcher)
             if notes:
                 result.details.update(notes)
@@ -148,6 +181,7 @@ async def run_eval(
                 attempt=attempt,
                 response=response,
                 score=result,
+                settings=settings,
             )
             sink.add(row)
             failed_in_a_row = failed_in_a_row + 1 if row.errored else 0

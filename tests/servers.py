@@ -47,6 +47,8 @@ class ChatServer:
     failures: list[Failure] = field(default_factory=list)
     top_logprobs: list[tuple[str, float]] | LogprobsFn | None = None
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 3})
+    # a page answered with status 200 instead of a completion (a proxy's error page): request headers -> HTML
+    page: Callable[[dict[str, str]], str] | None = None
     # what arrived
     requests: int = 0
     per_question: Counter = field(default_factory=Counter)
@@ -79,6 +81,8 @@ class ChatServer:
                 return web.json_response(error, status=failure.status, headers=headers)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.page is not None:
+            return web.Response(text=self.page(dict(request.headers)), content_type="text/html")
         return web.json_response(self.completion(body, question))
 
     def completion(self, body: dict[str, Any], question: str) -> dict[str, Any]:

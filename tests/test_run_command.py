@@ -37,7 +37,7 @@ def test_a_rejected_key_stops_the_run_early_with_a_clear_message(tmp_path, monke
                                           "--base-url", base_url, "--run-id", "r", "-c", "2", "--max-failures", "5"])
     message = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
-    assert "stopped: 5 requests in a row failed" in message and "HTTP 401" in message
+    assert "stopped: 5 items in a row failed" in message and "HTTP 401" in message
     assert "--run-id r" in message and "wrong-key" not in message
     assert server.requests < 10  # not 60 hopeless requests
     with Store(db) as store:
@@ -92,5 +92,5 @@ def test_an_experiment_against_a_rejecting_endpoint_stops_in_its_first_arm(tmp_p
                                           "--treatment", "cot", "-c", "1", "--max-failures", "3"])
     message = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
-    assert "stopped: 3 requests in a row failed" in message and "rows of run exp-baseline are stored" in message
+    assert "stopped: 3 items in a row failed" in message and "rows of run exp-baseline are stored" in message
     assert "medgap experiment --run-id exp" in message and server.requests == 3

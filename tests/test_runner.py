@@ -165,7 +165,7 @@ def test_a_run_stops_after_max_failures_in_a_row_and_keeps_its_rows(tmp_path):
         try:
             asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4, max_failures=10))
         except TooManyFailures as exc:
-            assert "10 requests in a row failed" in str(exc) and "Cannot connect" in str(exc)
+            assert "10 items in a row failed" in str(exc) and "Cannot connect" in str(exc)
         else:
             raise AssertionError("the run went on although every request failed")
         assert store.count_rows("r1") >= 10 and store.completed_keys("r1") == set()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, err_console, fail, open_store
@@ -84,7 +85,7 @@ def annotate(
             records = notes.export_records(run_id)
             text = export_text(records, notes.annotator_names(run_id), chosen)
         export.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {len(records)} items to {export}")
+        err_console.print(f"wrote {len(records)} items to {escape(str(export))}", highlight=False)
         return
     try:
         require_extra("web", "medgap annotate")
@@ -106,7 +107,8 @@ def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
     from medgap.web.annotate import create_app
 
     shown_host = f"[{host}]" if ":" in host else host
-    console.print(f"annotating run [bold]{run_id}[/]: {setup.items} items, labels saved in {db}")
+    console.print(f"annotating run [bold]{escape(run_id)}[/]: {setup.items} items, labels saved in {escape(str(db))}",
+                  highlight=False)
     for person in setup.people:
         token = setup.tokens.get(person.name)
         if token:
@@ -126,4 +128,4 @@ def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
         )
     console.print("Ctrl+C stops the server; every label is already saved.")
     sys.stdout.flush()  # the links must reach a pipe or file before the server blocks
-    uvicorn.run(create_app(db, run_id), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(db, run_id, host=host), host=host, port=port, log_level="warning", access_log=False)

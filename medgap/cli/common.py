@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from medgap.store import DEFAULT_DB, RunNotFound, Store
+from medgap.redact import redact
+from medgap.store import DEFAULT_DB, LeaseLost, RunBusy, RunNotFound, Store, StoreError
+from medgap.store.errors import STORAGE_ERRORS, sqlite_error
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,26 +24,38 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 MaxRpsOption = Annotated[float | None, typer.Option(
     "--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
 MaxFailuresOption = Annotated[int, typer.Option(
-    "--max-failures", help="Stop after this many failed requests in a row (retries included); 0 never stops.")]
+    "--max-failures", min=0,
+    help="Stop after this many items in a row failed, each counted once after the backend's own retries; "
+         "0 never stops.")]
+MaxReplyBytesOption = Annotated[int, typer.Option(
+    "--max-reply-bytes", min=0,
+    help="Cut any reply longer than this many bytes (stored cut and marked `truncated`); 0: no limit.")]
 DEFAULT_DB_PATH = Path(DEFAULT_DB)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `message` (plain text: brackets in paths or errors are shown as they are) and return the
-    exit to raise."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """Print `message` (plain text: brackets in paths or errors are shown as they are; secrets
+    redacted) and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 @contextlib.contextmanager
 def open_store(db: Path, must_exist: bool = True) -> Iterator[Store]:
+    """The store at `db` for one command: every storage failure (full disk, read-only place, damaged
+    file) and a missing or busy run end the command with one message, never a traceback."""
     if must_exist and not db.exists():
         raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
-    store = Store(db)
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
     try:
         yield store
-    except RunNotFound as exc:
+    except (RunNotFound, StoreError, LeaseLost, RunBusy) as exc:
         raise fail(str(exc)) from None
+    except STORAGE_ERRORS as exc:  # raw sqlite3 errors from the annotation tables
+        raise fail(str(sqlite_error(exc, str(db)))) from None
     finally:
         store.close()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from medgap.analysis.diagnosis import RULES, RulesFileError, diagnose_run, load_rules
@@ -30,7 +31,7 @@ def number(finding: dict) -> str:
 
 
 def findings_table(result: dict) -> Table:
-    table = Table(title=f"failure signatures · run {result['run_id']}", title_justify="left")
+    table = Table(title=f"failure signatures · run {escape(result['run_id'])}", title_justify="left")
     for column in ("#", "signature", "scope", "evidence", "try, in order"):
         table.add_column(column, overflow="fold")
     for f in result["findings"]:
@@ -66,14 +67,14 @@ def diagnose(
         print_json(result)
         return
     if not result["findings"]:
-        console.print(f"run {run_id}: no failure signature crosses its threshold")
+        console.print(f"run {escape(run_id)}: no failure signature crosses its threshold", highlight=False)
     else:
         console.print(findings_table(result))
         for f in result["findings"]:
             console.print(f"[bold]{f['rank']}. {f['signature']}[/] — {f['advice']}", highlight=False)
         console.print(f"plan: {' → '.join(result['plan']) or '(no intervention; see the advice)'}", highlight=False)
         if result["plan"]:
-            console.print(f"test it: medgap experiment --model {result['model']} --suite {result['suite']} "
+            console.print(f"test it: medgap experiment --model {escape(result['model'])} --suite {escape(result['suite'])} "
                           f"--baseline plain --treatment {result['plan'][0]}",
                           highlight=False)
     for item in result["unchecked"]:

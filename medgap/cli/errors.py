@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,7 +27,7 @@ from medgap.records import DIMENSION_LABELS_ZH
 
 def distribution_table(result: dict) -> Table:
     groups = {"overall": result["overall"], **result["dimensions"]}
-    table = Table(title=f"primary error categories · run {result['run_id']}", title_justify="left")
+    table = Table(title=f"primary error categories · run {escape(result['run_id'])}", title_justify="left")
     table.add_column("category", no_wrap=True)
     for name in groups:
         table.add_column(DIMENSION_LABELS_ZH.get(name, name), justify="right", overflow="fold")

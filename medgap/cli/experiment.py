@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from medgap.analysis.experiments import NoSharedItems, compare_runs
@@ -23,22 +24,23 @@ from medgap.cli.common import (
     open_store,
     print_json,
 )
-from medgap.cli.run import progress_bar, report_skip, stops_cleanly
+from medgap.cli.run import command_line, db_args, progress_bar, report_skip, stops_cleanly
 from medgap.evaluate import (
     RunSetupError,
     chain_for,
+    claim_run,
     generation_config,
     matcher_for,
     new_run_id,
     open_backend,
     plan_run,
     run_suite,
-    start_run,
 )
 from medgap.models import DEFAULT_MODEL
 from medgap.records import DIMENSION_LABELS_ZH, RunConfig
 from medgap.runner import DEFAULT_MAX_FAILURES
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
+from medgap.store import RunBusy
 
 ARMS = ("baseline", "treatment")
 
@@ -56,7 +58,7 @@ TEST_NOTE = ("p: ᴹ exact McNemar (right/wrong per item), ᵂ Wilcoxon signed-r
 
 def comparison_table(result: dict) -> Table:
     """One section per group (overall, then each dimension); narrow enough for an 80-column terminal."""
-    table = Table(title=f"A = {result['run_a']}   B = {result['run_b']}   ({result['items']} shared items)",
+    table = Table(title=f"A = {escape(result['run_a'])}   B = {escape(result['run_b'])}   ({result['items']} shared items)",
                   title_justify="left", caption=TEST_NOTE, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
     for column in ("metric", "A", "B", "B − A [95% CI]", "p", "A/B", "n"):
@@ -79,7 +81,7 @@ def print_comparison(result: dict, as_json: bool) -> None:
         return
     console.print(comparison_table(result))
     for warning in result.get("warnings", []):
-        err_console.print(f"[yellow]note:[/] {warning}")
+        err_console.print(f"[yellow]note:[/] {escape(warning)}", highlight=False)
 
 
 @app.command()
@@ -167,13 +169,18 @@ def experiment(
                                         timeout=timeout, choice_mode=choice_mode)
                 chain = chain_for(config)
                 matcher = matcher_for(config, base_url=base_url, timeout=timeout)
-                start_run(store, config, samples, backend, gen)
-                err_console.print(f"{arm}: run [bold]{config.run_id}[/] ({','.join(config.interventions) or 'plain'})")
-                resume = f"`medgap experiment --run-id {name}` with the same options"
-                with stops_cleanly(store, config.run_id, resume), progress_bar(quiet) as (_, callbacks):
-                    run_suite(store, config, samples, backend, gen, concurrency=max_concurrency, progress=callbacks,
-                              chain=chain, matcher=matcher, max_failures=max_failures)
-        except RunSetupError as exc:
+                resume = f"`{command_line('medgap', 'experiment', '--run-id', name, *db_args(db))}` with the same options"
+                with (
+                    stops_cleanly(store, config.run_id, resume),
+                    claim_run(store, config, samples, backend, gen, named=True) as owned,
+                    progress_bar(quiet) as (_, callbacks),
+                ):
+                    err_console.print(f"{arm}: run [bold]{escape(config.run_id)}[/] "
+                                      f"({escape(','.join(config.interventions) or 'plain')})", highlight=False)
+                    run_suite(store, owned.config, owned.samples, backend, gen, concurrency=max_concurrency,
+                              progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
+                              holder=owned.lease.holder)
+        except (RunSetupError, RunBusy) as exc:
             raise fail(str(exc)) from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")
     print_comparison(result, as_json)

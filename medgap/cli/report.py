@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, fail, open_store
@@ -72,5 +73,5 @@ def serve(
 
     if not db.exists():
         raise fail(f"database {db} does not exist (run `medgap run` first, or pass --db)")
-    console.print(f"serving runs from {db} at http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
-    uvicorn.run(create_app(db, max_rows=max_rows), host=host, port=port, log_level="warning")
+    console.print(f"serving runs from {escape(str(db))} at http://{host}:{port}/ (Ctrl+C stops)", highlight=False)
+    uvicorn.run(create_app(db, max_rows=max_rows, host=host), host=host, port=port, log_level="warning")

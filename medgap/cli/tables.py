@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.markup import escape
 from rich.table import Table
 
 from medgap.records import DIMENSION_LABELS_ZH
@@ -83,7 +84,7 @@ def group_label(name: str) -> str:
 def results_table(summary: dict, by: str = "dimensions") -> Table:
     """One line per (group, metric that applies to it): stays narrow however many metrics a run has."""
     groups = {**summary[by], "overall": summary["overall"]}
-    title = f"{summary['model']} · run {summary['run_id']}"
+    title = f"{escape(summary['model'])} · run {escape(summary['run_id'])}"
     table = Table(title=title, title_justify="left")
     table.add_column("dimension" if by == "dimensions" else "task")
     table.add_column("metric")

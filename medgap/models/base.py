@@ -40,6 +40,8 @@ class Model(ABC):
     supports_logprobs: bool = False
     #: how choice items are answered when the user does not say (`--choice-mode`)
     default_choice_mode: str = "generate"
+    #: replies longer than this are cut (set by the runner's --max-reply-bytes; None: no cap)
+    max_reply_bytes: int | None = None
 
     def __init__(self, name: str, **options: Any) -> None:
         self.name = name

@@ -24,6 +24,7 @@ import aiohttp
 
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Response
+from medgap.redact import redact, register
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -54,6 +55,10 @@ class OpenAIModel(Model):
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        if base_url == DEFAULT_BASE_URL and not os.environ.get(self.api_key_env):
+            # api.openai.com refuses every request without a key: say so now, not after the retries
+            raise ValueError(f"{self.api_key_env} is not set: export it with your API key, or pass --base-url "
+                             "for a server that needs none")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,7 @@ class OpenAIModel(Model):
         key = os.environ.get(self.api_key_env) or None
         headers = {"Content-Type": "application/json"}
         if key:
+            register(key)  # whatever a server echoes back, the key is redacted before it is stored or shown
             headers["Authorization"] = f"Bearer {key}"
         return headers, key
 
@@ -119,7 +125,7 @@ class OpenAIModel(Model):
         logprobs = request.config.choice_mode == "logprobs" and bool(request.attempt.options)
         payload = self._body(request, logprobs)
         session = self._get_session()
-        headers, key = self._headers()
+        headers, _ = self._headers()
         timeout = self._client_timeout(request)
         attempts = self.max_retries + 1
         error = ""
@@ -130,21 +136,25 @@ class OpenAIModel(Model):
             started = time.perf_counter()
             try:
                 async with session.post(self.url, data=payload, headers=headers, timeout=timeout) as reply:
-                    raw = await reply.read()
+                    raw, cut = await read_at_most(reply, self.max_reply_bytes)
                     latency = time.perf_counter() - started
+                    if cut:
+                        return Response(text=redact(raw.decode("utf-8", errors="ignore")), truncated=True,
+                                        latency_s=latency, error=f"HTTP {reply.status}: reply larger than "
+                                        f"{self.max_reply_bytes:,} bytes (--max-reply-bytes); stored cut there")
                     if reply.status == 200:
                         return parse_completion(raw, request, latency, logprobs)
                     error = f"HTTP {reply.status}: {snippet(raw)}"
                     if not retryable(reply.status):
-                        return Response(error=redact(error, key), latency_s=latency)
+                        return Response(error=redact(error), latency_s=latency)
                     wait = retry_after_seconds(reply.headers.get("Retry-After"))
             except TimeoutError:  # aiohttp's ServerTimeoutError is one too
                 error = f"timed out after {timeout.total:g} s"
             except aiohttp.ClientError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact(f"{type(exc).__name__}: {exc}")
             if attempt + 1 < attempts:
                 await asyncio.sleep(self._backoff(attempt, wait))
-        return Response(error=redact(f"{error} (gave up after {attempts} attempts)", key))
+        return Response(error=redact(f"{error} (gave up after {attempts} attempts)"))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -229,14 +239,24 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+async def read_at_most(reply: aiohttp.ClientResponse, limit: int | None) -> tuple[bytes, bool]:
+    """The body, or its first `limit` bytes and True when it is longer (the rest is never read)."""
+    if not limit:
+        return await reply.read(), False
+    chunks, size = [], 0
+    async for chunk in reply.content.iter_chunked(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
 def snippet(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
+    """The start of a server's text for an error message, secrets removed before it is cut (so no
+    half of a key survives)."""
+    text = " ".join(redact(raw.decode("utf-8", errors="replace")).split())  # one line, however the page is laid out
     return text if len(text) <= ERROR_BODY_CHARS else text[:ERROR_BODY_CHARS] + "…"
-
-
-def redact(text: str, key: str | None) -> str:
-    """Servers sometimes echo the key they rejected; never let it reach a stored error."""
-    return text.replace(key, "[redacted]") if key else text
 
 
 def without_credentials(url: str) -> str:

@@ -15,7 +15,8 @@ from medgap.report.build import report_for_runs
 from medgap.report.charts import esc
 from medgap.report.collect import DEFAULT_MAX_ROWS
 from medgap.report.html import asset, csp_hash, fill_template
-from medgap.store import RunNotFound, Store
+from medgap.store import RunNotFound, Store, StoreError
+from medgap.web.hosts import HostCheck, allowed_hosts
 
 
 def run_row(config: RunConfig) -> str:
@@ -43,9 +44,11 @@ def index_page(store: Store, db: str | Path) -> str:
     )
 
 
-def create_app(db: str | Path, max_rows: int = DEFAULT_MAX_ROWS) -> FastAPI:
-    """The web app over the database at `db`; each request opens its own connection."""
+def create_app(db: str | Path, max_rows: int = DEFAULT_MAX_ROWS, host: str = "127.0.0.1") -> FastAPI:
+    """The web app over the database at `db`; each request opens its own connection. Requests must
+    name `host` (the bound address; loopback names when it is loopback) in their Host header."""
     app = FastAPI(title="medgap", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(HostCheck, allowed=allowed_hosts(host))
 
     def render(run_ids: list[str], compare: bool) -> HTMLResponse:
         with Store(db) as store:
@@ -53,6 +56,8 @@ def create_app(db: str | Path, max_rows: int = DEFAULT_MAX_ROWS) -> FastAPI:
                 return HTMLResponse(report_for_runs(store, run_ids, compare=compare, max_rows=max_rows))
             except RunNotFound as exc:
                 raise HTTPException(404, str(exc)) from None
+            except StoreError as exc:
+                raise HTTPException(500, str(exc)) from None
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
 
@@ -61,7 +66,7 @@ def create_app(db: str | Path, max_rows: int = DEFAULT_MAX_ROWS) -> FastAPI:
         with Store(db) as store:
             return HTMLResponse(index_page(store, db))
 
-    @app.get("/runs/{run_id}", response_class=HTMLResponse)
+    @app.get("/runs/{run_id:path}", response_class=HTMLResponse)  # ids may contain "/"
     def one_run(run_id: str) -> HTMLResponse:
         return render([run_id], compare=False)
 

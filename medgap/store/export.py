@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from medgap.datasets.medbench import submission_line, submission_record
 from medgap.records import Row, Sample
+from medgap.redact import redact_value
 from medgap.store.sqlite import Store
 
 EXPORT_FORMATS = ("jsonl", "medbench")
@@ -36,6 +37,8 @@ def row_record(sample: Sample, row: Row) -> dict:
         "error": row.response.error,
         "logprobs": row.response.logprobs,
         "latency_s": row.response.latency_s,
+        "truncated": row.response.truncated,
+        "settings": row.settings,
         "details": row.score.details,
     }
 
@@ -51,18 +54,19 @@ def medbench_record(sample: Sample, row: Row) -> dict | None:
 
 
 def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
-    """Rows as `fmt` records; a MedBench submission keeps the data file's line order."""
+    """The run's records in `fmt`, secrets redacted (also from rows stored before redaction existed);
+    a MedBench submission keeps the data file's line order."""
     samples = {s.id: s for s in store.samples(run_id)}
     if fmt == "jsonl":
         for row in store.iter_rows(run_id):
-            yield row_record(samples[row.sample_id], row)
+            yield redact_value(row_record(samples[row.sample_id], row))
         return
     records = []
     for row in store.iter_rows(run_id):
         sample = samples[row.sample_id]
         record = medbench_record(sample, row)
         if record is not None:
-            records.append((submission_line(sample, row.permutation), record))
+            records.append((submission_line(sample, row.permutation), redact_value(record)))
     records.sort(key=lambda pair: pair[0])
     for _, record in records:
         yield record

@@ -37,6 +37,7 @@ from medgap.store.annotations import (
     resolve,
 )
 from medgap.store.sqlite import Store
+from medgap.web.hosts import HostCheck, allowed_hosts
 
 STATIC = Path(__file__).resolve().parent
 PAGES = {"annotate.js": "text/javascript", "annotate.css": "text/css"}
@@ -308,8 +309,9 @@ class AnnotationApp:
             raise HTTPException(422, str(exc)) from None
 
 
-def create_app(db: Path | str, run_id: str) -> FastAPI:
-    """The FastAPI app serving one run's annotation (prepare the run first with `prepare`)."""
+def create_app(db: Path | str, run_id: str, host: str = "127.0.0.1") -> FastAPI:
+    """The FastAPI app serving one run's annotation (prepare the run first with `prepare`); requests
+    must name `host` (the bound address) in their Host header."""
     state = AnnotationApp(db, run_id)
 
     @asynccontextmanager
@@ -319,6 +321,7 @@ def create_app(db: Path | str, run_id: str) -> FastAPI:
 
     app = FastAPI(title="medgap annotate", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.annotation = state
+    app.add_middleware(HostCheck, allowed=allowed_hosts(host))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

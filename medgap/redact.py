@@ -1,0 +1,64 @@
+"""Secrets never leave the process: `redact` is applied wherever server or user text is stored or
+printed (error rows, stored run configs, exports, the terminal).
+
+It removes
+- the value of every secret this process knows: those `register`ed by a backend (the API key it
+  sends) and the values of environment variables whose name says KEY, TOKEN, SECRET or PASSWORD;
+- `Bearer <token>` (an Authorization header echoed back by a proxy or an error page);
+- `api_key=...`, `"api-key": "..."`, `token: ...` and the like;
+- the `user:password@` of URLs (`http://user:pw@host/v1` -> `http://[redacted]@host/v1`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+MARK = "[redacted]"
+MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are too common to replace blindly
+SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+_registered: set[str] = set()
+
+URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@\"'<>]+@")
+BEARER = re.compile(r"(?P<word>\b(?:Bearer|Basic|Token)(?:\s+|%20|\+))[A-Za-z0-9._~+/=:%-]+", re.IGNORECASE)
+NAMED = re.compile(
+    r"(?P<name>[\"']?\b[\w-]*(?:api[_-]?key|access[_-]?token|secret|password|passwd|auth[_-]?token)[\"']?"
+    r"\s*[:=]\s*[\"']?)(?P<value>[^\s\"'&,;}<>]+)",
+    re.IGNORECASE,
+)
+
+
+def register(secret: str | None) -> None:
+    """Remember a secret this process uses (e.g. the API key a backend sends) so `redact` removes it."""
+    if secret and len(secret) >= MIN_SECRET_CHARS:
+        _registered.add(secret)
+
+
+def known_secrets() -> list[str]:
+    from_env = {value for name, value in os.environ.items()
+                if SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS}
+    return sorted(_registered | from_env, key=len, reverse=True)  # longest first: no partial leftovers
+
+
+def redact(text: str) -> str:
+    """`text` without secrets (see the module docstring)."""
+    if not text:
+        return text
+    for secret in known_secrets():
+        if secret in text:
+            text = text.replace(secret, MARK)
+    text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{MARK}@", text)
+    text = BEARER.sub(lambda m: f"{m['word']}{MARK}", text)
+    return NAMED.sub(lambda m: m["name"] + (m["value"] if m["value"] == MARK else MARK), text)
+
+
+def redact_value(value):
+    """`redact` applied to every string inside dicts and lists (a run config, a JSON record)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item) for item in value]
+    return value

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from hand_answers import HAND  # noqa: E402
+from hand_answers import HAND, HAND_ERRORS  # noqa: E402
 from model_labels import ERRORS, COVERAGE  # noqa: E402
 
 from medgap.records import Attempt, Response, Row, Sample  # noqa: E402
@@ -75,10 +75,17 @@ def main() -> None:
     samples = load_samples(Path(args.data))
     coverage, errors = [], []
     counts: dict[str, int] = {}
-    for item_id, model, answer, labels in HAND:
+    if len(HAND_ERRORS) != len(HAND):
+        raise SystemExit(f"{len(HAND_ERRORS)} hand error labels for {len(HAND)} hand answers")
+    for (item_id, model, answer, labels), (category, reason) in zip(HAND, HAND_ERRORS):
         counts[item_id] = counts.get(item_id, 0) + 1
         uid = f"{model}:{item_id}:{counts[item_id]}"
-        coverage.append(coverage_line(uid, samples[item_id], model, answer, labels, "hand-written for medgap (issue 14)"))
+        sample = samples[item_id]
+        coverage.append(coverage_line(uid, sample, model, answer, labels, "hand-written for medgap (issue 14)"))
+        errors.append({"id": uid, "item_id": item_id, "split": split_of(item_id), "model": model,
+                       "provenance": "hand-written for medgap (issue 14)", "sample": sample.model_dump(mode="json"),
+                       "row": hand_row(sample, answer).model_dump(mode="json"), "max_tokens": None,
+                       "label": category, "reason": reason})
     store = Store(args.db)
     for run_id in sorted({run for run, _ in [*COVERAGE, *ERRORS]}):
         config = store.run_config(run_id)
@@ -105,7 +112,9 @@ def main() -> None:
     pairs = sum(len(c["points"]) for c in coverage)
     held = sum(len(c["points"]) for c in coverage if c["split"] == "heldout")
     print(f"coverage: {len(coverage)} answers, {pairs} (answer, point) labels, {held} held out")
-    print(f"errors: {len(errors)} answers, {sum(e['split'] == 'heldout' for e in errors)} held out")
+    real = [e for e in errors if not e["model"].startswith("hand/")]
+    print(f"errors: {len(errors)} answers ({len(real)} real, {sum(e['label'] != 'correct' for e in real)} of them "
+          f"wrong), {sum(e['split'] == 'heldout' for e in errors)} held out")
 
 
 if __name__ == "__main__":

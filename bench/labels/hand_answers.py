@@ -153,3 +153,29 @@ HAND = [
      [(M, "气虚到了极点 is vaguer: no 外脱/不内守"), (M, "气虚不能内守 not stated"), (C, "失血过多 as a cause"),
       (M, "出汗 only: 1 of 3 (吐, 泻 missing)")]),
 ]
+
+# error labels of the hand-written answers (ERROR_CODEBOOK.md), by position in HAND
+HAND_ERRORS = [
+    ("correct", "restates the reference"),
+    ("omission", "腹股沟疝 without 嵌顿/斜/肠梗阻 and only fever as a sign: right but incomplete"),
+    ("causal_reasoning_deficiency", "draws 直疝 from a mass above and medial to the inguinal ligament: wrong diagnosis from right findings"),
+    ("correct", "restates the reference"),
+    ("omission", "硬膜下血肿 without side and stage, differentials 脑梗死/脑肿瘤 instead of the three haematomas"),
+    ("correct", "restates the reference"),
+    ("causal_reasoning_deficiency", "diagnoses 蜂窝织炎 from a clearly bordered red lesion, the sign of 丹毒"),
+    ("correct", "restates the reference"),
+    ("omission", "HS without 脾大/脾功能亢进"),
+    ("omission", "溶血性贫血 where the reference names 遗传性球形红细胞增多症"),
+    ("correct", "HS with 脾大 covers the point"),
+    ("correct", "restates the reference"),
+    ("hallucination", "'B超提示胆囊壁增厚' is not the case's finding (stones), and leads to 慢性胆囊炎"),
+    ("omission", "胆总管结石 without 多发/低位梗阻, no CT, two of four differentials"),
+    ("correct", "restates the reference"),
+    ("omission", "胆道闭锁 without 先天性, no CT, one differential"),
+    ("causal_reasoning_deficiency", "calls a multi-headed neck infection with systemic signs 疖 instead of 痈"),
+    ("correct", "restates the reference"),
+    ("correct", "restates the reference"),
+    ("omission", "only 肾藏精 and 'hair reflects the kidney': the 精血 mechanism is missing"),
+    ("correct", "restates the reference"),
+    ("omission", "only '气虚到了极点' and two causes"),
+]

@@ -61,7 +61,7 @@ def plan_run(
     on_skip: Callable[[DatasetError], None] | None = None,
     vote: str | None = None,
     settings: InterventionSettings | None = None,
-    match: str = "lexical",
+    match: str = "medical",
     judge: str | None = None,
 ) -> tuple[RunConfig, list[Sample]]:
     """The config and items of a new run (nothing is stored yet). `interventions` is a list or a
@@ -142,11 +142,12 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
 
 
 def matcher_for(config: RunConfig, **judge_options):
-    """The key-point matcher of the run (None = the default lexical one); `judge_options` go to
+    """The key-point matcher of the run (None = the default one, `medical`); `judge_options` go to
     the judge model's constructor (base_url, timeout, ...)."""
-    if config.match == "lexical":
+    from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
+
+    if config.match == DEFAULT_MATCH:
         return None
-    from medgap.scoring.matching import get_matcher
 
     try:
         options = {k: v for k, v in judge_options.items() if v is not None} if config.match == "judge" else {}

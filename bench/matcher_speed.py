@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medgap.scoring import matching  # noqa: E402
-from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402
+from medgap.scoring import matching, medical
+from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
 
 
 def jobs(points_each: int) -> list[tuple[list[str], str]]:
@@ -39,11 +39,16 @@ def jobs(points_each: int) -> list[tuple[list[str], str]]:
     return out
 
 
+KEEP = {"jieba_tokenizer", "tokenizer", "_pattern", "_extra_pattern", "_hyponym_pattern"}  # loaded once per process
+
+
 def clear_caches() -> None:
-    for name in dir(matching):
-        cached = getattr(getattr(matching, name), "cache_clear", None)
-        if cached is not None and name != "jieba_tokenizer":
-            cached()
+    """Forget every analysed point, answer and word (the dictionaries stay loaded)."""
+    for module in (matching, medical):
+        for name in dir(module):
+            cached = getattr(getattr(module, name), "cache_clear", None)
+            if cached is not None and name not in KEEP:
+                cached()
 
 
 def timed(method: str, work: list[tuple[list[str], str]], repeat: int) -> float:

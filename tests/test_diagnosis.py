@@ -220,4 +220,5 @@ def test_bare_wrong_letters_are_a_confident_output_error_finding(tmp_path):
     assert dist["overall"]["weighted_shares"]["output_error"] == 1.0
     result = CliRunner().invoke(app, ["diagnose", "r", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "broken output" in result.output and "to review" not in result.output
+    assert "bare wrong options" in result.output and "to review" not in result.output
+    assert "cot" in result.output  # the plan: ask for the reasoning behind the bare letters

@@ -109,3 +109,8 @@ def test_the_labelled_set_is_reproduced():
     old = [sum(lexical.match(x["points"], x["answer"]).covered) / len(x["points"]) for x in lines]
     assert spearmanr(human, auto).statistic >= 0.8
     assert spearmanr(human, auto).statistic > spearmanr(human, old).statistic
+
+
+def test_a_short_word_is_not_pieced_together_from_characters_far_apart():
+    assert covered(["诊断：颈左后部痈"], "诊断：左后颈部痈。") == [True]  # 后部 reordered within a few characters
+    assert covered(["新生儿肝炎：黄疸多为波动性"], "鉴别：新生儿黄疸；新生儿肝功能异常与胆道炎症。") == [False]

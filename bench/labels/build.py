@@ -28,12 +28,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from hand_answers import HAND, HAND_ERRORS  # noqa: E402
-from model_labels import ERRORS, COVERAGE  # noqa: E402
+from hand_answers import HAND, HAND_ERRORS
+from model_labels import COVERAGE, ERRORS
 
-from medgap.records import Attempt, Response, Row, Sample  # noqa: E402
-from medgap.scoring import score  # noqa: E402
-from medgap.scoring.keypoints import key_points  # noqa: E402
+from medgap.records import Attempt, Response, Row, Sample
+from medgap.scoring import score
+from medgap.scoring.keypoints import key_points
 
 
 def split_of(item_id: str) -> str:

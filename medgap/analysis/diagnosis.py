@@ -115,10 +115,12 @@ RULES: list[Rule] = [
          threshold=0.05, support="metrics.n", min_support=20, level=1, interventions=["json", "cot"],
          advice="The model often commits to no option: a required JSON answer field, or reasoning that "
                 "ends in an answer, makes it commit."),
-    Rule(id="output_error", signature="broken output", metric="errors.weighted_shares.output_error", op=">",
-         threshold=0.15, support="errors.n", min_support=10, level=1, interventions=[],
-         advice="Empty, truncated, looping or garbled replies: raise --max-tokens, check the chat template "
-                "and stop tokens, and lower the temperature before trying any intervention."),
+    Rule(id="output_error", signature="broken output or bare wrong options", metric="errors.weighted_shares.output_error",
+         op=">", threshold=0.15, support="errors.n", min_support=10, level=1, interventions=["cot"],
+         advice="Truncated, looping or garbled replies: raise --max-tokens, check the chat template and stop "
+                "tokens, and lower the temperature before trying any intervention. Wrong options given bare "
+                "(`答案：B`, as every log-probability answer is) say nothing of why they are wrong: ask for the "
+                "reasoning (cot, in generate mode) to see which error lies behind them."),
     Rule(id="contextual_inconsistency", signature="answers contradict the given case",
          metric="errors.weighted_shares.contextual_inconsistency", op=">", threshold=0.30, support="errors.n",
          min_support=10, level=1, interventions=["checklist", "cot"],

@@ -40,7 +40,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from medgap.analysis.taxonomy import CATEGORIES, Confidence, ErrorLabel, category_key
+from medgap.analysis.taxonomy import (
+    CATEGORIES,
+    CONSEQUENCES,
+    DECISION_ORDER,
+    Confidence,
+    ErrorLabel,
+    category_key,
+)
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import CHOICE_KINDS, Message, Row, Sample
 from medgap.solvers.prompts import format_options
@@ -561,9 +568,11 @@ JUDGE_INSTRUCTIONS = """你是医学大模型评测的错误分析专家。下�
 
 
 def codebook_text() -> str:
-    return "\n".join(
+    categories = "\n".join(
         f"- {c.key}（{c.name_zh}，{c.name}）：{c.definition_zh} 区分：{c.decision_rule}" for c in CATEGORIES
     )
+    rules = "\n".join(f"* {line}" for line in (*DECISION_ORDER, *CONSEQUENCES))
+    return f"{categories}\n\nRules:\n{rules}"
 
 
 def _limit(text: str | None, chars: int) -> str:

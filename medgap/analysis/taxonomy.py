@@ -164,18 +164,18 @@ CATEGORY_KEYS: tuple[str, ...] = tuple(c.key for c in CATEGORIES)
 
 # how a label is decided (ERROR_CODEBOOK.md): shown to annotators above the categories, and to the judge
 DECISION_ORDER = (
-    "Give every wrong or incomplete response ONE primary category (the error that most explains why it "
-    "fails) and optionally secondary ones; a fully correct response is `correct` and gets no error.",
-    "Decide in this order: Unanswered → Output Error (broken text) → Format Mismatch → then the content "
-    "categories.",
+    ("Give every wrong or incomplete response ONE primary category (the error that most explains why it "
+    "fails) and optionally secondary ones; a fully correct response is `correct` and gets no error."),
+    ("Decide in this order: Unanswered → Output Error (broken text) → Format Mismatch → then the content "
+    "categories."),
     "Each label carries a one-line justification that cites the response.",
 )
 CONSEQUENCES = (
-    "A bare wrong letter (`B`, `答案：B`) is Output Error, not Hallucination: nothing in it states a false "
-    "fact. Hallucination needs a stated false fact.",
+    ("A bare wrong letter (`B`, `答案：B`) is Output Error, not Hallucination: nothing in it states a false "
+    "fact. Hallucination needs a stated false fact."),
     "An empty reply is Unanswered.",
-    "An open answer that humans judge fully correct has no error, even where an automatic key-point "
-    "matcher missed a paraphrase: a pre-label of Omission there is the matcher's error, not the model's.",
+    ("An open answer that humans judge fully correct has no error, even where an automatic key-point "
+    "matcher missed a paraphrase: a pre-label of Omission there is the matcher's error, not the model's."),
 )
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low")
 _BY_KEY = {c.key: c for c in CATEGORIES}

@@ -290,13 +290,15 @@ def split_differential(text: str) -> tuple[str, str]:
 
 def _token_in(token: str, sentence: str) -> bool:
     """A word of a term in a sentence: as written; a short word (2-3 characters) with its characters
-    reordered (后部 in 左后颈部); a long word with most of its bigrams (硬膜下血肿 / 硬膜下的血肿)."""
+    reordered close together (后部 in 左后颈部); a long word with most of its bigrams, its head (the last
+    one) included (硬膜下血肿 / 硬膜下的血肿, but not 新生儿肝炎 / 新生儿肝功能异常)."""
     if token in sentence:
         return True
-    if len(token) <= 3:
-        return all(ch in sentence for ch in token)
-    grams = [token[i : i + 2] for i in range(len(token) - 1)]
-    return sum(g in sentence for g in grams) >= 0.75 * len(grams)
+    if len(token) <= 3:  # the characters reordered, close together (not scattered over a long sentence)
+        span = len(token) + 2
+        return any(all(ch in sentence[i : i + span] for ch in token) for i in range(max(1, len(sentence) - span + 1)))
+    grams = [token[i : i + 2] for i in range(len(token) - 1)]  # the head (last bigram) must be there
+    return grams[-1] in sentence and sum(g in sentence for g in grams) >= 0.75 * len(grams)
 
 
 @lru_cache(maxsize=16384)

@@ -222,3 +222,25 @@ def test_bare_wrong_letters_are_a_confident_output_error_finding(tmp_path):
     assert result.exit_code == 0, result.output
     assert "bare wrong options" in result.output and "to review" not in result.output
     assert "cot" in result.output  # the plan: ask for the reasoning behind the bare letters
+
+
+def test_the_diagnose_command_shows_a_finding_built_on_guesses_as_to_review(tmp_path):
+    from tests.annotate_fixtures import open_item, row_for
+
+    db = tmp_path / "runs.db"
+    samples = [open_item(f"o{i}", ["胆总管多发结石", "胰头癌"], dimension="knowledge_qa") for i in range(12)]
+    wrong = "胆囊息肉样病变多见于儿童，应首选口服抗生素治疗三个月，并每日饮用大量浓茶以促进息肉排出体外，一般无需手术。"
+    details = {"points": ["胆总管多发结石", "胰头癌"], "covered": [False, False],
+               "missed": ["胆总管多发结石", "胰头癌"], "recall": 0.0}
+    with Store(db) as store:
+        store.save_run(RunConfig(run_id="g", model="m", suite="s", generation={"max_tokens": 512}))
+        store.save_samples("g", samples)
+        store.write_rows([row_for(s, wrong, value=0.0, details=details).model_copy(update={"run_id": "g"})
+                          for s in samples])
+    result = CliRunner().invoke(app, ["diagnose", "g", "--db", str(db), "--json"])
+    found = {f["rule"]: f for f in json.loads(result.stdout)["findings"]}
+    # every label is a low-confidence guess (an answer at length that covers no point): to review, no plan
+    assert found["hallucination"]["to_review"] and found["hallucination"]["low_confidence"] == 12
+    assert json.loads(result.stdout)["plan"] == []
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["diagnose", "g", "--db", str(db)])
+    assert "to review" in table.output and "12 of 12" in table.output

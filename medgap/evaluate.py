@@ -181,7 +181,7 @@ def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: M
               max_failures: int = DEFAULT_MAX_FAILURES) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `start_run` to fail on a bad intervention before storing, and
-    `matcher_for(config)` when the run matches key points other than lexically. Raises
+    `matcher_for(config)` when the run matches key points other than by the default. Raises
     `medgap.runner.TooManyFailures` after `max_failures` failed requests in a row."""
     chain = chain if chain is not None else chain_for(config)
     written = asyncio.run(run_eval(config, samples, backend, store, gen=gen,

@@ -116,7 +116,7 @@ async def run_eval(
 ) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
     Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
-    replaces the default lexical key-point matcher. After `max_failures` failed rows in a row
+    replaces the default (`medical`) key-point matcher. After `max_failures` failed rows in a row
     (0: never) the run stops with TooManyFailures, keeping every row written."""
     progress = progress or Progress()
     solvers = solvers if solvers is not None else default_chain()

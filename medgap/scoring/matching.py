@@ -177,18 +177,26 @@ class AnswerProfile:
 
     def windows(self, min_chars: float):
         """Union profiles of runs of sentences, each run as short as reaches `min_chars`."""
-        n = len(self.profiles)
-        for start in range(n):
-            tokens: set[str] = set()
-            bigrams: set[str] = set()
-            chars = 0
-            for end in range(start, n):
-                tokens |= self.profiles[end].tokens
-                bigrams |= self.profiles[end].bigrams
-                chars += self.lengths[end]
-                if chars >= min_chars:
-                    break
-            yield Profile(frozenset(tokens), frozenset(bigrams))
+        for window, _, _ in sentence_windows(self.profiles, self.lengths, min_chars):
+            yield window
+
+
+def sentence_windows(profiles: Sequence[Profile], lengths: Sequence[int], min_chars: float):
+    """(union profile, first, last sentence index) of each run of consecutive sentences that starts at
+    a sentence and is as short as reaches `min_chars` characters."""
+    n = len(profiles)
+    for start in range(n):
+        tokens: set[str] = set()
+        bigrams: set[str] = set()
+        chars = 0
+        end = start
+        for end in range(start, n):
+            tokens |= profiles[end].tokens
+            bigrams |= profiles[end].bigrams
+            chars += lengths[end]
+            if chars >= min_chars:
+                break
+        yield Profile(frozenset(tokens), frozenset(bigrams)), start, end
 
 
 class LexicalMatcher(Matcher):

@@ -44,6 +44,7 @@ from medgap.scoring.matching import (
     Profile,
     contrast_weights,
     jieba_tokenizer,
+    sentence_windows,
     sentences,
 )
 from medgap.scoring.synonyms import normalize_synonyms
@@ -264,18 +265,8 @@ class Answer:
 
     def windows(self, min_chars: float):
         """(profile, text) of runs of consecutive sentences, each as short as reaches `min_chars`."""
-        n = len(self.profiles)
-        for start in range(n):
-            tokens: set[str] = set()
-            bigrams: set[str] = set()
-            chars = 0
-            for end in range(start, n):
-                tokens |= self.profiles[end].tokens
-                bigrams |= self.profiles[end].bigrams
-                chars += self.lengths[end]
-                if chars >= min_chars:
-                    break
-            yield Profile(frozenset(tokens), frozenset(bigrams)), "".join(self.sentences[start : end + 1])
+        for window, start, end in sentence_windows(self.profiles, self.lengths, min_chars):
+            yield window, "".join(self.sentences[start : end + 1])
 
 
 def split_differential(text: str) -> tuple[str, str]:

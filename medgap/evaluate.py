@@ -146,12 +146,12 @@ def matcher_for(config: RunConfig, **judge_options):
     the judge model's constructor (base_url, timeout, ...)."""
     from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
 
-    if config.match == DEFAULT_MATCH:
+    judge = config.extra.get("judge") if config.match in ("judge", DEFAULT_MATCH) else None
+    if config.match == DEFAULT_MATCH and not judge:
         return None
-
     try:
-        options = {k: v for k, v in judge_options.items() if v is not None} if config.match == "judge" else {}
-        return get_matcher(config.match, judge=config.extra.get("judge"), **options)
+        options = {k: v for k, v in judge_options.items() if v is not None} if judge else {}
+        return get_matcher(config.match, judge=judge, **options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
 

@@ -114,3 +114,34 @@ def test_the_labelled_set_is_reproduced():
 def test_a_short_word_is_not_pieced_together_from_characters_far_apart():
     assert covered(["诊断：颈左后部痈"], "诊断：左后颈部痈。") == [True]  # 后部 reordered within a few characters
     assert covered(["新生儿肝炎：黄疸多为波动性"], "鉴别：新生儿黄疸；新生儿肝功能异常与胆道炎症。") == [False]
+
+
+class ScriptedJudge:
+    """A judge model that answers every request with one reply and records the points it was shown."""
+
+    name = "scripted-judge"
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.shown = reply, []
+
+    async def generate(self, request):
+        from medgap.records import Response
+
+        self.shown.append(request.messages[-1].content)
+        return Response(text=self.reply)
+
+
+def test_with_a_judge_configured_the_judge_settles_only_the_close_calls():
+    import asyncio
+
+    points = ["诊断：慢性硬膜下血肿", "1个月前有轻微头部外伤史，急起头痛并进行性加重"]
+    answer = "诊断：慢性硬膜下血肿。依据：有头部外伤史，头痛加重。"
+    alone = MedicalMatcher().match(points, answer)
+    assert alone.covered == [True, True] and abs(alone.scores[1] - MedicalMatcher.THRESHOLD) < 0.12  # a close call
+    judge = ScriptedJudge('{"covered": []}')  # the judge: the timing and the progression are not stated
+    result = asyncio.run(get_matcher("medical", judge=judge).amatch(points, answer))
+    assert result.covered == [True, False] and result.method == "medical"
+    assert len(judge.shown) == 1 and "1. 1个月前" in judge.shown[0] and "慢性硬膜下血肿" not in judge.shown[0].split("【参考要点】")[1].split("【考生回答】")[0]
+    # a judge that never answers in form leaves the rules' decisions, with the error noted
+    broken = asyncio.run(MedicalMatcher(judge=ScriptedJudge("不知道")).amatch(points, answer))
+    assert broken.covered == [True, True] and broken.error

@@ -413,10 +413,14 @@ class JudgeMatcher(Matcher):
 def get_matcher(method: str, judge: Model | str | None = None, **options: Any) -> Matcher:
     """The matcher for `--match METHOD`; `judge` (a Model or a `PROVIDER/NAME` spec) is required for
     `judge`. Extra options go to the judge model's constructor when it is named by spec."""
-    if method == "medical":
+    if method == "medical":  # with a judge: the judge settles the points the rules find close
         from medgap.scoring.medical import MedicalMatcher
 
-        return MedicalMatcher()
+        if isinstance(judge, str):
+            from medgap.models import get_model
+
+            judge = get_model(judge, **options)
+        return MedicalMatcher(judge=judge)
     if method == "lexical":
         return LexicalMatcher()
     if method == "embedding":

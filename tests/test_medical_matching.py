@@ -145,3 +145,10 @@ def test_with_a_judge_configured_the_judge_settles_only_the_close_calls():
     # a judge that never answers in form leaves the rules' decisions, with the error noted
     broken = asyncio.run(MedicalMatcher(judge=ScriptedJudge("不知道")).amatch(points, answer))
     assert broken.covered == [True, True] and broken.error
+
+
+def test_a_heading_that_lists_co_equal_items_needs_more_than_half_of_them():
+    point = ["气的升降出入平衡失调有四种最基本的变化：气逆、气陷、气闭、气脱。"]
+    answer = "气机失调的最基本的变化类型包括：1. 气滞；2. 气逆；3. 气虚；4. 气郁。"  # 1 of the 4 listed
+    assert covered(point, answer) == [False]
+    assert covered(point, "其基本变化为气逆、气陷、气脱三种。") == [True]  # 3 of 4

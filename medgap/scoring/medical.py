@@ -218,6 +218,9 @@ def read_point(point: str) -> Claim:
             return read_statement(rest)
         if is_disease_term(name) or len(name) <= 12:
             return Claim("named", split_alternatives(name))
+        listed = read_statement(rest)
+        if listed.kind == "list":  # `…四种最基本的变化：气逆、气陷、气闭、气脱`: the listed items are the claim
+            return listed
     parts = split_parts(body)
     if parts and all(is_disease_term(p) or len(p) <= 6 for p in parts) and is_disease_term(parts[0]):
         return Claim("diagnosis", parts)

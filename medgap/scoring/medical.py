@@ -180,8 +180,9 @@ def med_profile(text: str) -> Profile:
 
 @dataclass(frozen=True)
 class Claim:
-    """What a point claims: `kind` is diagnosis | named | differentials | statement | list; `parts`
-    the terms or findings to look for (the first is the most decisive)."""
+    """What a point claims: `kind` is diagnosis | named | differentials | items (listed after a
+    heading) | list | statement; `parts` the terms or findings to look for (the first is the most
+    decisive)."""
 
     kind: str
     parts: tuple[str, ...]
@@ -220,7 +221,7 @@ def read_point(point: str) -> Claim:
             return Claim("named", split_alternatives(name))
         listed = read_statement(rest)
         if listed.kind == "list":  # `…四种最基本的变化：气逆、气陷、气闭、气脱`: the listed items are the claim
-            return listed
+            return Claim("items", listed.parts)
     parts = split_parts(body)
     if parts and all(is_disease_term(p) or len(p) <= 6 for p in parts) and is_disease_term(parts[0]):
         return Claim("diagnosis", parts)
@@ -427,6 +428,9 @@ class MedicalMatcher(Matcher):
         if claim.kind == "differentials":
             each = [self.differential_found((part,), answer) for part in claim.parts]
             return more_than_half(each, decisive_first=False), sum(each) / len(each)
+        if claim.kind == "items":
+            found = [self.element_found(e, answer) for e in claim.parts]
+            return more_than_half(found, decisive_first=False), sum(found) / len(found)
         if claim.kind == "list":
             found = [self.element_found(e, answer) for e in claim.parts]
             whole = self.statement_score(point_profile, weights, answer, len(point_body(point)))

@@ -171,7 +171,8 @@ def unanswered_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> 
 
 
 def answered(row: Row) -> bool:
-    """Did the response commit to an answer before it stopped (a letter, or some covered content)?"""
+    """Did the response commit to an answer before it stopped: a letter; for free text, a covered
+    point or an answer at length?"""
     if row.kind in CHOICE_KINDS:
         return row.score.extracted is not None
     covered = row.score.details.get("covered")

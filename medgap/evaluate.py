@@ -81,7 +81,7 @@ def plan_run(
     config is then what this command line asks, to compare with `base` (`medgap.settings.differences`)."""
     from medgap.datasets.suites import load_suite
     from medgap.kb import KB_ENV
-    from medgap.scoring.matching import MATCH_METHODS
+    from medgap.scoring.matching import DEFAULT_MATCH, MATCH_METHODS
 
     if base is not None:
         model = model or base.model
@@ -93,7 +93,7 @@ def plan_run(
         judge = judge or base.extra.get("judge")
         vote = vote or base.extra.get("vote")
         settings = settings or InterventionSettings.from_dict(base.extra.get("intervention_settings"))
-    model, match = model or DEFAULT_MODEL, match or "lexical"
+    model, match = model or DEFAULT_MODEL, match or DEFAULT_MATCH
     if vote not in (None, *VOTE_MODES):
         raise RunSetupError(f"--vote takes 'permutations', not {vote!r}")
     if match not in MATCH_METHODS:
@@ -179,15 +179,16 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
 
 
 def matcher_for(config: RunConfig, **judge_options):
-    """The key-point matcher of the run (None = the default lexical one); `judge_options` go to
+    """The key-point matcher of the run (None = the default one, `medical`); `judge_options` go to
     the judge model's constructor (base_url, timeout, ...)."""
-    if config.match == "lexical":
-        return None
-    from medgap.scoring.matching import get_matcher
+    from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
 
+    judge = config.extra.get("judge") if config.match in ("judge", DEFAULT_MATCH) else None
+    if config.match == DEFAULT_MATCH and not judge:
+        return None
     try:
-        options = {k: v for k, v in judge_options.items() if v is not None} if config.match == "judge" else {}
-        return get_matcher(config.match, judge=config.extra.get("judge"), **options)
+        options = {k: v for k, v in judge_options.items() if v is not None} if judge else {}
+        return get_matcher(config.match, judge=judge, **options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
 
@@ -313,7 +314,7 @@ def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: M
               holder: Holder | None = None) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `claim_run` to fail on a bad intervention before storing, and
-    `matcher_for(config)` when the run matches key points other than lexically; `holder` is the
+    `matcher_for(config)` when the run matches key points other than by the default (`medical`); `holder` is the
     claim's lease holder (rows are written only while it owns the run). Raises
     `medgap.runner.TooManyFailures` after `max_failures` failed items in a row."""
     chain = chain if chain is not None else chain_for(config)

@@ -152,7 +152,7 @@ class RunConfig(BaseModel):
     permutations: int = 1
     limit: int | None = None
     interventions: list[str] = Field(default_factory=list)
-    match: str = "lexical"
+    match: str = "medical"
     generation: dict[str, Any] = Field(default_factory=dict)  # temperature, max_tokens, ...
     prompts: dict[str, str] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)

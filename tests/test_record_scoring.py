@@ -13,7 +13,7 @@ from medgap.datasets.medbench_ie import adapt
 from medgap.datasets.suites import PACKAGE_DATA
 from medgap.records import Attempt, Gold, Response, Row, Sample, Source
 from medgap.scoring import score
-from medgap.scoring.matching import LexicalMatcher
+from medgap.scoring.medical import MedicalMatcher
 from medgap.scoring.record import (
     DBMHG_SECTIONS,
     IMCS_SECTIONS,
@@ -191,7 +191,7 @@ def test_async_scoring_matches_inline_scoring():
     sample = record_item()
     text = join_sections({k: v for k, v in SECTIONS.items() if k != "诊断"})
     inline = scored(sample, text)
-    later = asyncio.run(score_record_async(sample, Attempt(sample_id="r1"), Response(text=text), LexicalMatcher()))
+    later = asyncio.run(score_record_async(sample, Attempt(sample_id="r1"), Response(text=text), MedicalMatcher()))
     assert later == inline
 
 

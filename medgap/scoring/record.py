@@ -34,7 +34,7 @@ from typing import Any
 from medgap.records import Attempt, Response, Sample, Score
 from medgap.scoring.keypoints import split_reference
 from medgap.scoring.matching import Matcher, MatchResult, jieba_tokenizer, match_many
-from medgap.scoring.open import default_lexical
+from medgap.scoring.open import default_matcher
 from medgap.scoring.rouge import rouge_l
 from medgap.scoring.structured import body_of
 from medgap.scoring.synonyms import normalize_synonyms
@@ -420,11 +420,11 @@ def _queries(draft: _Draft) -> list[tuple[list[str], str] | None]:
 
 
 def score_record(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher | None = None) -> Score:
-    """Inline scoring with a synchronous matcher (lexical by default)."""
+    """Inline scoring with a synchronous matcher (the default `medical` one unless given)."""
     draft = _draft(sample, response)
     if isinstance(draft, Score):
         return draft
-    matcher = matcher or default_lexical()
+    matcher = matcher or default_matcher()
     results = [matcher.match(*query, sample) if query else None for query in _queries(draft)]
     return _finish(draft, results, matcher.name)
 

@@ -20,7 +20,8 @@ def gold_as_asked(sample: Sample, row: Row):
     return sample.gold.model_dump(exclude_none=True, exclude_defaults=True)
 
 
-def row_record(sample: Sample, row: Row) -> dict:
+def row_record(sample: Sample, row: Row, label=None) -> dict:
+    """One export line; `label` is the row's error label (None for a correct or ungraded row)."""
     return {
         "item_id": row.sample_id,
         "permutation": row.permutation,
@@ -40,6 +41,9 @@ def row_record(sample: Sample, row: Row) -> dict:
         "truncated": row.response.truncated,
         "settings": row.settings,
         "details": row.score.details,
+        "error_category": label.category if label else None,
+        "error_confidence": label.confidence if label else None,
+        "error_source": label.source if label else None,
     }
 
 
@@ -56,10 +60,14 @@ def medbench_record(sample: Sample, row: Row) -> dict | None:
 def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
     """The run's records in `fmt`, secrets redacted (also from rows stored before redaction existed);
     a MedBench submission keeps the data file's line order."""
+    from medgap.analysis.errors import load_error_labels
+
     samples = {s.id: s for s in store.samples(run_id)}
     if fmt == "jsonl":
+        labels = load_error_labels(store, run_id)
         for row in store.iter_rows(run_id):
-            yield redact_value(row_record(samples[row.sample_id], row))
+            label = labels.get((row.sample_id, row.permutation))
+            yield redact_value(row_record(samples[row.sample_id], row, label))
         return
     records = []
     for row in store.iter_rows(run_id):

@@ -26,7 +26,7 @@ from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
 from medgap.executors import EXECUTORS, Executor
-from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model
+from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model, parse_model_name
 from medgap.records import RunConfig, Sample
 from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, Progress, pending_attempts, run_eval
 from medgap.settings import differences
@@ -84,7 +84,7 @@ def plan_run(
     config is then what this command line asks, to compare with `base` (`medgap.settings.differences`)."""
     from medgap.datasets.suites import load_suite
     from medgap.kb import KB_ENV
-    from medgap.scoring.matching import MATCH_METHODS
+    from medgap.scoring.matching import DEFAULT_MATCH, MATCH_METHODS
 
     if base is not None:
         model = model or base.model
@@ -96,7 +96,7 @@ def plan_run(
         judge = judge or base.extra.get("judge")
         vote = vote or base.extra.get("vote")
         settings = settings or InterventionSettings.from_dict(base.extra.get("intervention_settings"))
-    model, match = model or DEFAULT_MODEL, match or "lexical"
+    model, match = model or DEFAULT_MODEL, match or DEFAULT_MATCH
     if vote not in (None, *VOTE_MODES):
         raise RunSetupError(f"--vote takes 'permutations', not {vote!r}")
     if match not in MATCH_METHODS:
@@ -141,6 +141,8 @@ def plan_run(
         config.extra["intervention_settings"] = settings.to_dict()
     if judge:
         config.extra["judge"] = judge
+    if skip_bad:  # kept for the backend too: replay/ skips bad prediction lines (and on resume)
+        config.extra["skip_bad"] = True
     if vote or "vote" in names:
         config.permutations = max(config.permutations, MIN_VOTE_ORDERS)
         config.extra["vote"] = vote or "permutations"
@@ -149,10 +151,16 @@ def plan_run(
 
 def open_backend(config: RunConfig, *, base_url: str | None = None, timeout: float | None = None,
                  max_concurrency: int | None = None, max_rps: float | None = None,
+                 on_skip: Callable[[DatasetError], None] | None = None,
                  max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES) -> Model:
+    """The run's model. A replay/ model of a run made with `skip_bad` skips bad prediction lines,
+    reporting each to `on_skip` (default: the log)."""
+    data_options = {}
+    if parse_model_name(config.model)[0] == "replay" and config.extra.get("skip_bad"):
+        data_options = {"skip_bad": True, "on_skip": on_skip}
     try:
         backend = get_model(config.model, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                            max_rps=max_rps)
+                            max_rps=max_rps, **data_options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
     backend.max_reply_bytes = max_reply_bytes or None
@@ -220,15 +228,16 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
 
 
 def matcher_for(config: RunConfig, **judge_options):
-    """The key-point matcher of the run (None = the default lexical one); `judge_options` go to
+    """The key-point matcher of the run (None = the default one, `medical`); `judge_options` go to
     the judge model's constructor (base_url, timeout, ...)."""
-    if config.match == "lexical":
-        return None
-    from medgap.scoring.matching import get_matcher
+    from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
 
+    judge = config.extra.get("judge") if config.match in ("judge", DEFAULT_MATCH) else None
+    if config.match == DEFAULT_MATCH and not judge:
+        return None
     try:
-        options = {k: v for k, v in judge_options.items() if v is not None} if config.match == "judge" else {}
-        return get_matcher(config.match, judge=config.extra.get("judge"), **options)
+        options = {k: v for k, v in judge_options.items() if v is not None} if judge else {}
+        return get_matcher(config.match, judge=judge, **options)
     except (ValueError, ImportError) as exc:
         raise RunSetupError(str(exc)) from None
 
@@ -255,9 +264,22 @@ def free_run_id(store: Store, run_id: str) -> str:
 def unfinished_twin(store: Store, config: RunConfig) -> RunInfo | None:
     """The newest stored run with exactly `config`'s settings that is not complete."""
     for info in reversed(store.run_infos()):
-        if info.status != "complete" and info.config.model == config.model and not differences(info.config, config):
+        if info.status != "complete" and not differences(info.config, config):
             return info
     return None
+
+
+def other_settings(run_id: str, changed: list[str]) -> RunSetupError:
+    return RunSetupError(f"run {run_id!r} was made with other settings; this command asks " + "; ".join(changed)
+                         + ". Resume it with its own settings, or start another run (--force-new, or a new --run-id)")
+
+
+def check_resume(base: RunConfig, asked: RunConfig) -> None:
+    """Refuse a resume whose planned settings already differ, before the backend is opened (a local
+    model is loaded then); generation and backend settings are compared again by `claim_run`."""
+    changed = [line for line in differences(base, asked) if not line.startswith(("generation.", "extra.backend"))]
+    if changed:
+        raise other_settings(base.run_id, changed)
 
 
 @dataclass
@@ -305,11 +327,8 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
             stored = store.run_config(target)
             changed = differences(stored, config)
             if changed:
-                lease.status = prior.status if prior else "stopped"
-                raise RunSetupError(f"run {target!r} was made with other settings; this command asks "
-                                    + "; ".join(changed)
-                                    + ". Resume it with its own settings, or start another run (--force-new, "
-                                    "or a new --run-id)")
+                lease.status, lease.message = (prior.status, prior.message) if prior else ("stopped", None)
+                raise other_settings(target, changed)
             claim = Claim(stored, store.samples(target), lease, resumed=True, twin=twin is not None)
         else:
             if samples is None:
@@ -322,7 +341,7 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
             lease.status = "stopped"
             raise
         except BaseException as exc:
-            lease.status, lease.message = "failed", str(exc)
+            lease.status, lease.message = "failed", str(exc)[:500]
             raise
         missing = count_attempts(claim.samples, claim.config) - len(store.completed_keys(target))
         lease.status = "complete" if missing <= 0 else "failed"
@@ -344,7 +363,7 @@ def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: M
               holder: Holder | None = None, executor: Executor | None = None) -> dict:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `claim_run` to fail on a bad intervention before storing, and
-    `matcher_for(config)` when the run matches key points other than lexically; `holder` is the
+    `matcher_for(config)` when the run matches key points other than by the default (`medical`); `holder` is the
     claim's lease holder (rows are written only while it owns the run). Raises
     `medgap.runner.TooManyFailures` after `max_failures` failed items in a row. `executor` (from
     `open_executor`) asks the model calls elsewhere, e.g. on Ray workers."""

@@ -98,6 +98,9 @@ class Response(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None  # set when the call failed after retries
+    # Other replies given for the same prompt that commit to something else (replay: a predictions
+    # file answering one question twice, differently); robustness counts the item as inconsistent.
+    alternatives: list[str] = Field(default_factory=list)
     truncated: bool = False  # the reply was longer than the run's --max-reply-bytes and was cut there
 
 
@@ -149,7 +152,7 @@ class RunConfig(BaseModel):
     permutations: int = 1
     limit: int | None = None
     interventions: list[str] = Field(default_factory=list)
-    match: str = "lexical"
+    match: str = "medical"
     generation: dict[str, Any] = Field(default_factory=dict)  # temperature, max_tokens, ...
     prompts: dict[str, str] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)

@@ -162,7 +162,7 @@ async def run_eval(
 ) -> list[Row]:
     """Evaluate `samples`, writing rows into `store` under `config.run_id`; resumes what is missing.
     Returns the rows written by this call. `matcher` (from `medgap.scoring.matching.get_matcher`)
-    replaces the default lexical key-point matcher. After `max_failures` failed items in a row
+    replaces the default (`medical`) key-point matcher. After `max_failures` failed items in a row
     (0: never; each item counts once, whatever retries the backend made) the run stops with
     TooManyFailures, keeping every row written. Replies are cut at `max_reply_bytes`. With
     `holder`, rows are written only while that lease holder owns the run (else LeaseLost).

@@ -44,7 +44,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in value.items():
             out.update(flatten(item, f"{prefix}{key}."))
-        return out or {prefix.rstrip("."): {}}
+        return out  # an empty mapping sets nothing
     return {prefix.rstrip("."): value}
 
 

@@ -70,7 +70,7 @@ def test_fleiss_kappa_does_not_depend_on_which_rater_gave_which_label():
 
 
 def test_krippendorff_alpha_matches_the_textbook_example_with_missing_labels():
-    units = [list(unit) for unit in zip(*KRIPPENDORFF_OBSERVERS)]
+    units = [list(unit) for unit in zip(*KRIPPENDORFF_OBSERVERS, strict=True)]
     assert krippendorff_alpha(units) == pytest.approx(0.743, abs=5e-4)
 
 
@@ -165,18 +165,18 @@ def test_consensus_is_a_strict_majority_and_otherwise_waits_for_the_adjudicator(
 def test_agreement_report_over_a_stored_annotation(tmp_path):
     db = build_run(tmp_path / "runs.db")
     chosen = [  # items k1 k2 k3 o1 k5 o2; annotator1..3
-        ["hallucination", "hallucination", "causal_reasoning_deficiency"],
+        ["output_error", "output_error", "causal_reasoning_deficiency"],  # a bare wrong letter
         ["unanswered", "unanswered", "unanswered"],
         ["hallucination", "contextual_inconsistency", "format_mismatch"],
         ["omission", "omission", "omission"],
         ["omission", "omission", "hallucination"],
-        ["output_error", "output_error", None],
+        ["unanswered", "unanswered", None],  # an empty reply
     ]
     with Store(db) as store:
         prepare(store, RUN_ID)
         notes = AnnotationStore(store)
         items = notes.items(RUN_ID)
-        for key, row in zip(items, chosen):
+        for key, row in zip(items, chosen, strict=True):
             for i, cat in enumerate(row, start=1):
                 if cat:
                     notes.set_label(RUN_ID, key, f"annotator{i}", HumanLabel(category=cat))
@@ -186,7 +186,7 @@ def test_agreement_report_over_a_stored_annotation(tmp_path):
     assert report["fleiss_kappa"] == pytest.approx(fleiss_kappa(complete))
     assert report["krippendorff_alpha"] == pytest.approx(krippendorff_alpha(chosen))
     assert report["status"] == {"agreed": 4, "needs_adjudication": 1, "pending": 1}
-    # pre-labels: k1 hallucination ✓, k2 unanswered ✓, o1 omission ✓, k5 omission ✓ (k3 has no consensus)
+    # pre-labels: k1 output_error ✓, k2 unanswered ✓, o1 omission ✓, k5 omission ✓ (k3 has no consensus)
     assert (report["prelabel"]["n"], report["prelabel"]["correct"]) == (4, 4)
     assert report["per_category"]["unanswered"]["specific_agreement"] == 1.0
 

@@ -172,16 +172,18 @@ def test_an_item_shows_what_an_annotator_needs_and_nothing_of_the_others(prepare
         session = call(base, "GET", "/api/session", tokens["annotator1"])[2]
         assert (session["labelled"], session["items"], session["finished"]) == (1, 6, False)
         assert len(session["codebook"]) == 8
+        rules = " ".join(session["codebook_rules"]["order"] + session["codebook_rules"]["consequences"])
+        assert "Unanswered → Output Error" in rules and "bare wrong letter" in rules
 
 
 # annotator1..3 on items k1 k2 k3 o1 k5 o2
 PLAN = [
-    ("hallucination", "hallucination", "causal_reasoning_deficiency"),
+    ("output_error", "output_error", "causal_reasoning_deficiency"),
     ("unanswered", "unanswered", "unanswered"),
     ("hallucination", "contextual_inconsistency", "format_mismatch"),
     ("omission", "omission", "omission"),
     ("omission", "omission", "hallucination"),
-    ("output_error", "output_error", "output_error"),
+    ("unanswered", "unanswered", "unanswered"),
 ]
 
 
@@ -210,7 +212,7 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
         assert finished[0] == 200 and finished[2]["finished"] is True
         assert label(base, tokens["annotator1"], 0, "omission")[0] == 409  # locked after finishing
         revealed = call(base, "GET", "/api/items/0", tokens["annotator1"])[2]
-        assert (revealed["status"], revealed["consensus"]) == ("agreed", "hallucination")
+        assert (revealed["status"], revealed["consensus"]) == ("agreed", "output_error")
         assert revealed["labels"]["annotator3"]["category"] == "causal_reasoning_deficiency"
         assert call(base, "GET", "/api/items/0", tokens["annotator2"])[2]["labels"] is None  # not finished
         disputed = call(base, "GET", "/api/items/2", tokens["adjudicator"])[2]
@@ -232,17 +234,17 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
         assert "attachment" in headers["content-disposition"]
     records = list(csv.DictReader(io.StringIO(text)))
     assert [r["consensus"] for r in records] == [
-        "hallucination",
+        "output_error",
         "unanswered",
         "contextual_inconsistency",
         "omission",
         "omission",
-        "output_error",
+        "unanswered",
     ]
     assert records[2]["status"] == "adjudicated" and records[2]["adjudicator_note"] == "病例已写明过敏史"
     assert (
         records[0]["annotator3"] == "causal_reasoning_deficiency"
-        and records[0]["prelabel"] == "hallucination"
+        and records[0]["prelabel"] == "output_error"
     )
 
     out = tmp_path / "labels.jsonl"

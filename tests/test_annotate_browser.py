@@ -114,11 +114,12 @@ def test_three_annotators_consensus_and_adjudication(browser, served, sync_api):
     assert page.locator("#prelabel-box").is_hidden()  # hidden by default against anchoring
     page.keyboard.press("h")
     expect(page.locator("#prelabel-box")).to_be_visible()
-    expect(page.locator("#prelabel")).to_contain_text("幻觉 Hallucination")
-    expect(page.locator("#prelabel")).to_contain_text("confidence low")
+    expect(page.locator("#prelabel")).to_contain_text("输出错误 Output Error")  # a bare wrong letter
+    expect(page.locator("#prelabel")).to_contain_text("confidence high")
     page.keyboard.press("h")
     expect(page.locator("#prelabel-box")).to_be_hidden()
     expect(page.locator("#codebook")).to_contain_text("因果推理不足 Causal Reasoning Deficiency")
+    expect(page.locator("#codebook")).to_contain_text("A bare wrong letter")  # the codebook's consequences
     one.button("hallucination").click()  # the mouse
     expect(one.button("hallucination")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#saved")).to_contain_text("Saved")

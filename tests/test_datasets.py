@@ -319,6 +319,74 @@ def test_medbench_source_table_reads_spelling_variants():
     assert medbench.dimension_for("DDx-advanced") == "complex_reasoning"
 
 
+def test_medbench_source_table_knows_both_releases_and_opencompass_names():
+    expected = {
+        "Med-Exam": "knowledge_qa", "MedMC": "knowledge_qa", "MedSpeQA": "knowledge_qa", "MedHC": "knowledge_qa",
+        "MedExam_V4": "knowledge_qa", "MedEthics_V4": "safety_ethics", "MedSafety_V4": "safety_ethics",
+        "MedRxCheck_SCQ": "safety_ethics", "MedRxCheck_MSQ_V4": "safety_ethics", "CMB-Clin-extended": "complex_reasoning",
+        "CMB-Clin-extended_V4": "complex_reasoning", "CMB-Clin": "complex_reasoning", "Med-Exam_test": "knowledge_qa",
+        "Health_exam": "knowledge_qa", "SafetyBench": "safety_ethics", "Medicine_Counseling": "knowledge_qa",
+        "CMeEE-V2": "language_understanding", "IMCS-V2-MRG": "language_generation",
+    }
+    assert {name: medbench.dimension_for(name) for name in expected} == expected
+    for unknown in ("NewTask2030", "MedExamination", "V4", ""):
+        assert medbench.dimension_for(unknown) is None, unknown
+
+
+@pytest.mark.parametrize("written", [
+    "A、希波克拉底B、盖伦C、维萨里D、哈维",
+    "A.希波克拉底B.盖伦C.维萨里D.哈维",
+    "A. 希波克拉底 B. 盖伦 C. 维萨里 D. 哈维",
+    "(A)希波克拉底(B)盖伦(C)维萨里(D)哈维",
+])
+def test_options_on_one_line_with_or_without_spaces(tmp_path, written):
+    expected = {"A": "希波克拉底", "B": "盖伦", "C": "维萨里", "D": "哈维"}
+    assert parse_options(written) == expected
+    in_text = mb(f"被誉为“西方医学之父”的是（ ）{written}", None, "A")
+    on_next_line = mb(f"被誉为“西方医学之父”的是\n{written}\n答:", None, "A", item_id=2)
+    for sample in medbench.load(write_jsonl(tmp_path / "t.jsonl", [in_text, on_next_line])):
+        assert sample.options == expected and sample.gold.letters == ["A"]
+        assert sample.question.startswith("被誉为“西方医学之父”的是")
+
+
+def test_options_inside_option_texts_are_not_labels():
+    assert parse_options("A.维生素B12B.叶酸C.铁剂D.维生素C") == {"A": "维生素B12", "B": "叶酸", "C": "铁剂", "D": "维生素C"}
+    assert parse_options("A.维生素B.12缺乏B.叶酸缺乏") == {"A": "维生素B.12缺乏", "B": "叶酸缺乏"}
+    assert parse_options("A. 0.3～0.9g B. 1～2g") == {"A": "0.3～0.9g", "B": "1～2g"}
+    with pytest.raises(DatasetError):
+        parse_options("分为A、B、C三级")
+
+
+@pytest.mark.parametrize("example", [
+    "问题：甲？\nA. 一\nB. 二\n答: B",
+    "问题：甲？\nA. 一\nB. 二\n答:\nB",  # the example's answer on the line after "答:"
+    "例题：甲？\nA. 一\nB. 二\n答案：B。解析：因为二。\n二是对的。",  # an explanation after it
+])
+def test_few_shot_examples_are_cut_off_the_stem(tmp_path, example):
+    question = f"以下是单项选择题，请参照示例作答。\n{example}\n\n问题：目标题干？\nA. 甲\nB. 乙\n答:"
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb(question, None, "A")]))
+    assert sample.question == "目标题干？" and sample.options == {"A": "甲", "B": "乙"}
+    assert example in sample.metadata["instruction"] and sample.metadata["instruction_suffix"] == "答:"
+
+
+def test_lettered_sub_questions_of_an_open_task_are_not_options(tmp_path):
+    question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
+    records = [mb(question, None, None, source="CMB-Clin", item_id=1), mb(question, None, None, source="MedMC", item_id=2)]
+    for sample in medbench.load(write_jsonl(tmp_path / "t.jsonl", records)):
+        assert sample.kind == "open" and sample.options == {} and sample.question == question
+
+
+def test_a_question_ending_in_answer_keeps_it(tmp_path):
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb("请写出本题的参考答案", None, None, source="MedHC")]))
+    assert sample.question == "请写出本题的参考答案"
+
+
+def test_a_dialogue_with_answer_lines_is_not_a_few_shot_preamble(tmp_path):
+    question = "问：最近总是头晕怎么办？\n答：建议测量血压。\n问：血压150/95，需要吃药吗？"
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb(question, None, None, source="MedDG")]))
+    assert sample.kind == "open" and sample.question == question and "instruction" not in sample.metadata
+
+
 def test_detect_format_medbench_and_generic(tmp_path):
     assert detect_format(write_jsonl(tmp_path / "a.jsonl", [mb("题", None, None)])) == "medbench"
     assert detect_format(write_jsonl(tmp_path / "b.jsonl", [{"question": "q", "answer": "x"}])) == "generic"

@@ -21,9 +21,16 @@ from tests.helpers import choice_sample
 app = load_commands()
 
 
-def errors_block(n: int, **counts: int) -> dict:
+def errors_block(n: int, low: dict[str, int] | None = None, **counts: int) -> dict:
+    """An error distribution as `error_distribution` gives it: `low` counts, per category, the
+    low-confidence pre-labels (weight 0.3; the others are high-confidence, weight 1)."""
     full = {key: counts.get(key, 0) for key in CATEGORY_KEYS}
-    return {"n": n, "counts": full, "shares": {k: v / n for k, v in full.items()}}
+    lows = {key: (low or {}).get(key, 0) for key in CATEGORY_KEYS}
+    weighted = {key: full[key] - 0.7 * lows[key] for key in CATEGORY_KEYS}
+    total = n - 0.7 * sum(lows.values())  # rows not named in `counts` are high-confidence labels too
+    return {"n": n, "counts": full, "shares": {k: v / n for k, v in full.items()}, "low_counts": lows,
+            "weighted_n": total, "weighted_counts": weighted,
+            "weighted_shares": {k: (v / total if total else 0.0) for k, v in weighted.items()}}
 
 
 def facts(overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics) -> tuple[dict, dict]:
@@ -52,7 +59,7 @@ def test_too_few_errors_are_reported_as_unchecked_not_as_a_finding():
     result = diagnose(*facts(errors_block(5, omission=5)))
     assert fired(result) == []
     assert {"rule": "omission", "scope": "overall",
-            "reason": "only 5 observations behind errors.shares.omission (rule needs 10)"} in result["unchecked"]
+            "reason": "only 5 observations behind errors.weighted_shares.omission (rule needs 10)"} in result["unchecked"]
 
 
 def test_hallucinations_in_generation_point_to_retrieval_backed_verification():
@@ -170,3 +177,70 @@ def test_diagnose_command_on_a_stored_run(tmp_path):
     assert "vote" in report["plan"]
     table = CliRunner().invoke(app, ["diagnose", "r1", "--db", str(db)])
     assert table.exit_code == 0 and "answers change with the option order" in table.output
+
+
+# confidence weighting (issue 14) -------------------------------------------------------------------
+
+def test_low_confidence_labels_weigh_less_than_certain_ones():
+    # 12 hallucinations, all low-confidence guesses, against 8 certain omissions: by raw shares
+    # hallucination would be 60% and omission 40%; weighed, omission leads and hallucination is far below
+    result = diagnose(*facts(errors_block(20, low={"hallucination": 12}, hallucination=12, omission=8)))
+    rules = {f["rule"] for f in result["findings"]}
+    assert "omission" in rules and "hallucination" not in rules
+    omission = next(f for f in result["findings"] if f["rule"] == "omission")
+    assert omission["value"] == pytest.approx(8 / (8 + 12 * 0.3)) and not omission["to_review"]
+
+
+def test_a_finding_resting_mostly_on_guesses_is_to_review_not_the_top_finding():
+    # 17 of 20 errors are low-confidence hallucination guesses: weighed (5.1 of 8.1) they still cross 60%,
+    # but the finding is "to review", ranked after the confident finding and kept out of the plan
+    errors = errors_block(20, low={"hallucination": 17}, hallucination=17, format_mismatch=3)
+    result = diagnose(*facts(errors))
+    by_rule = {f["rule"]: f for f in result["findings"]}
+    hallucination, form = by_rule["hallucination"], by_rule["format_mismatch"]
+    assert hallucination["to_review"] and hallucination["low_confidence"] == 17 and hallucination["labels"] == 17
+    assert not form["to_review"] and form["rank"] == 1 and hallucination["rank"] > form["rank"]
+    assert result["plan"] == ["json"]  # retrieval/verify wait until the guesses are checked
+
+
+def test_bare_wrong_letters_are_a_confident_output_error_finding(tmp_path):
+    db = tmp_path / "runs.db"
+    samples = [choice_sample(f"q{i}", answer="A") for i in range(12)]
+    with Store(db) as store:
+        config = RunConfig(run_id="r", model="mock/first", suite="t", generation={"max_tokens": 50})
+        store.save_run(config)
+        store.save_samples("r", samples)
+        asyncio.run(run_eval(config, samples, get_model("mock/position", index=1), store, gen=GenerateConfig(), concurrency=4))
+    # a bare wrong letter is a certain output error: the distribution counts it with full weight
+    from medgap.analysis.errors import error_distribution
+
+    with Store(db) as store:
+        dist = error_distribution(store, "r")
+    assert dist["overall"]["counts"]["output_error"] == 12 and dist["overall"]["low_counts"]["output_error"] == 0
+    assert dist["overall"]["weighted_shares"]["output_error"] == 1.0
+    result = CliRunner().invoke(app, ["diagnose", "r", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "bare wrong options" in result.output and "to review" not in result.output
+    assert "cot" in result.output  # the plan: ask for the reasoning behind the bare letters
+
+
+def test_the_diagnose_command_shows_a_finding_built_on_guesses_as_to_review(tmp_path):
+    from tests.annotate_fixtures import open_item, row_for
+
+    db = tmp_path / "runs.db"
+    samples = [open_item(f"o{i}", ["胆总管多发结石", "胰头癌"], dimension="knowledge_qa") for i in range(12)]
+    wrong = "胆囊息肉样病变多见于儿童，应首选口服抗生素治疗三个月，并每日饮用大量浓茶以促进息肉排出体外，一般无需手术。"
+    details = {"points": ["胆总管多发结石", "胰头癌"], "covered": [False, False],
+               "missed": ["胆总管多发结石", "胰头癌"], "recall": 0.0}
+    with Store(db) as store:
+        store.save_run(RunConfig(run_id="g", model="m", suite="s", generation={"max_tokens": 512}))
+        store.save_samples("g", samples)
+        store.write_rows([row_for(s, wrong, value=0.0, details=details).model_copy(update={"run_id": "g"})
+                          for s in samples])
+    result = CliRunner().invoke(app, ["diagnose", "g", "--db", str(db), "--json"])
+    found = {f["rule"]: f for f in json.loads(result.stdout)["findings"]}
+    # every label is a low-confidence guess (an answer at length that covers no point): to review, no plan
+    assert found["hallucination"]["to_review"] and found["hallucination"]["low_confidence"] == 12
+    assert json.loads(result.stdout)["plan"] == []
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["diagnose", "g", "--db", str(db)])
+    assert "to review" in table.output and "12 of 12" in table.output

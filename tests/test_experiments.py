@@ -214,7 +214,7 @@ def ordered_row(run: str, item: str, permutation: int, chosen_content: str) -> R
     gold = "ABCD"[order.index("A")]
     return Row(run_id=run, sample_id=item, permutation=permutation, task="t", dimension="safety_ethics",
                kind="single", attempt=Attempt(sample_id=item, permutation=permutation, order=list(order),
-                                              options={l: l for l in "ABCD"}, gold_letters=[gold]),
+                                              options={letter: letter for letter in "ABCD"}, gold_letters=[gold]),
                response=Response(text=f"答案：{asked}"),
                score=Score(extracted=asked, value=float(asked == gold)))
 

@@ -425,3 +425,42 @@ def test_the_console_command_runs_a_module_with_a_single_command(tmp_path) -> No
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["extracted"] for line in done.stdout.splitlines()] == ["C", "ABE"]
+
+
+# --- the README's table of tested forms ----------------------------------------------------------
+
+README_OPTIONS = {"A": "发热", "B": "咳嗽", "C": "皮疹", "D": "关节痛", "E": "盗汗"}
+
+
+def readme_forms() -> list[tuple[str, str, str, str | None]]:
+    """(form, item kind, reply, extracted) for each row of the README's table of tested forms."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| form | item | reply | extracted |"):].split("\n\n", 1)[0].splitlines()[2:]
+    forms = []
+    for line in table:
+        form, kind, reply, extracted = (cell.strip() for cell in line.strip("|").split(" | "))
+        forms.append((form, kind, reply.strip("`").replace("\\n", "\n"), None if extracted == "none" else extracted.strip("`")))
+    return forms
+
+
+def test_readme_table_of_extraction_forms_is_what_the_extractor_does():
+    forms = readme_forms()
+    assert len(forms) >= 25
+    for form, kind, reply, extracted in forms:
+        assert extract_choice(reply, README_OPTIONS, multi=kind == "multi") == extracted, form
+
+
+def test_lower_case_letters_count_only_where_they_can_only_be_letters():
+    options = {"A": "甲", "B": "乙", "C": "丙", "D": "丁", "E": "戊"}
+    assert extract_choice("(b)", options) == "B" and extract_choice("a、c", options, multi=True) == "AC"
+    assert extract_choice("ace", options, multi=True) == "ACE"
+    assert extract_choice("answer: b", options) == "B" and extract_choice("答案是c。", options) == "C"
+    for reply in ("dead", "bed", "a bed", "答案：b超", "this is a test", "The answer is a bit tricky", "选择a型血的患者"):
+        assert extract_choice(reply, options, multi=True) is None, reply
+
+
+def test_listing_every_option_is_not_an_answer_unless_introduced():
+    lines = "\n".join(f"{letter}. {text}" for letter, text in README_OPTIONS.items())
+    assert extract_choice(lines, README_OPTIONS, multi=True) is None
+    assert extract_choice("答案：\n" + lines, README_OPTIONS, multi=True) == "ABCDE"
+    assert extract_choice("A. 发热\nB. 咳嗽", README_OPTIONS) is None  # two options on a single-answer item

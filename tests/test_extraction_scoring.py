@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from medgap.analysis.extraction_metrics import macro_f1
 from medgap.analysis.metrics import summarize
-from medgap.analysis.understanding import macro_f1
 from medgap.datasets import load_file, medbench
 from medgap.datasets.errors import DatasetError
 from medgap.datasets.medbench_ie import adapt
@@ -144,7 +144,9 @@ def test_medbench_ie_sources_become_extraction_items_in_their_own_layouts():
 
 
 def test_medbench_format_instructions_stay_in_the_question():
-    question = "请从句子中抽取实体，类型包括疾病、症状。\n## 问题\n患者发热三天。\n## 答案格式\n每类一行：类型：实体1，实体2"
+    question = (
+        "请从句子中抽取实体，类型包括疾病、症状。\n## 问题\n患者发热三天。\n## 答案格式\n每类一行：类型：实体1，实体2"
+    )
     sample = medbench_sample("CMeEE", [{"type": "症状", "entity": "发热"}], question=question)
     assert sample.question.startswith("请从句子中抽取实体") and "患者发热三天。" in sample.question
     assert sample.question.endswith("每类一行：类型：实体1，实体2")

@@ -92,7 +92,8 @@ def test_no_intervention_sends_the_plain_prompt_once():
     sample = choice_sample("q1", answer="B")
     model = Recorder(["答案：B"])
     attempt, response, notes = run_one([], sample, model)
-    assert [m.model_dump() for m in model.requests[0].messages] == [{"role": "user", "content": plain_text(sample, attempt)}]
+    sent = [m.model_dump() for m in model.requests[0].messages]
+    assert sent == [{"role": "user", "content": plain_text(sample, attempt)}]
     assert response.text == "答案：B" and notes == {}
 
 
@@ -160,9 +161,11 @@ def test_json_valid_reply_becomes_the_answer_the_scorer_reads():
     attempt, response, notes = run_one(["json"], sample, model)
     assert len(model.requests) == 1
     sent = model.requests[0].messages[0].content
-    assert sent == plain_text(sample, attempt) + structured.INSTRUCTION.format(schema=structured.schema_for_kind("single"))
+    instruction = structured.INSTRUCTION.format(schema=structured.schema_for_kind("single"))
+    assert sent == plain_text(sample, attempt) + instruction
     assert response.text == "答案：C"
-    assert notes["json"] == {"valid": True, "repaired": False, "raw": '```json\n{"reasoning": "C 对", "answer": "C"}\n```'}
+    raw = '```json\n{"reasoning": "C 对", "answer": "C"}\n```'
+    assert notes["json"] == {"valid": True, "repaired": False, "raw": raw}
 
 
 def test_json_invalid_reply_gets_one_repair_that_names_the_problem():
@@ -192,7 +195,10 @@ def test_json_still_invalid_after_repair_is_kept_and_flagged_as_a_format_error()
 
 def test_json_validation_rules():
     sample = choice_sample("m1", answer="AC", kind="multi")
-    state_of = lambda s: type("S", (), {"sample": s, "attempt": make_attempt(s, 0, list(s.options))})()
+
+    def state_of(s):
+        return type("S", (), {"sample": s, "attempt": make_attempt(s, 0, list(s.options))})()
+
     state = state_of(sample)
     assert structured.parse_reply('{"answer": "CA"}', state).answer == "AC"
     assert structured.parse_reply('<think>A 和 C 都对</think>\n{"answer": "AC"}', state).answer == "AC"
@@ -248,7 +254,10 @@ def test_safety_preamble_is_the_system_message():
     model = Recorder(["答案：A"])
     attempt, _, notes = run_one(["safety"], sample, model)
     messages = model.requests[0].messages
-    assert messages == [Message(role="system", content=safety.PREAMBLE), Message(role="user", content=plain_text(sample, attempt))]
+    assert messages == [
+        Message(role="system", content=safety.PREAMBLE),
+        Message(role="user", content=plain_text(sample, attempt)),
+    ]
     assert notes == {"safety": "system_preamble"}
     # with few-shot turns the preamble still comes first, the item last
     model = Recorder(["答案：A"])
@@ -358,7 +367,8 @@ def test_plan_run_records_prompts_and_settings_and_refuses_unknown_names(monkeyp
     monkeypatch.setenv("MEDGAP_KB", "/some/kb.json")
     config, _ = plan_run("mock/first", "demo", interventions="checklist,verify", limit=1)
     assert config.interventions == ["checklist", "verify"]
-    assert config.prompts["checklist.clinical"] == checklist.CLINICAL and config.prompts["verify.revise"] == verify.REVISE
+    assert config.prompts["checklist.clinical"] == checklist.CLINICAL
+    assert config.prompts["verify.revise"] == verify.REVISE
     assert config.extra["intervention_settings"]["kb"] == "/some/kb.json"
     with pytest.raises(RunSetupError, match="unknown intervention 'wizardry'"):
         plan_run("mock/first", "demo", interventions="wizardry")

@@ -120,7 +120,8 @@ def test_bm25_returns_only_passages_sharing_a_token(shipped):
 
 
 def test_shipped_kb_file_matches_the_markdown(shipped):
-    """After editing drug_contraindications.md: medgap kb build medgap/kb/data -o medgap/kb/data/drug_contraindications.kb.json"""
+    """After editing drug_contraindications.md, rebuild the shipped file:
+    medgap kb build medgap/kb/data -o medgap/kb/data/drug_contraindications.kb.json"""
     stored = KnowledgeBase.load(DEFAULT_KB_FILE)
     _, passages = read_sources(DEFAULT_KB_DIR)
     assert stored.passages == passages and stored.has_vectors

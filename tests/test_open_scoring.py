@@ -38,7 +38,7 @@ def answer(sample, text, error=None):
 
 def test_rouge_l_matches_rouge_chinese_on_character_split_text(clin_pairs):
     rouge = Rouge()
-    for (_, _, pair), (_, _, other) in zip(clin_pairs[:12], clin_pairs[5:17]):
+    for (_, _, pair), (_, _, other) in zip(clin_pairs[:12], clin_pairs[5:17], strict=True):
         # keep Chinese characters and Chinese punctuation only: there the MedBench tokens are the characters
         a = "".join(c for c in pair["answer"] if "\u4e00" <= c <= "\u9fff" or c in "，。；：")
         b = "".join(c for c in other["answer"] if "\u4e00" <= c <= "\u9fff" or c in "，。；：")
@@ -69,17 +69,18 @@ def test_open_row_details_from_a_real_reference(clin_pairs):
     details = result.details
     assert result.value == 1.0 and details["recall"] == 1.0
     assert details["points"][0] == "诊断：嵌顿性腹股沟斜疝合并肠梗阻" and details["points_source"] == "derived"
-    assert details["covered"] == [True] * 5 and details["missed"] == [] and details["match_method"] == "lexical"
-    assert details["covered_by"] == {"lexical": [True] * 5}
+    assert details["covered"] == [True] * 5 and details["missed"] == [] and details["match_method"] == "medical"
+    assert details["covered_by"] == {"medical": [True] * 5}
     assert details["rouge_l"] == pytest.approx(1.0)
 
-    partial = answer(sample, "诊断：嵌顿性腹股沟斜疝合并肠梗阻。依据：右下腹痛并自扪及包块3小时。")
+    partial_text = "诊断：嵌顿性腹股沟斜疝合并肠梗阻。依据：右下腹痛并自扪及包块3小时。"
+    partial = answer(sample, partial_text)
     assert partial.details["covered"] == [True, True, False, False, False]
     assert partial.details["missed"] == partial.details["points"][2:]
     assert partial.value == pytest.approx(0.4)
-    direct = Rouge().get_scores(" ".join(medbench_tokens(partial_text := "诊断：嵌顿性腹股沟斜疝合并肠梗阻。依据：右下腹痛并自扪及包块3小时。")),
+    direct = Rouge().get_scores(" ".join(medbench_tokens(partial_text)),
                                 " ".join(medbench_tokens(pair["answer"])))[0]["rouge-l"]["f"]
-    assert partial.details["rouge_l"] == pytest.approx(direct) and partial_text
+    assert partial.details["rouge_l"] == pytest.approx(direct)
 
 
 def test_empty_answer_scores_zero(clin_pairs):
@@ -112,12 +113,12 @@ class ScriptedJudge(Model):
         return Response(text=reply)
 
 
-def test_inline_judge_scoring_keeps_lexical_beside_it():
+def test_inline_judge_scoring_keeps_the_default_beside_it():
     sample = open_sample("j", "①甲病；②乙病；③丙病")
     result = asyncio.run(score_open_async(sample, Attempt(sample_id="j"), Response(text="甲病和丙病"),
                                           JudgeMatcher(ScriptedJudge(['{"covered": [1]}']))))
     assert result.details["match_method"] == "judge" and result.details["covered"] == [True, False, False]
-    assert result.details["covered_by"]["lexical"] == [True, False, True]
+    assert result.details["covered_by"]["medical"] == [True, False, True]
     assert result.value == pytest.approx(1 / 3)
 
 
@@ -127,7 +128,7 @@ def test_inline_embedding_scoring():
     result = asyncio.run(score_open_async(sample, Attempt(sample_id="m"), Response(text=sample.gold.text),
                                           EmbeddingMatcher()))
     assert result.details["match_method"] == "embedding" and result.value == 1.0
-    assert set(result.details["covered_by"]) == {"lexical", "embedding"}
+    assert set(result.details["covered_by"]) == {"medical", "embedding"}
 
 
 # stored runs: judge pass, metrics, agreement -------------------------------------------------------
@@ -171,24 +172,24 @@ def test_rescore_with_judge_updates_rows_and_run(tmp_path):
     report = asyncio.run(rescore_with_judge(store, "r1", ItemJudge({"a": [1, 2], "b": [1], "c": "bad"})))
     assert (report.rescored, report.judge_errors) == (3, 1) and report.errors[0].startswith("c: no valid judge reply")
     rows = {r.sample_id: r for r in store.rows("r1")}
-    assert rows["a"].score.details["covered_by"] == {"lexical": [True, True], "judge": [True, True]}
+    assert rows["a"].score.details["covered_by"] == {"medical": [True, True], "judge": [True, True]}
     assert rows["b"].score.value == 0.5 and rows["b"].score.details["match_method"] == "judge"
     assert rows["c"].score.value is None and rows["c"].score.details["judge_error"]
-    assert rows["c"].score.details["covered_by"] == {"lexical": [False, False]}
+    assert rows["c"].score.details["covered_by"] == {"medical": [False, False]}
     assert store.run_config("r1").match == "judge"
     summary = summarize_run(store, "r1")
     group = summary["dimensions"]["complex_reasoning"]
     assert group["macro_recall"] == pytest.approx(0.75) and group["open_n"] == 2 and group["judge_errors"] == 1
-    assert group["match_agreement"]["judge~lexical"]["points"] == 4
+    assert group["match_agreement"]["judge~medical"]["points"] == 4
 
 
 def test_rescore_keep_method_stores_decisions_only(tmp_path):
     store = make_run(tmp_path, {"a": ("①甲病；②乙病", "甲病")})
     asyncio.run(rescore_run(store, "r1", "judge", ItemJudge({"a": [1, 2]}), primary=False))
     row = store.rows("r1")[0]
-    assert row.score.value == 0.5 and row.score.details["match_method"] == "lexical"
+    assert row.score.value == 0.5 and row.score.details["match_method"] == "medical"
     assert row.score.details["covered_by"]["judge"] == [True, True]
-    assert store.run_config("r1").match == "lexical"
+    assert store.run_config("r1").match == "medical"
 
 
 def row_with(decisions: dict[str, list[bool]], item="x", recall=None, rouge=None, kind="open"):
@@ -244,9 +245,9 @@ def test_cli_rescore_and_agreement(tmp_path):
     db = str(tmp_path / "runs.db")
     shown = runner.invoke(app, ["agreement", "r1", "--db", db, "--json"])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output)["judge~lexical"]["points"] == 4
+    assert json.loads(shown.output)["judge~medical"]["points"] == 4
     table = runner.invoke(app, ["agreement", "r1", "--db", db])
-    assert "judge vs lexical" in table.output
+    assert "judge vs medical" in table.output
     bad = runner.invoke(app, ["rescore", "r1", "--db", db, "--match", "judge"])
     assert bad.exit_code == 1 and "--judge" in bad.output
     again = runner.invoke(app, ["rescore", "r1", "--db", db, "--match", "lexical", "--json"])

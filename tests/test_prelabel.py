@@ -162,16 +162,25 @@ def test_a_record_written_as_prose_without_its_sections_is_format_mismatch():
 
 
 # ------------------------------------------------------------------------------ output error
-def test_an_empty_response_is_an_output_error():
+def test_an_empty_response_is_unanswered():
+    """ERROR_CODEBOOK.md: an empty reply is Unanswered (not an Output Error), for every kind."""
     result = label(choice("q", "A"), "  \n")
-    assert (result.category, result.rule, result.confidence) == ("output_error", "empty_output", "high")
+    assert (result.category, result.rule, result.confidence) == ("unanswered", "empty_reply", "high")
+    sample = open_item("o", ["急诊手术"])
+    empty_open = label(sample, "", value=0.0, details={"missed": ["急诊手术"], "covered": [False], "recall": 0.0})
+    assert empty_open.category == "unanswered"
 
 
-def test_a_response_cut_at_the_token_limit_is_an_output_error():
+def test_a_response_cut_at_the_token_limit_before_any_answer_is_an_output_error():
     result = label(
         choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=512
     )
     assert (result.category, result.rule) == ("output_error", "truncated")
+    # an open answer cut off after it had answered is judged on its content; the cut is secondary
+    sample = open_item("o", ["嵌顿性腹股沟斜疝", "急诊手术"])
+    after = label(sample, "诊断为嵌顿性腹股沟斜疝。治疗上", value=0.5, completion_tokens=512,
+                  details={"covered": [True, False], "missed": ["急诊手术"], "recall": 0.5})
+    assert after.category == "omission" and "output_error" in after.secondary
     below = label(
         choice("q", "A"), "首先分析各个选项：A项腹水是肝硬化失代偿期的表现，", completion_tokens=100
     )
@@ -238,7 +247,7 @@ def test_a_strict_subset_of_the_gold_letters_is_an_omission():
 
 def test_wrong_and_missing_letters_put_omission_second():
     result = label(choice("m", "ACD", kind="multi"), "答案：AB", extracted="AB")
-    assert result.category == "hallucination" and result.secondary == ["omission"]
+    assert result.category == "output_error" and result.secondary == ["omission"]
 
 
 # ----------------------------------------------------------------------------- hallucination
@@ -260,31 +269,43 @@ def test_spans_flagged_by_the_record_scorer_are_hallucination():
     assert missed.category == "omission" and missed.secondary == ["hallucination"]
 
 
-# ------------------------------------------------------------------------------- the default
-def test_a_committed_wrong_letter_gets_a_low_confidence_default_by_dimension():
-    knowledge = label(choice("q", "A"), "答案：B", extracted="B")
-    assert (knowledge.category, knowledge.confidence, knowledge.rule) == (
-        "hallucination",
-        "low",
-        "committed_wrong_answer",
-    )
-    reasoning = label(choice("q", "A", dimension="complex_reasoning"), "答案：B", extracted="B")
-    assert (reasoning.category, reasoning.confidence) == ("causal_reasoning_deficiency", "low")
-    reading = label(
-        choice("q", "A", dimension="language_understanding", context="患者既往有青霉素过敏史。"),
-        "答案：B",
-        extracted="B",
-    )
-    assert (reading.category, reading.confidence) == ("contextual_inconsistency", "low")
+# ----------------------------------------------------------------------- committed wrong answers
+@pytest.mark.parametrize("text", ["B", "答案：B", "答案：B。", "正确答案是（B）", "选B"])
+def test_a_bare_wrong_letter_is_an_output_error_not_a_hallucination(text):
+    """ERROR_CODEBOOK.md: a bare wrong letter states no false fact, whatever the dimension."""
+    for sample in (choice("q", "A"), choice("q", "A", dimension="complex_reasoning"),
+                   choice("q", "A", dimension="language_understanding", context="患者既往有青霉素过敏史。")):
+        result = label(sample, text, extracted="B")
+        assert (result.category, result.confidence, result.rule) == ("output_error", "high", "bare_wrong_option")
+        assert "B" in result.rationale  # cites the response
 
 
-def test_a_wrong_short_fill_answer_gets_the_same_default():
+def test_a_wrong_letter_argued_with_false_facts_is_a_hallucination():
+    text = "青霉素属于大环内酯类抗生素，可用于支原体肺炎，故答案：B"
+    result = label(choice("q", "A"), text, extracted="B")
+    assert (result.category, result.rule) == ("hallucination", "argued_wrong_option")
+    assert "大环内酯" in result.rationale
+
+
+def test_reasoning_that_endorses_one_option_and_answers_another_is_contextual_inconsistency():
+    text = "分析：A项正确，肝硬化失代偿期可出现腹水；B项为代偿期表现。答案：B"
+    result = label(choice("q", "A"), text, extracted="B")
+    assert (result.category, result.rule) == ("contextual_inconsistency", "concludes_against_reasoning")
+
+
+def test_a_wrong_letter_reasoned_from_a_case_is_a_causal_reasoning_guess():
+    text = "患者发热、右下腹压痛，发热提示病毒感染，故选B。"
+    result = label(choice("q", "A", dimension="complex_reasoning"), text, extracted="B")
+    assert (result.category, result.confidence) == ("causal_reasoning_deficiency", "low")
+
+
+def test_a_wrong_fill_term_states_a_false_fact():
     sample = choice("f", "A").model_copy(
         update={"kind": "fill", "options": {}, "gold": Gold(text="0.1～0.3g")}
     )
     details = {"facts": ["0.1～0.3g"], "found": [False], "missed": ["0.1～0.3g"]}  # as the fill scorer writes
     result = label(sample, "3～9g", value=0.0, details=details)
-    assert (result.category, result.confidence) == ("hallucination", "low")
+    assert (result.category, result.rule) == ("hallucination", "wrong_term") and "3～9g" in result.rationale
 
 
 def test_a_fill_answer_with_some_facts_missing_is_an_omission():
@@ -348,23 +369,24 @@ def test_the_judge_labels_only_rows_without_strong_evidence_and_is_not_asked_twi
     )
     with Store(db) as store:
         report = label_run(store, RUN_ID, judge=judge)
-        assert sorted(judge.asked) == ["k1", "k3"]  # the two committed wrong letters (low confidence)
-        assert (report.judged, report.ruled) == (2, 6)
+        assert judge.asked == ["k3"]  # the one wrong letter argued in text (a bare one is certain)
+        assert (report.judged, report.ruled) == (1, 6)
         labels = load_error_labels(store, RUN_ID)
-        assert labels[("k1", 0)].source == "judge" and labels[("k1", 0)].rationale == "与题干矛盾"
-        assert labels[("k1", 0)].rule == "judge:scripted"
+        assert labels[("k3", 0)].source == "judge" and labels[("k3", 0)].rationale == "与题干矛盾"
+        assert labels[("k3", 0)].rule == "judge:scripted"
+        assert labels[("k1", 0)].source == "rule" and labels[("k1", 0)].category == "output_error"
         assert labels[("k2", 0)].source == "rule"  # mechanical evidence: not sent
         again = ScriptedJudge('{"category": "omission"}')
         report = label_run(store, RUN_ID, judge=again)
-        assert again.asked == [] and (report.reused, report.ruled) == (2, 4)
+        assert again.asked == [] and (report.reused, report.ruled) == (1, 5)
 
 
 def test_an_unusable_judge_reply_keeps_the_rule_label(tmp_path):
     db = build_run(tmp_path / "runs.db")
     with Store(db) as store:
         report = label_run(store, RUN_ID, judge=ScriptedJudge("I think it is a knowledge error."))
-        assert report.judge_failed == 2 and report.judged == 0
-        assert load_error_labels(store, RUN_ID)[("k1", 0)].rule == "committed_wrong_answer"
+        assert report.judge_failed == 1 and report.judged == 0
+        assert load_error_labels(store, RUN_ID)[("k3", 0)].rule == "argued_wrong_option"
 
 
 def test_errors_command_with_a_judge_behind_an_openai_compatible_endpoint(tmp_path, monkeypatch):
@@ -379,10 +401,10 @@ def test_errors_command_with_a_judge_behind_an_openai_compatible_endpoint(tmp_pa
             ["errors", RUN_ID, "--db", str(db), "--judge", "openai/judge", "--base-url", base_url, "--json"],
         )
     assert result.exit_code == 0, result.output
-    assert server.requests == 2
+    assert server.requests == 1
     counts = json.loads(result.stdout)["overall"]["counts"]
-    assert counts["causal_reasoning_deficiency"] == 2 and counts["hallucination"] == 0
-    assert json.loads(result.stdout)["sources"] == {"judge": 2, "rule": 4}
+    assert counts["causal_reasoning_deficiency"] == 1 and counts["hallucination"] == 0
+    assert json.loads(result.stdout)["sources"] == {"judge": 1, "rule": 5}
 
 
 # ------------------------------------------------------------------------ storage and output
@@ -423,11 +445,12 @@ def test_errors_json_is_the_distribution_per_dimension(tmp_path):
     assert data["overall"]["counts"]["omission"] == 2 and data["overall"]["n"] == 6
     assert data["dimensions"]["knowledge_qa"]["counts"] == {
         **dict.fromkeys(CATEGORY_KEYS, 0),
-        "hallucination": 2,
+        "output_error": 1,  # k1, a bare wrong letter
+        "hallucination": 1,  # k3, a wrong letter among other text
         "unanswered": 1,
         "omission": 1,
     }
-    assert data["dimensions"]["complex_reasoning"]["shares"]["output_error"] == 0.5
+    assert data["dimensions"]["complex_reasoning"]["shares"]["unanswered"] == 0.5  # o2, an empty reply
     assert sum(data["overall"]["shares"].values()) == pytest.approx(1.0)
     with Store(db) as store:
         assert error_distribution(store, RUN_ID)["overall"] == data["overall"]
@@ -441,3 +464,53 @@ def test_errors_table_and_unknown_run(tmp_path):
     assert "遗漏" in result.stdout and "医学知识问答" in result.stdout and "2 (33%)" in result.stdout
     missing = CliRunner().invoke(app, ["errors", "nope", "--db", str(db)])
     assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr
+
+
+# ------------------------------------------------------------------ open answers (issue 14 rules)
+CASE = "病人，男，49岁，解大便后右下腹痛并自扪及包块3小时。"
+
+
+def case_item(points):
+    return open_item("c", points).model_copy(update={"context": CASE})
+
+
+def test_a_case_answered_with_another_diagnosis_is_a_causal_reasoning_deficiency():
+    sample = case_item(["诊断：嵌顿性腹股沟斜疝合并肠梗阻", "右下腹痛并自扪及包块3小时"])
+    details = {"points": sample.gold.key_points, "covered": [False, True], "missed": [sample.gold.key_points[0]],
+               "recall": 0.5}
+    other = label(sample, "诊断：急性阑尾炎。依据：右下腹痛并自扪及包块3小时。", value=0.5, details=details)
+    assert (other.category, other.rule) == ("causal_reasoning_deficiency", "wrong_diagnosis")
+    assert "急性阑尾炎" in other.rationale
+    # the same diagnosis said less precisely is an omission, not a wrong inference
+    vaguer = label(sample, "诊断：腹股沟疝。依据：右下腹痛并自扪及包块3小时。", value=0.5, details=details)
+    assert vaguer.category == "omission"
+
+
+def test_an_open_answer_at_length_that_covers_no_point_is_a_low_confidence_hallucination():
+    sample = open_item("o", ["血瘀指血液的循行迟缓和流行失畅的病理状态", "气滞而血行闭阻"])
+    details = {"points": sample.gold.key_points, "covered": [False, False], "missed": sample.gold.key_points,
+               "recall": 0.0}
+    text = "血瘀是指血液中的脂肪过多，常见于肥胖人群，主要由饮食不节引起，可以通过多喝水和运动改善，一般不需要治疗。"
+    result = label(sample, text, value=0.0, details=details)
+    assert (result.category, result.confidence, result.rule) == ("hallucination", "low", "nothing_covered")
+
+
+def test_an_open_answer_cut_off_after_answering_is_judged_on_its_content_and_near_misses_are_low_confidence():
+    sample = open_item("o", ["甲", "乙", "丙", "丁"])
+    details = {"points": ["甲", "乙", "丙", "丁"], "covered": [True, True, True, False], "missed": ["丁"], "recall": 0.75}
+    result = label(sample, "甲、乙、丙，以及", value=0.75, details=details, completion_tokens=512)
+    assert result.category == "omission" and result.confidence == "low"  # 3 of 4 covered: maybe the matcher's miss
+    assert "output_error" in result.secondary
+
+
+def test_export_carries_each_rows_error_label(tmp_path):
+    import medgap.cli.run  # noqa: F401  (registers `export`)
+
+    db = build_run(tmp_path / "runs.db")
+    result = CliRunner().invoke(app, ["export", RUN_ID, "--db", str(db), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    lines = {line["item_id"]: line for line in map(json.loads, result.stdout.splitlines())}
+    assert (lines["k1"]["error_category"], lines["k1"]["error_confidence"], lines["k1"]["error_source"]) == (
+        "output_error", "high", "rule")
+    assert lines["o2"]["error_category"] == "unanswered"
+    assert lines["ok"]["error_category"] is None and lines["ok"]["error_source"] is None  # a correct row

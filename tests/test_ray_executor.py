@@ -20,7 +20,7 @@ from medgap.runner import Progress, run_eval
 from medgap.store import Store
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'medgap[distributed]')")
-from medgap.executors.ray import RayExecutor, cut, worker_options
+from medgap.executors.ray import RayExecutor, cut, worker_options  # noqa: E402
 
 app = load_commands()
 

@@ -13,7 +13,7 @@ from medgap.datasets.medbench_ie import adapt
 from medgap.datasets.suites import PACKAGE_DATA
 from medgap.records import Attempt, Gold, Response, Row, Sample, Source
 from medgap.scoring import score
-from medgap.scoring.matching import LexicalMatcher
+from medgap.scoring.medical import MedicalMatcher
 from medgap.scoring.record import (
     DBMHG_SECTIONS,
     IMCS_SECTIONS,
@@ -36,12 +36,16 @@ EXPECTED = {"主诉": "咳嗽3天", "现病史": "夜间明显", "辅助检查":
         "主诉：咳嗽3天\n现病史：夜间明显\n辅助检查：血常规正常\n既往史：无\n诊断：急性支气管炎\n建议：多饮水",
         "主诉:咳嗽3天\n现病史:夜间明显\n辅助检查:血常规正常\n既往史:无\n诊断:急性支气管炎\n建议:多饮水",
         "【主诉】咳嗽3天\n【现病史】夜间明显\n【辅助检查】血常规正常\n【既往史】无\n【诊断】急性支气管炎\n【建议】多饮水",
-        "**主诉**：咳嗽3天\n**现病史**：夜间明显\n**辅助检查**：血常规正常\n**既往史**：无\n**诊断**：急性支气管炎\n**建议**：多饮水",
-        ("**主诉：** 咳嗽3天\n**现病史：** 夜间明显\n**辅助检查：** 血常规正常\n**既往史：** 无\n**诊断：** 急性支气管炎\n"
-        "**建议：** 多饮水"),
-        "1. 主诉：咳嗽3天\n2. 现病史：夜间明显\n3. 辅助检查：血常规正常\n4. 既往史：无\n5. 诊断：急性支气管炎\n6. 建议：多饮水",
-        "一、主诉：咳嗽3天\n二、现病史：夜间明显\n三、辅助检查：血常规正常\n四、既往史：无\n五、诊断：急性支气管炎\n六、建议：多饮水",
-        "## 主诉\n咳嗽3天\n\n## 现病史\n夜间明显\n\n## 辅助检查\n血常规正常\n\n## 既往史\n无\n\n## 诊断\n急性支气管炎\n\n## 建议\n多饮水",
+        ("**主诉**：咳嗽3天\n**现病史**：夜间明显\n**辅助检查**：血常规正常\n"
+         "**既往史**：无\n**诊断**：急性支气管炎\n**建议**：多饮水"),
+        ("**主诉：** 咳嗽3天\n**现病史：** 夜间明显\n**辅助检查：** 血常规正常\n"
+         "**既往史：** 无\n**诊断：** 急性支气管炎\n**建议：** 多饮水"),
+        ("1. 主诉：咳嗽3天\n2. 现病史：夜间明显\n3. 辅助检查：血常规正常\n"
+         "4. 既往史：无\n5. 诊断：急性支气管炎\n6. 建议：多饮水"),
+        ("一、主诉：咳嗽3天\n二、现病史：夜间明显\n三、辅助检查：血常规正常\n"
+         "四、既往史：无\n五、诊断：急性支气管炎\n六、建议：多饮水"),
+        ("## 主诉\n咳嗽3天\n\n## 现病史\n夜间明显\n\n## 辅助检查\n血常规正常\n\n## 既往史\n无\n\n"
+         "## 诊断\n急性支气管炎\n\n## 建议\n多饮水"),
         # variants of the heading names
         "主诉：咳嗽3天\n现病史：夜间明显\n检查：血常规正常\n既往史：无\n初步诊断：急性支气管炎\n处理意见：多饮水",
         "主诉：咳嗽3天\n现病史：夜间明显\n检查结果：血常规正常\n过去史：无\n诊断结果：急性支气管炎\n治疗建议：多饮水",
@@ -57,7 +61,7 @@ def test_sections_are_split_on_the_headings_models_write(text):
 
 def test_heading_words_inside_sentences_do_not_start_sections():
     text = "现病史：曾在外院诊断为支气管炎，建议多喝水。\n诊断依据：夜间咳嗽。\n建议患者复查"
-    assert split_sections(text) == {"现病史": "曾在外院诊断为支气管炎，建议多喝水。\n诊断依据：夜间咳嗽。\n建议患者复查"}
+    assert split_sections(text) == {"现病史": text.removeprefix("现病史：")}
 
 
 def test_repeated_and_folded_sections_are_joined():
@@ -174,8 +178,8 @@ def test_medbench_record_layouts():
     assert (sample.kind, sample.dimension) == ("record", "language_generation")
     details = scored(sample, join_sections(SECTIONS)).details
     assert details["sections_required"] == list(SECTIONS) and details["section_coverage"] == 1.0
-    text_gold = {**record, "answer": "主诉：胸闷2周\n现病史：活动后胸闷\n既往史：高血压\n个人史：吸烟\n婚育史：已婚\n家族史：无",
-                 "other": {"source": "DBMHG", "id": 1}}
+    text_gold = {**record, "other": {"source": "DBMHG", "id": 1},
+                 "answer": "主诉：胸闷2周\n现病史：活动后胸闷\n既往史：高血压\n个人史：吸烟\n婚育史：已婚\n家族史：无"}
     history = adapt(medbench.parse_record(text_gold, path=Path("DBMHG.jsonl"), line=3, dimension=None))
     assert scored(history, "主诉：胸闷2周").details["sections_required"] == list(DBMHG_SECTIONS)
     with pytest.raises(DatasetError, match="no sections"):
@@ -187,7 +191,7 @@ def test_async_scoring_matches_inline_scoring():
     sample = record_item()
     text = join_sections({k: v for k, v in SECTIONS.items() if k != "诊断"})
     inline = scored(sample, text)
-    later = asyncio.run(score_record_async(sample, Attempt(sample_id="r1"), Response(text=text), LexicalMatcher()))
+    later = asyncio.run(score_record_async(sample, Attempt(sample_id="r1"), Response(text=text), MedicalMatcher()))
     assert later == inline
 
 

@@ -134,10 +134,19 @@ def test_missing_prediction_is_an_error_not_a_wrong_answer(tmp_path):
     assert null.error is not None and "line 2" in null.error
 
 
-def test_ambiguous_question_is_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "preds.jsonl", [medbench_line("同一个问题", "甲"), medbench_line("同一个问题", "乙")])
-    reply = answer(ReplayModel(str(path)), request_for("同一个问题"))
-    assert reply.error is not None and "several lines" in reply.error and "(1, 2)" in reply.error
+def test_a_question_answered_twice_differently_keeps_both_answers(tmp_path):
+    """The first answer is the reply; the other goes to `alternatives` (robustness counts the item
+    as inconsistent). Answers that commit to the same letters are no conflict."""
+    path = write_jsonl(tmp_path / "preds.jsonl", [
+        medbench_line("同一个问题", "甲"), medbench_line("同一个问题", "乙"),
+        medbench_line("门静脉高压最常见的病因是？", "答案：A", 7, [f"{k}. {v}" for k, v in OPTIONS.items()]),
+        medbench_line("门静脉高压最常见的病因是？", "A", 7, [f"{k}. {v}" for k, v in OPTIONS.items()]),
+    ])
+    model = ReplayModel(str(path))
+    reply = answer(model, request_for("同一个问题"))
+    assert reply.error is None and reply.text == "甲" and reply.alternatives == ["乙"]
+    same = answer(model, request_for("门静脉高压最常见的病因是？", OPTIONS, 7))
+    assert same.text == "答案：A" and same.alternatives == []
 
 
 def test_bad_json_names_file_and_line(tmp_path):
@@ -165,3 +174,28 @@ def test_missing_file_and_description(tmp_path):
     path = write_jsonl(tmp_path / "preds.jsonl", [medbench_line("q", "A", 1)])
     described = ReplayModel(str(path)).describe()
     assert described["predictions"] == 1 and len(described["sha256"]) == 64
+
+
+def test_lines_without_ids_match_whichever_side_carries_the_options(tmp_path):
+    """The data writes the options into the question; the predictions keep them in `options`,
+    add a preamble and an answer prompt: both sides read the same stem and options."""
+    shown = "\n".join(f"{k}. {v}" for k, v in OPTIONS.items())
+    data = write_jsonl(tmp_path / "Med-Exam.jsonl", [
+        {"question": f"门静脉高压最常见的病因是？\n{shown}", "options": None, "answer": "A", "other": {"source": "Med-Exam"}}])
+    predictions = write_jsonl(tmp_path / "preds.jsonl", [
+        {"question": "请回答下面的单项选择题。\n## 问题\n门静脉高压最常见的病因是\n答:",
+         "options": [f"{k}. {v}" for k, v in OPTIONS.items()], "answer": "答案：A"}])
+    [request] = requests_from_loader(data)
+    assert answer(ReplayModel(str(predictions)), request).text == "答案：A"
+
+
+def test_an_open_question_with_lettered_sub_questions_matches_a_line_without_task(tmp_path):
+    """Old CMB-Clin: no `other.id`; the data's task keeps "A. …\nB. …" in the question (open), the
+    prediction line names no task. Both sides still compute one key."""
+    question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
+    data = write_jsonl(tmp_path / "CMB-Clin.jsonl", [
+        {"question": question, "options": None, "answer": "", "other": {"source": "CMB-Clin"}}])
+    predictions = write_jsonl(tmp_path / "preds.jsonl", [{"question": question + "\n答:", "answer": "急性心梗；心电图。"}])
+    [request] = requests_from_loader(data)
+    assert request.sample.kind == "open"
+    assert answer(ReplayModel(str(predictions)), request).text == "急性心梗；心电图。"

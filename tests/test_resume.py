@@ -4,48 +4,24 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_process import asked_per_item, medgap, write_items
+from cli_process import environment as clean_environment
 from servers import ChatServer, serve
 
 from medgap.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
 ITEMS = 40
 RUN_ID = "resume-test"
 
 
-def medgap(*args: str) -> list[str]:
-    found = shutil.which("medgap")
-    launcher = [found] if found else [sys.executable, "-c", "import sys; from medgap.cli import main; sys.exit(main())"]
-    return [*launcher, *args]
-
-
 def environment() -> dict[str, str]:
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": pythonpath, "OPENAI_API_KEY": "test-key"}
-
-
-def stem(i: int) -> str:
-    # the marker makes every stem unique and no stem a substring of another
-    return f"【编号{i:03d}】门静脉高压患者出现呕血，首选的处理措施是"
-
-
-def write_items(path: Path) -> Path:
-    lines = []
-    for i in range(ITEMS):
-        options = ["A. 三腔二囊管压迫", "B. 急诊手术", "C. 输血补液", "D. 口服止血药", "E. 观察"]
-        record = {"question": stem(i), "options": options, "answer": "C", "other": {"source": "Med-Exam", "id": i}}
-        lines.append(json.dumps(record, ensure_ascii=False))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return clean_environment(OPENAI_API_KEY="test-key")
 
 
 def stored_keys(db: Path) -> set[tuple[str, int]]:
@@ -55,15 +31,9 @@ def stored_keys(db: Path) -> set[tuple[str, int]]:
         return store.completed_keys(RUN_ID)
 
 
-def requests_per_item(server: ChatServer) -> list[int]:
-    """How often the server was asked each item (the prompt it received contains the item's stem)."""
-    received = dict(server.per_question)
-    return [sum(count for prompt, count in received.items() if stem(i) in prompt) for i in range(ITEMS)]
-
-
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
-    data = write_items(tmp_path / "Med-Exam.jsonl")
+    data = write_items(tmp_path / "Med-Exam.jsonl", ITEMS)
     db = tmp_path / "runs.db"
     server = ChatServer(delay=0.2, reply="答案：C")
     with serve(server) as base_url:
@@ -87,12 +57,12 @@ def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
         kept = stored_keys(db)
         assert 6 <= len(kept) < ITEMS, len(kept)
         stored_items = sorted(int(sample_id.rsplit("/", 1)[1]) for sample_id, _ in kept)
-        asked_before = requests_per_item(server)
+        asked_before = asked_per_item(server.per_question, ITEMS)
         assert all(asked_before[i] == 1 for i in stored_items)
 
         second = subprocess.run(command, check=False, env=environment(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
-        asked_after = requests_per_item(server)
+        asked_after = asked_per_item(server.per_question, ITEMS)
 
     # stored items were not asked again; everything else was asked at least once
     assert [asked_after[i] for i in stored_items] == [1] * len(stored_items)

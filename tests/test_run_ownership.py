@@ -69,8 +69,7 @@ def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_one_is_refused(tmp_p
         store.acquire("r", Holder.me())  # the holder is dead: taken over
         assert store.run_state("r").holder == Holder.me()
         with pytest.raises(LeaseLost):  # and the dead holder could no longer write
-            store.write_rows([], holder=Holder(host, gone.pid, gone_start)) or store.write_rows(
-                [fixture_row("r")], holder=Holder(host, gone.pid, gone_start))
+            store.write_rows([fixture_row("r")], holder=Holder(host, gone.pid, gone_start))
 
         sleeper = subprocess.Popen(["sleep", "30"])
         try:
@@ -117,7 +116,9 @@ def test_a_resume_with_other_settings_is_refused_and_lists_them(tmp_path, monkey
                                   (["-k", "3"], "permutations: 1 -> 3"),
                                   (["-i", "cot"], "interventions"),
                                   (["--limit", "9"], "limit: 5 -> 9"),
-                                  (["-m", "openai/other"], 'model: "openai/m" -> "openai/other"')]:
+                                  (["-m", "openai/other"], 'model: "openai/m" -> "openai/other"'),
+                                  (["-m", "local/default"], 'model: "openai/m" -> "local/default"'),
+                                  (["-s", "demo"], 'suite: "Med-Exam.jsonl" -> "demo"')]:
             refused = CliRunner().invoke(app, [*common, *changed])
             message = " ".join(refused.output.split())
             assert refused.exit_code == 1, refused.output
@@ -148,7 +149,7 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        listed = subprocess.run(medgap("runs", "--db", db), env=env, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
         with Store(db) as store:
             (info,) = store.run_infos()
         run_id = info.config.run_id
@@ -156,7 +157,7 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
         assert "failed" in line and f"{info.answered}/{items}" in line
         assert max(len(line) for line in listed.stdout.splitlines()) <= 80
 
-        second = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert f"resuming run {run_id}" in " ".join(second.stderr.split())
     with Store(db) as store:
@@ -182,7 +183,7 @@ def test_runs_lists_status_and_rows_within_80_columns(tmp_path):
                                         "--run-id", run_id])
         assert done.exit_code == 0, done.output
         assert f"run {run_id};" in done.output and f"medgap results {shlex.quote(run_id)} --db" in done.output
-    listed = subprocess.run(medgap("runs", "--db", db), env=environment(COLUMNS="80"), capture_output=True,
+    listed = subprocess.run(medgap("runs", "--db", db), env=environment(COLUMNS="80"), check=False, capture_output=True,
                             text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -198,9 +199,50 @@ def test_openai_without_a_key_or_base_url_stops_at_once(tmp_path):
     db = tmp_path / "runs.db"
     started = time.monotonic()
     result = subprocess.run(medgap("run", "-m", "openai/gpt-4o-mini", "--db", db, "-q"),
-                            env=environment(), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+                            env=environment(), cwd=tmp_path, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "OPENAI_API_KEY is not set" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 20  # no retries (45 s before)
     with Store(db) as store:
         assert store.runs() == []
+
+
+def test_the_lease_heartbeats_and_notices_a_take_over(tmp_path):
+    from medgap.store import Lease
+
+    with Store(tmp_path / "runs.db") as store, Lease(store, "r", heartbeat_s=0.05) as lease:
+        first = store.run_state("r").heartbeat
+        deadline = time.monotonic() + 10
+        while store.run_state("r").heartbeat == first:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.02)
+        assert not lease.lost
+        store.db.execute("UPDATE run_state SET holder = 'elsewhere:1:1' WHERE run_id = 'r'")  # taken over
+        while not lease.lost:
+            assert time.monotonic() < deadline, "the take-over went unnoticed"
+            time.sleep(0.02)
+        with pytest.raises(LeaseLost):
+            store.write_rows([fixture_row("r")], holder=lease.holder)
+        assert store.count_rows("r") == 0
+
+
+def test_rescore_waits_for_the_run_s_owner_and_keeps_its_status(tmp_path):
+    from annotate_fixtures import build_run
+
+    db = build_run(tmp_path / "runs.db", "r")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with Store(db) as store:
+            store.acquire("r", Holder(socket.gethostname(), sleeper.pid, process_start(sleeper.pid)))
+        busy = CliRunner().invoke(app, ["rescore", "r", "--match", "lexical", "--db", str(db)])
+        assert busy.exit_code == 1 and "is being run by another process" in " ".join(busy.output.split())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with Store(db) as store:
+        store.db.execute("UPDATE run_state SET holder = NULL, status = 'complete' WHERE run_id = 'r'")
+    done = CliRunner().invoke(app, ["rescore", "r", "--match", "lexical", "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    with Store(db) as store:
+        state = store.run_state("r")
+    assert state.status == "complete" and state.holder is None

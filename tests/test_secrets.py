@@ -57,7 +57,7 @@ def test_an_echoing_proxy_page_leaks_the_key_nowhere(tmp_path):
     with serve(server) as base_url:
         ran = subprocess.run(medgap("run", "-m", "openai/m?max_retries=0", "--suite", data, "--db", db, "--run-id",
                                     "r", "--base-url", base_url, "--max-failures", "3", "-c", "1"),
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                             env=env, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
     assert server.authorizations[0] == f"Bearer {KEY}"  # the key was sent, and echoed back
     terminal = ran.stdout + ran.stderr
     assert ran.returncode == 1 and "malformed completion" in terminal and "[redacted]" in terminal
@@ -73,7 +73,7 @@ def test_credentials_in_the_model_string_are_stored_nowhere(tmp_path):
         model = f"openai/m?base_url=http://user:{PASSWORD}@{host}&max_retries=0"
         ran = subprocess.run(medgap("run", "-m", model, "--suite", data, "--db", db, "--run-id", "r",
                                     "--max-failures", "2", "-c", "1"),
-                             env=environment(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                             env=environment(), cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
     assert server.authorizations[0].startswith("Basic ")  # the credentials were used (and echoed back)
     assert_nowhere(tmp_path, db, "r", ran.stdout + ran.stderr, PASSWORD)
 
@@ -81,11 +81,11 @@ def test_credentials_in_the_model_string_are_stored_nowhere(tmp_path):
 def assert_nowhere(tmp_path, db, run_id: str, terminal: str, secret: str) -> None:
     """Not on the terminal, in the database files, the export, `medgap runs` or the report."""
     env = environment()
-    exported = subprocess.run(medgap("export", run_id, "--db", db), env=env, capture_output=True, text=True,
+    exported = subprocess.run(medgap("export", run_id, "--db", db), env=env, check=False, capture_output=True, text=True,
                               timeout=60)
-    listed = subprocess.run(medgap("runs", "--db", db), env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
     report = subprocess.run(medgap("report", run_id, "--db", db, "-o", tmp_path / "report.html"), env=env,
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     assert exported.returncode == 0 and listed.returncode == 0 and report.returncode == 0, report.stderr
     assert "[redacted]" in exported.stdout
     for text in (terminal, exported.stdout, listed.stdout, listed.stderr):
@@ -109,7 +109,7 @@ def test_a_401_echo_is_redacted_in_the_terminal_and_the_rows(tmp_path):
     with serve(server) as base_url:
         ran = subprocess.run(medgap("run", "-m", "openai/m", "--suite", data, "--db", db, "--base-url", base_url,
                                     "--max-failures", "2", "-c", "1"),
-                             env=environment(OPENAI_API_KEY=KEY), cwd=tmp_path, capture_output=True, text=True,
+                             env=environment(OPENAI_API_KEY=KEY), cwd=tmp_path, check=False, capture_output=True, text=True,
                              timeout=120)
     assert ran.returncode == 1 and "HTTP 401" in ran.stderr
     assert KEY not in ran.stdout + ran.stderr and files_contain(tmp_path, KEY) == []

@@ -227,7 +227,8 @@ def test_annotators_on_two_servers_writing_at_once_lose_no_label(pg_url):
         return lambda: [call(base, "PUT", f"/api/items/{i}/label", token, {"category": category}) for i in items]
 
     with serve_app(pg_url) as one, serve_app(pg_url) as two:
-        for round_categories in (["omission", "hallucination", "omission"], ["hallucination", "unanswered", "omission"]):
+        rounds = (["omission", "hallucination", "omission"], ["hallucination", "unanswered", "omission"])
+        for round_categories in rounds:
             at_once([labeller(base, token, range(first, setup.items, 2), category)
                      for token, category in zip(tokens, round_categories, strict=True)
                      for base, first in ((one, 0), (two, 1))])

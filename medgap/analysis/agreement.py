@@ -144,10 +144,10 @@ def label_table(
     names = annotations.annotator_names(run_id)
     labels = annotations.labels(run_id)
     items = annotations.items(run_id)
-    table = [
-        [(labels.get(key, {}).get(name).category if name in labels.get(key, {}) else None) for name in names]
-        for key in items
-    ]
+    table: list[list[str | None]] = []
+    for key in items:
+        by_name = labels.get(key, {})
+        table.append([by_name[name].category if name in by_name else None for name in names])
     return items, names, table
 
 

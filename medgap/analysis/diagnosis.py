@@ -7,13 +7,19 @@ primary categories of the wrong rows), per scope — overall and per dimension:
     errors.n                 wrong rows labelled
     errors.shares.<category> share of those rows, e.g. errors.shares.omission
     errors.counts.<category> their number
+    errors.weighted_shares.<category>  the share with each label weighed by its confidence
+                             (`errors.CONFIDENCE_WEIGHTS`: human 1, high 1, medium 0.7, low 0.3);
+                             the built-in rules read these
+    errors.low_counts.<category>       low-confidence pre-labels among them
 
 Each rule in RULES (the one table of signatures and thresholds; `--rules FILE.yaml` changes it)
 compares one fact with a threshold in one scope, provided enough observations stand behind it
 (`support` >= `min_support`). A rule that fires is a finding: the numbers, a 95% interval where one
 exists, and the interventions to try in order. Findings are ranked by how far past the threshold
 they are (relative to it); the plan lists each intervention once, in the order the ranked findings
-name them. Level 4 (causal reasoning) is research: its rule names the signature and what is known,
+name them. A finding on an error category that rests mostly on low-confidence pre-labels (more than
+`REVIEW_SHARE` of that category's labels are guesses) is marked `to_review`: it is listed after the
+confident findings and adds nothing to the plan until people (or a judge) have checked those labels. Level 4 (causal reasoning) is research: its rule names the signature and what is known,
 and suggests no intervention as a fix.
 """
 
@@ -34,6 +40,7 @@ from medgap.solvers.interventions import INTERVENTIONS
 Op = Literal[">", ">=", "<", "<="]
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 EACH_DIMENSION = "each_dimension"
+REVIEW_SHARE = 0.5  # a finding whose labels are more than this share low-confidence is "to review"
 
 
 class Rule(BaseModel):
@@ -77,16 +84,16 @@ LEVEL4_ADVICE = (
 )
 
 RULES: list[Rule] = [
-    Rule(id="omission", signature="omissions dominate the errors", metric="errors.shares.omission", op=">",
+    Rule(id="omission", signature="omissions dominate the errors", metric="errors.weighted_shares.omission", op=">",
          threshold=0.40, support="errors.n", min_support=10, level=1, interventions=["checklist", "retrieval"],
          advice="Answers are right as far as they go but skip required points: make the model enumerate "
                 "the answer points (Level 1 checklist); if points are still missing, supply knowledge (Level 2)."),
     Rule(id="hallucination_generation", signature="hallucinations dominate generation errors",
-         metric="errors.shares.hallucination", op=">", threshold=0.60, scope="language_generation",
+         metric="errors.weighted_shares.hallucination", op=">", threshold=0.60, scope="language_generation",
          support="errors.n", min_support=10, level=3, interventions=["verify", "retrieval"],
          advice="Generated text asserts false facts: check the draft against retrieved sources and revise "
                 "(retrieval-backed verification), or put the sources in the prompt."),
-    Rule(id="hallucination", signature="false facts dominate the errors", metric="errors.shares.hallucination",
+    Rule(id="hallucination", signature="false facts dominate the errors", metric="errors.weighted_shares.hallucination",
          op=">", threshold=0.60, support="errors.n", min_support=10, level=2,
          interventions=["retrieval", "verify", "fewshot"],
          advice="Most wrong answers commit to a false fact (on choice items: a confidently wrong option): "
@@ -101,24 +108,26 @@ RULES: list[Rule] = [
          interventions=["vote", "checklist"],
          advice="Chosen positions differ from gold positions beyond chance (chi-square): average the "
                 "position out by voting over option orders."),
-    Rule(id="format_mismatch", signature="answers in the wrong format", metric="errors.shares.format_mismatch",
+    Rule(id="format_mismatch", signature="answers in the wrong format", metric="errors.weighted_shares.format_mismatch",
          op=">", threshold=0.10, support="errors.n", min_support=10, level=1, interventions=["json"],
          advice="Over 10% of the errors are answers in the wrong shape: ask for strict structured output."),
     Rule(id="unanswered", signature="many items left unanswered", metric="metrics.unanswered", op=">",
          threshold=0.05, support="metrics.n", min_support=20, level=1, interventions=["json", "cot"],
          advice="The model often commits to no option: a required JSON answer field, or reasoning that "
                 "ends in an answer, makes it commit."),
-    Rule(id="output_error", signature="broken output", metric="errors.shares.output_error", op=">",
-         threshold=0.15, support="errors.n", min_support=10, level=1, interventions=[],
-         advice="Empty, truncated, looping or garbled replies: raise --max-tokens, check the chat template "
-                "and stop tokens, and lower the temperature before trying any intervention."),
+    Rule(id="output_error", signature="broken output or bare wrong options", metric="errors.weighted_shares.output_error",
+         op=">", threshold=0.15, support="errors.n", min_support=10, level=1, interventions=["cot"],
+         advice="Truncated, looping or garbled replies: raise --max-tokens, check the chat template and stop "
+                "tokens, and lower the temperature before trying any intervention. Wrong options given bare "
+                "(`答案：B`, as every log-probability answer is) say nothing of why they are wrong: ask for the "
+                "reasoning (cot, in generate mode) to see which error lies behind them."),
     Rule(id="contextual_inconsistency", signature="answers contradict the given case",
-         metric="errors.shares.contextual_inconsistency", op=">", threshold=0.30, support="errors.n",
+         metric="errors.weighted_shares.contextual_inconsistency", op=">", threshold=0.30, support="errors.n",
          min_support=10, level=1, interventions=["checklist", "cot"],
          advice="Answers contradict the case or passage in the prompt: make the model lay out the "
                 "evidence from the case (诊断依据) before concluding."),
     Rule(id="generation_deficiency", signature="poor medical writing",
-         metric="errors.shares.medical_language_generation_deficiency", op=">", threshold=0.30,
+         metric="errors.weighted_shares.medical_language_generation_deficiency", op=">", threshold=0.30,
          support="errors.n", min_support=10, level=1, interventions=["fewshot", "checklist"],
          advice="Content is covered but the text falls short as medical writing: show worked examples "
                 "and a fixed structure."),
@@ -127,7 +136,7 @@ RULES: list[Rule] = [
          advice="Safety and ethics items are missed: add the safety preamble, and contraindication "
                 "knowledge through retrieval."),
     Rule(id="causal_reasoning", signature="causal reasoning deficiency dominates",
-         metric="errors.shares.causal_reasoning_deficiency", op=">", threshold=0.40, scope=EACH_DIMENSION,
+         metric="errors.weighted_shares.causal_reasoning_deficiency", op=">", threshold=0.40, scope=EACH_DIMENSION,
          support="errors.n", min_support=10, level=4, interventions=[], advice=LEVEL4_ADVICE),
 ]
 
@@ -160,7 +169,12 @@ def scopes_of(rule: Rule, scopes: dict[str, dict]) -> list[str]:
 
 def interval(facts: dict, path: str, value: float) -> tuple[float | None, float | None]:
     """A 95% interval for the fact: exact binomial for error shares, the metric's own CI otherwise."""
-    if ".shares." in path:
+    if ".weighted_shares." in path:  # effective counts: each label weighed by its confidence
+        n = lookup(facts, path.split(".weighted_shares.")[0] + ".weighted_n")
+        count = lookup(facts, path.replace(".weighted_shares.", ".weighted_counts."))
+        if isinstance(n, (int, float)) and isinstance(count, (int, float)) and round(n):
+            return proportion_ci(min(round(count), round(n)), round(n))
+    elif ".shares." in path:
         n = lookup(facts, path.split(".shares.")[0] + ".n")
         count = lookup(facts, path.replace(".shares.", ".counts."))
         if isinstance(n, int) and isinstance(count, int) and n:
@@ -202,7 +216,22 @@ def check(rule: Rule, scope: str, facts: dict) -> tuple[dict | None, str | None]
         "interventions": [{"name": n, "level": INTERVENTIONS[n].level} for n in rule.interventions],
         "advice": rule.advice,
         "margin": margin(rule, float(value)),
+        **review(facts, rule.metric),
     }, None
+
+
+def review(facts: dict, path: str) -> dict:
+    """For a finding on an error category: how many of its labels are low-confidence guesses, and
+    whether that makes it `to_review` (more than REVIEW_SHARE of them)."""
+    for marker in (".weighted_shares.", ".shares."):
+        if marker in path:
+            base, category = path.split(marker)
+            count = lookup(facts, f"{base}.counts.{category}")
+            low = lookup(facts, f"{base}.low_counts.{category}")
+            if isinstance(count, int) and isinstance(low, int) and count:
+                return {"labels": count, "low_confidence": low, "low_confidence_share": low / count,
+                        "to_review": low / count > REVIEW_SHARE}
+    return {"to_review": False}
 
 
 def diagnose(summary: dict, errors: dict | None, rules: list[Rule] | None = None) -> dict:
@@ -221,12 +250,13 @@ def diagnose(summary: dict, errors: dict | None, rules: list[Rule] | None = None
                 findings.append(finding)
             elif reason and rule.scope != EACH_DIMENSION:
                 unchecked.append({"rule": rule.id, "scope": scope, "reason": reason})
-    findings.sort(key=lambda f: -f["margin"])
+    findings.sort(key=lambda f: (f["to_review"], -f["margin"]))
     for rank, finding in enumerate(findings, start=1):
         finding["rank"] = rank
     plan: list[str] = []
     for finding in findings:
-        plan += [i["name"] for i in finding["interventions"] if i["name"] not in plan]
+        if not finding["to_review"]:
+            plan += [i["name"] for i in finding["interventions"] if i["name"] not in plan]
     research = LEVEL4_ADVICE if any(f["level"] == 4 for f in findings) else None
     return {"run_id": summary.get("run_id"), "model": summary.get("model"), "suite": summary.get("suite"),
             "findings": findings, "plan": plan, "unchecked": unchecked, "research": research}

@@ -93,7 +93,7 @@ def label_run(
         keys = [key for key, (_, _, label) in current.items() if needs_judge(label)]
         cases = [JudgeCase(current[k][0], samples.get(k[0]), current[k][2]) for k in keys]
         results = asyncio.run(judge_labels(judge, cases, concurrency, on_judged)) if cases else []
-        for key, result in zip(keys, results):
+        for key, result in zip(keys, results, strict=True):
             if result is None:
                 report.judge_failed += 1
                 continue
@@ -124,21 +124,44 @@ def load_error_labels(store: Store, run_id: str) -> dict[Key, ErrorLabel]:
     return out
 
 
-def category_counts(categories: Iterable[str]) -> dict:
-    counts = Counter(categories)
-    total = sum(counts.values())
+# how much a label counts in `weighted_shares` (what `medgap diagnose` reads): a person's label (consensus,
+# adjudicated) counts fully, a pre-label by its confidence, so a low-confidence guess moves the
+# diagnosis a third as much as a certain label
+CONFIDENCE_WEIGHTS = {"high": 1.0, "medium": 0.7, "low": 0.3}
+HUMAN_SOURCES = ("consensus", "adjudicated")
+
+
+def label_weight(label: ErrorLabel) -> float:
+    return 1.0 if label.source in HUMAN_SOURCES else CONFIDENCE_WEIGHTS[label.confidence]
+
+
+def category_counts(labels: Iterable[ErrorLabel]) -> dict:
+    """Counts and shares of primary categories; `weighted_shares` weigh each label by
+    `label_weight`, `low_counts` count the low-confidence pre-labels of each category."""
+    labels = list(labels)
+    counts = Counter(label.category for label in labels)
+    low = Counter(label.category for label in labels if label.confidence == "low" and label.source not in HUMAN_SOURCES)
+    weights: dict[str, float] = defaultdict(float)
+    for label in labels:
+        weights[label.category] += label_weight(label)
+    total, weighted_total = len(labels), sum(weights.values())
     return {
         "n": total,
         "counts": {key: counts.get(key, 0) for key in CATEGORY_KEYS},
         "shares": {key: (counts.get(key, 0) / total if total else 0.0) for key in CATEGORY_KEYS},
+        "low_counts": {key: low.get(key, 0) for key in CATEGORY_KEYS},
+        "weighted_n": round(weighted_total, 3),
+        "weighted_counts": {key: round(weights.get(key, 0.0), 3) for key in CATEGORY_KEYS},
+        "weighted_shares": {key: (weights.get(key, 0.0) / weighted_total if weighted_total else 0.0)
+                            for key in CATEGORY_KEYS},
     }
 
 
-def distribution(pairs: Iterable[tuple[str, str]]) -> dict:
-    """{"overall": {...}, "dimensions": {dimension: {...}}} from (dimension, primary category) pairs."""
-    by_dimension: dict[str, list[str]] = defaultdict(list)
-    for dimension, primary in pairs:
-        by_dimension[dimension].append(primary)
+def distribution(pairs: Iterable[tuple[str, ErrorLabel]]) -> dict:
+    """{"overall": {...}, "dimensions": {dimension: {...}}} from (dimension, label) pairs."""
+    by_dimension: dict[str, list[ErrorLabel]] = defaultdict(list)
+    for dimension, label in pairs:
+        by_dimension[dimension].append(label)
     ordered = [d for d in DIMENSIONS if d in by_dimension] + sorted(set(by_dimension) - set(DIMENSIONS))
     return {
         "overall": category_counts(c for d in ordered for c in by_dimension[d]),
@@ -154,7 +177,7 @@ def error_distribution(store: Store, run_id: str, labels: dict[Key, ErrorLabel] 
     chosen = [labels[(row.sample_id, row.permutation)] for row in rows]
     return {
         "run_id": run_id,
-        **distribution((row.dimension, label.category) for row, label in zip(rows, chosen)),
+        **distribution((row.dimension, label) for row, label in zip(rows, chosen, strict=True)),
         "sources": dict(Counter(label.source for label in chosen)),
         "low_confidence": sum(1 for label in chosen if label.confidence == "low"),
     }

@@ -101,7 +101,9 @@ def item_mean(key: str, kinds: tuple[str, ...]) -> Callable[[list[Row]], dict[Ke
         per_item: dict[str, list[float]] = defaultdict(list)
         for row in rows:
             value = row.score.details.get(key)
-            if row.kind in kinds and not row.errored and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if row.kind not in kinds or row.errored:
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 per_item[row.sample_id].append(float(value))
         return {(item, -1): sum(v) / len(v) for item, v in per_item.items()}
 
@@ -158,7 +160,9 @@ def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, clusters: list[str], level
     return percentile_interval(diff_sums[draw].sum(axis=1) / sizes[draw].sum(axis=1), level)
 
 
-def compare_values(metric: Metric, values_a: dict[Key, float], values_b: dict[Key, float], seed: int = 0) -> dict | None:
+def compare_values(
+    metric: Metric, values_a: dict[Key, float], values_b: dict[Key, float], seed: int = 0
+) -> dict | None:
     keys = sorted(values_a.keys() & values_b.keys())
     if not keys:
         return None

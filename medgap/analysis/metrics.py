@@ -10,11 +10,11 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 
+from medgap.analysis.extraction_metrics import extraction_metrics, micro_f1_of
 from medgap.analysis.generation_metrics import record_metrics
 from medgap.analysis.open_metrics import fill_metrics, open_metrics
 from medgap.analysis.robustness import robustness_metrics
-from medgap.analysis.stats import item_values, share_ci
-from medgap.analysis.understanding import extraction_metrics
+from medgap.analysis.stats import item_values, scored_values, share_ci
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
 
 MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
@@ -26,7 +26,7 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if not choice:
         return {}
     graded = [r for r in choice if r.graded]
-    correct = sum(r.score.value for r in graded)
+    correct = sum(scored_values(graded))
     unanswered = sum(r.unanswered for r in graded)
     answered = len(graded) - unanswered
     out = {
@@ -36,7 +36,6 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "unanswered": unanswered / len(graded) if graded else None,
         "unanswered_n": unanswered,
         "accuracy_answered": correct / answered if answered else None,
-        "ungraded": sum(1 for r in choice if not r.errored and r.score.value is None),
     }
     out["ci_low"], out["ci_high"] = share_ci(item_values(graded))
     multi = [r for r in graded if r.kind == "multi"]
@@ -45,20 +44,14 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     return out
 
 
-def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:
-    """Micro-F1 pooled over rows from the tp/fp/fn each scorer records (MedBench's DDx scoring)."""
-    tp = sum(r.score.details.get("tp", 0) for r in rows)
-    fp = sum(r.score.details.get("fp", 0) for r in rows)
-    fn = sum(r.score.details.get("fn", 0) for r in rows)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {f"{prefix}micro_f1": f1, f"{prefix}precision": precision, f"{prefix}recall": recall}
-
-
 def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    """Rows, items, and failed model calls of every kind (retried on resume, never scored)."""
-    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows)}
+    """Rows, items, failed model calls of every kind (retried on resume, never scored), and answered
+    rows of items without gold (asked and stored, e.g. MedBench public test files: `ungraded`)."""
+    ungraded = sum(
+        1 for r in rows if not r.errored and (r.sample_id in samples and samples[r.sample_id].gold is None)
+    )
+    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows),
+            "ungraded": ungraded}
 
 
 METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics,

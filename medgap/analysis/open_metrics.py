@@ -15,7 +15,7 @@ from itertools import combinations
 
 import numpy as np
 
-from medgap.analysis.stats import bootstrap_ci, item_values, share_ci
+from medgap.analysis.stats import bootstrap_ci, item_values, scored_values, share_ci
 from medgap.records import Row, Sample
 
 
@@ -47,7 +47,7 @@ def open_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     }
     out["macro_recall_ci_low"], out["macro_recall_ci_high"] = bootstrap_ci(recalls)
     out["rouge_l_ci_low"], out["rouge_l_ci_high"] = bootstrap_ci(rouges)
-    methods = sorted({r.score.details.get("match_method") for r in answered} - {None})
+    methods = sorted({str(r.score.details["match_method"]) for r in answered if r.score.details.get("match_method")})
     if methods:
         out["match_method"] = ",".join(methods)
     agreements = all_agreements(answered)
@@ -61,7 +61,7 @@ def fill_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if not fill_rows:
         return {}
     graded = [r for r in fill_rows if r.graded]
-    correct = sum(r.score.value for r in graded)
+    correct = sum(scored_values(graded))
     out: dict = {
         "fill_accuracy": correct / len(graded) if graded else None,
         "fill_n": len(graded),
@@ -78,7 +78,7 @@ def decision_pairs(rows: list[Row], method_a: str, method_b: str) -> list[tuple[
         covered_by = row.score.details.get("covered_by") or {}
         a, b = covered_by.get(method_a), covered_by.get(method_b)
         if a is not None and b is not None and len(a) == len(b):
-            pairs.extend(zip(a, b))
+            pairs.extend(zip(a, b, strict=True))
     return pairs
 
 
@@ -99,7 +99,10 @@ def agreement(rows: list[Row], method_a: str, method_b: str) -> dict | None:
         "points": len(pairs),
         "rows": sum(1 for r in rows if decision_pairs([r], method_a, method_b)),
         "observed_agreement": observed,
-        "covered_rate": {method_a: float(table[1].sum() / table.sum()), method_b: float(table[:, 1].sum() / table.sum())},
+        "covered_rate": {
+            method_a: float(table[1].sum() / table.sum()),
+            method_b: float(table[:, 1].sum() / table.sum()),
+        },
         "kappa": None, "kappa_ci_low": None, "kappa_ci_high": None,
     }
     expected = float((table.sum(1) @ table.sum(0)) / table.sum() ** 2)

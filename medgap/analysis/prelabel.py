@@ -1,25 +1,31 @@
-"""Automatic pre-labels for wrong or partially correct responses: rules where the evidence is
-mechanical, an optional judge model for the categories that need reading.
+"""Automatic pre-labels for wrong or partially correct responses, following the annotators' codebook
+(`medgap/web/codebook/ERROR_CODEBOOK.md`): rules where the evidence is mechanical, an optional judge
+model for what needs reading. Every label has a confidence and a one-line rationale that cites the
+response.
 
-Rules run in this order; each yields findings, the first finding that may be primary becomes the
-primary category and the others become secondary:
+Rules run in the codebook's order of decision; each yields findings, the first finding that may be
+primary becomes the primary category and the others become secondary:
 
-1. Output Error    empty text, cut off at the token limit, a loop, garbled characters, leaked
-                   template tokens, or (free-text items) an answer with no Chinese at all.
-2. Shape           Unanswered: no option letter and a refusal/hedge, or a short refusal on a free-text
-                   item. Format Mismatch: an option's text without its letter, several letters on a
-                   single-answer item, the expected term buried in prose, a record without any of its
-                   sections, a parse/format error reported by the scorer.
-3. Omission        key points missed by open-ended scoring; a strict subset of the gold letters.
-4. Hallucination   spans the record scorer flagged as unsupported (medium confidence).
+1. Unanswered      an empty reply; a refusal or hedge with no option chosen; a short refusal on a
+                   free-text item.
+2. Output Error    text cut off at the token limit before any answer, a loop, garbled characters,
+                   leaked template tokens, a Chinese question answered without Chinese; and a bare
+                   wrong option (`B`, `答案：B`): it states no fact, so it cannot be a Hallucination.
+3. Format Mismatch an option's text without its letter, several letters on a single-answer item, the
+                   expected term buried in prose, a record without any of its sections, a
+                   parse/format error reported by the scorer.
+4. Content         a wrong option argued for (reasoning that concludes with another option than it
+                   supports is a Contextual Inconsistency; otherwise the stated facts are false:
+                   Hallucination, or on a case worked to a conclusion, Causal Reasoning Deficiency);
+                   a wrong diagnosis stated for a case (Causal Reasoning Deficiency); missed key
+                   points (Omission, less confident when the matcher's decision was close); a wrong
+                   fill-in term (Hallucination: it states a false fact); spurious extracted tuples
+                   (Hallucination) or only missing ones (Omission); spans the record scorer flagged
+                   as unsupported (Hallucination).
 
 When no rule may name the primary category, a documented default applies with confidence "low", so
-annotators (and `--judge`) know it is a guess. MedBench's taxonomy has no "knowledge error": a
-committed wrong answer (a letter, a fill-in term) on a knowledge item asserts a false medical fact,
-which is what Hallucination covers. On a complex-reasoning item (a case worked through to a
-conclusion) the same wrong answer is a Causal Reasoning Deficiency, and on an item that hands the
-model a passage or case to read it is a Contextual Inconsistency. A free-text answer whose key points
-are all covered but that still scored below full marks is a Deficiency in Medical Language Generation.
+annotators (and `--judge`) know it is a guess. A free-text answer whose key points are all covered
+but that still scored below full marks is a Deficiency in Medical Language Generation (low).
 """
 
 from __future__ import annotations
@@ -34,7 +40,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from medgap.analysis.taxonomy import CATEGORIES, Confidence, ErrorLabel, category_key
+from medgap.analysis.taxonomy import (
+    CATEGORIES,
+    CONSEQUENCES,
+    DECISION_ORDER,
+    Confidence,
+    ErrorLabel,
+    category_key,
+)
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import CHOICE_KINDS, Message, Row, Sample
 from medgap.solvers.prompts import format_options
@@ -142,19 +155,49 @@ def clip(text: str, limit: int = 30) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- rules
+SUBSTANTIVE_CHARS = 40  # an open answer this long that covers no point says something else instead
+BARE_REPLY_CHARS = 12  # content characters besides the chosen letter(s) below which a reply is "bare"
+
+
+def unanswered_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    """Decided first: no answer committed (empty, refusal, hedge). Choice replies without a letter
+    are handled with their shape (`choice_shape`), which tells a hedge from option text."""
+    text = row.response.text or ""
+    if not text.strip():
+        return [Finding("unanswered", "empty_reply", "high", "the reply is empty")]
+    if row.kind not in CHOICE_KINDS and refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
+        return [Finding("unanswered", "refusal", "high", f"a refusal instead of an answer: “{clip(text)}”")]
+    return []
+
+
+def answered(row: Row) -> bool:
+    """Did the response commit to an answer before it stopped: a letter; for free text, a covered
+    point or an answer at length?"""
+    if row.kind in CHOICE_KINDS:
+        return row.score.extracted is not None
+    covered = row.score.details.get("covered")
+    if isinstance(covered, list) and any(covered):
+        return True
+    # a free-text answer at length is an answer, even one that covers nothing
+    return bool(row.score.value) or (row.kind != "fill" and len(content(row.response.text or "")) >= SUBSTANTIVE_CHARS)
+
+
 def output_error_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
     text = row.response.text or ""
     if not text.strip():
-        return [Finding("output_error", "empty_output", "high", "the response is empty")]
+        return []
     tokens = row.response.completion_tokens
     findings = []
     if tokens is not None and max_tokens and tokens >= max_tokens:
+        before = not answered(row)
         findings.append(
             Finding(
                 "output_error",
                 "truncated",
-                "high",
-                f"cut off at the token limit ({tokens} of {max_tokens} tokens)",
+                "high" if before else "medium",
+                f"cut off at the token limit ({tokens} of {max_tokens} tokens)"
+                + (" before any answer" if before else " after answering"),
+                may_be_primary=before,
             )
         )
     if looping(text):
@@ -187,8 +230,6 @@ def shape_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[
     if row.kind in CHOICE_KINDS:
         return choice_shape(row)
     text = row.response.text or ""
-    if refuses(text) and len(content(text)) <= SHORT_ANSWER_CHARS:
-        return [Finding("unanswered", "refusal", "high", f"a refusal instead of an answer: “{clip(text)}”")]
     reported = scorer_format_error(row)
     if reported is not None:
         return [reported]
@@ -256,10 +297,10 @@ def choice_shape(row: Row) -> list[Finding]:
     if named:
         return [
             Finding(
-                "format_mismatch",
-                "several_options_without_letter",
-                "low",
-                f"discusses options {''.join(named)} in prose without choosing a letter",
+                "unanswered",
+                "hedge_between_options",
+                "medium",
+                f"discusses options {''.join(named)} without choosing one",
             )
         ]
     return [Finding("unanswered", "no_letter", "medium", "no option letter or option text in the reply")]
@@ -317,21 +358,110 @@ def record_sections(sample: Sample | None) -> list[str]:
     return []
 
 
+_ANSWER_PHRASE = re.compile(r"(?:正确)?答案(?:是|为|应为|选)?\s*[：:]?|选项|选择|应选|故选|所以选|因此选|选")
+
+
+def bare_reply(row: Row) -> bool:
+    """A reply that is little more than its letter(s): `B`, `答案：B`, `选B。`."""
+    rest = content(_ANSWER_PHRASE.sub("", row.response.text or ""))
+    for letter in row.score.extracted or "":
+        rest = rest.replace(letter.lower(), "", 1)
+    return len(rest) <= BARE_REPLY_CHARS
+
+
+def supported_letters(text: str, options: dict[str, str], chosen: str) -> list[str]:
+    """Options other than the chosen ones that the reasoning endorses in so many words
+    (`A项正确`, `B是对的`, `C符合`), used to catch reasoning that concludes against itself."""
+    endorsed = []
+    for letter in options:
+        if letter in chosen:
+            continue
+        if re.search(rf"(?<![A-Za-z]){letter}(?:项|选项)?(?:是|为)?(?:正确|对的|符合题意|最符合|最佳)", text):
+            endorsed.append(letter)
+    return endorsed
+
+
+def case_given(row: Row, sample: Sample | None) -> bool:
+    return row.dimension == "complex_reasoning" or bool(sample is not None and sample.context)
+
+
+def wrong_choice_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    """A committed wrong option: bare -> Output Error; argued -> the content categories."""
+    extracted = row.score.extracted
+    if row.kind not in CHOICE_KINDS or extracted is None or row.score.value:
+        return []
+    if row.kind == "single" and len(extracted) > 1:
+        return []  # several letters: a format mismatch (shape_rule)
+    gold = set(row.attempt.gold_letters or [])
+    if row.kind == "multi" and set(extracted) < gold:
+        return []  # a strict subset: an omission (omission_rule)
+    text = row.response.text or ""
+    if bare_reply(row):
+        return [Finding("output_error", "bare_wrong_option", "high",
+                        f"a bare wrong option (“{clip(text, 20)}”, gold {''.join(sorted(gold))}): no fact stated")]
+    endorsed = supported_letters(text, row.attempt.options, extracted)
+    if endorsed:
+        return [Finding("contextual_inconsistency", "concludes_against_reasoning", "medium",
+                        f"the reasoning endorses {''.join(endorsed)} but the answer is {extracted}: “{clip(text, 40)}”")]
+    if case_given(row, sample):
+        return [Finding("causal_reasoning_deficiency", "argued_wrong_option", "low",
+                        f"reasons its way to a wrong option ({extracted}) on a case: “{clip(text, 40)}”")]
+    return [Finding("hallucination", "argued_wrong_option", "medium",
+                    f"argues for a wrong option ({extracted}) with false statements: “{clip(text, 40)}”")]
+
+
+def wrong_diagnosis_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    """An open answer on a case that states a diagnosis other than the reference's: the findings are
+    the case's, the inference from them is wrong (Causal Reasoning Deficiency)."""
+    if row.kind != "open" or sample is None or not sample.context:
+        return []
+    from medgap.scoring.medical import read_point, stated_diagnosis
+
+    details = row.score.details
+    points, covered = details.get("points") or [], details.get("covered") or []
+    missed_diagnoses = [p for p, c in zip(points, covered) if not c and read_point(p).kind == "diagnosis"]
+    if not missed_diagnoses or any(c for p, c in zip(points, covered) if read_point(p).kind == "diagnosis"):
+        return []
+    said = stated_diagnosis(row.response.text or "")
+    if not said or vaguer(said, missed_diagnoses[0]):
+        return []  # no diagnosis, or the reference's stated less precisely (腹股沟疝 for 嵌顿性斜疝): an omission
+    return [Finding("causal_reasoning_deficiency", "wrong_diagnosis", "medium",
+                    f"diagnoses “{clip(said, 24)}” where the reference has “{clip(missed_diagnoses[0], 24)}”")]
+
+
+def vaguer(said: str, reference: str) -> bool:
+    """Is the stated diagnosis the reference's with parts left out (every character of it is in the
+    reference: 腹股沟疝 / 嵌顿性腹股沟斜疝), rather than another entity (直疝, 蜂窝织炎)?"""
+    from medgap.scoring.medical import normalize
+
+    stated = set(content(normalize(said)))
+    return bool(stated) and stated <= set(content(normalize(reference)))
+
+
 def omission_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
     details = row.score.details
     missed = [str(point) for point in details.get("missed") or []]
     if row.kind == "fill" and not any(details.get("found") or []):
         return []  # a fill-in answer with no right fact gave a wrong one instead: not an omission
     recall = details.get("recall")
+    covered = details.get("covered")
+    if (row.kind in ("open", "record") and isinstance(covered, list) and covered and not any(covered)
+            and len(content(row.response.text or "")) >= SUBSTANTIVE_CHARS):
+        return [Finding("hallucination", "nothing_covered", "low",
+                        f"answers at length (“{clip(row.response.text or '', 30)}”) but states none of the "
+                        f"{len(covered)} key points: what it says instead is likely wrong",)]
     if missed or (isinstance(recall, (int, float)) and recall < 1):
         shown = "; ".join(clip(point) for point in missed[:3]) + (" …" if len(missed) > 3 else "")
         total = len(details.get("covered") or []) or None
         count = f"{len(missed)} of {total}" if total else str(len(missed))
+        confidence: Confidence = "high"
+        if total and isinstance(recall, (int, float)) and recall >= 0.75:
+            confidence = "low"  # most points covered: the misses may be the matcher's, not the model's
         return [
             Finding(
                 "omission",
                 "missed_key_points",
-                "high",
+                confidence,
                 f"missed {count} key points: {shown}" if missed else f"key-point recall {recall:.2f}",
             )
         ]
@@ -355,6 +485,21 @@ def omission_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> li
     ]
 
 
+def wrong_term_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
+    """A fill-in answer with none of the expected facts states a false one; an extraction with
+    tuples the text does not hold states unsupported facts."""
+    details = row.score.details
+    if row.kind == "fill" and not any(details.get("found") or []) and (row.response.text or "").strip():
+        expected = sample.gold.text if sample is not None and sample.gold is not None else ""
+        return [Finding("hallucination", "wrong_term", "medium",
+                        f"states “{clip(row.response.text or '', 20)}” where “{clip(expected or '', 20)}” is expected")]
+    if row.kind == "extraction" and isinstance(details.get("fp"), int) and details["fp"] > 0:
+        spurious = "; ".join(clip(str(s), 20) for s in (details.get("spurious") or [])[:3])
+        return [Finding("hallucination", "spurious_tuples", "medium",
+                        f"{details['fp']} extracted item(s) the text does not hold: {spurious}")]
+    return []
+
+
 def hallucination_rule(row: Row, sample: Sample | None, max_tokens: int | None) -> list[Finding]:
     spans = [str(span) for span in row.score.details.get("hallucinated") or []]
     if not spans:
@@ -370,40 +515,19 @@ def hallucination_rule(row: Row, sample: Sample | None, max_tokens: int | None) 
     ]
 
 
-RULES: list[Rule] = [output_error_rule, shape_rule, omission_rule, hallucination_rule]
+RULES: list[Rule] = [unanswered_rule, output_error_rule, shape_rule, wrong_choice_rule, wrong_diagnosis_rule,
+                     omission_rule, wrong_term_rule, hallucination_rule]
 
 
 def default_finding(row: Row, sample: Sample | None) -> Finding:
     """The low-confidence guess when no rule may name the primary category (see the module docstring)."""
     if row.kind in CHOICE_KINDS or row.kind == "fill":
         answer = row.score.extracted or clip(row.response.text or "", 20)
-        if row.dimension == "complex_reasoning":
-            return Finding(
-                "causal_reasoning_deficiency",
-                "committed_wrong_answer",
-                "low",
-                f"committed to a wrong answer ({answer}) on a reasoning item",
-            )
-        if sample is not None and sample.context:
-            return Finding(
-                "contextual_inconsistency",
-                "committed_wrong_answer",
-                "low",
-                f"committed to a wrong answer ({answer}) on an item that gives a passage or case",
-            )
-        return Finding(
-            "hallucination",
-            "committed_wrong_answer",
-            "low",
-            f"committed to a wrong answer ({answer}): a false medical fact asserted",
-        )
+        return Finding("output_error", "committed_wrong_answer", "low",
+                       f"a wrong answer ({answer}) with nothing that supports a more specific label")
     if row.kind == "extraction":
-        return Finding(
-            "contextual_inconsistency",
-            "unsupported_extraction",
-            "low",
-            "extracted items that the given text does not support",
-        )
+        return Finding("hallucination", "unsupported_extraction", "low",
+                       "extracted items that the given text does not support")
     return Finding(
         "medical_language_generation_deficiency",
         "content_covered",
@@ -445,9 +569,11 @@ JUDGE_INSTRUCTIONS = """你是医学大模型评测的错误分析专家。下�
 
 
 def codebook_text() -> str:
-    return "\n".join(
+    categories = "\n".join(
         f"- {c.key}（{c.name_zh}，{c.name}）：{c.definition_zh} 区分：{c.decision_rule}" for c in CATEGORIES
     )
+    rules = "\n".join(f"* {line}" for line in (*DECISION_ORDER, *CONSEQUENCES))
+    return f"{categories}\n\nRules:\n{rules}"
 
 
 def _limit(text: str | None, chars: int) -> str:

@@ -12,12 +12,16 @@ the original letters through the order it was asked in (`Attempt.order`).
 - voted_accuracy: accuracy of one answer per item, the plurality of the content chosen over its
   orders (ties give no answer).
 
-Robustness and strict accuracy count items asked under at least two distinct orders; an item
-with an errored row is left out of both (its count is reported as `robustness_excluded`).
+Robustness and strict accuracy count items asked under at least two distinct orders, and items
+whose answer source gave two different answers to one prompt (`Response.alternatives`, replay of a
+predictions file that answers a question twice): those are inconsistent, never left out. An item
+with an errored row is left out of both; how many were left out and why is reported beside the
+figure (`robustness_excluded`, `robustness_excluded_why`: reason -> items).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
@@ -25,6 +29,7 @@ import numpy as np
 
 from medgap.analysis.stats import proportion_ci
 from medgap.records import CHOICE_KINDS, Row, Sample
+from medgap.scoring.extract import extract_choice
 from medgap.solvers.permutations import to_original
 
 
@@ -57,15 +62,39 @@ def asked_under_several_orders(item_rows: list[Row]) -> bool:
     return len({tuple(r.attempt.order) for r in item_rows}) >= 2
 
 
-def comparable_items(rows: Iterable[Row]) -> tuple[dict[str, list[Row]], int]:
-    """Items asked under ≥2 orders with no errored row, and how many such items had errors."""
-    several = {item: rs for item, rs in rows_by_item(rows).items() if asked_under_several_orders(rs)}
+def alternative_contents(row: Row) -> set[str | None]:
+    """The option content of the other answers the row's source gave to the same prompt."""
+    multi = row.kind == "multi"
+    found = set()
+    for text in row.response.alternatives:
+        letters = extract_choice(text, row.attempt.options, multi=multi)
+        found.add(to_original(letters, row.attempt.order) if row.attempt.order and letters else letters)
+    return found
+
+
+def comparable_items(rows: Iterable[Row]) -> tuple[dict[str, list[Row]], Counter[str]]:
+    """Items asked under ≥2 orders, or answered twice differently, with no errored row; and why
+    the others of those were left out (reason -> items)."""
+    several = {
+        item: rs for item, rs in rows_by_item(rows).items()
+        if asked_under_several_orders(rs) or any(r.response.alternatives for r in rs)
+    }
     clean = {item: rs for item, rs in several.items() if not any(r.errored for r in rs)}
-    return clean, len(several) - len(clean)
+    why = Counter(exclusion_reason(rs) for item, rs in several.items() if item not in clean)
+    return clean, why
+
+
+def exclusion_reason(item_rows: list[Row]) -> str:
+    """Why an item is left out: its first failed request's error, without ids, quotes and numbers."""
+    error = next(r.response.error for r in item_rows if r.errored) or "failed request"
+    error = error.removeprefix("replay: ")
+    return re.split(r"""[\d'"(（:：]""", error, maxsplit=1)[0].strip() or "failed request"
 
 
 def is_consistent(item_rows: list[Row]) -> bool:
     contents = {content_of(r) for r in item_rows}
+    for row in item_rows:
+        contents |= alternative_contents(row)
     return len(contents) == 1 and None not in contents
 
 
@@ -81,9 +110,11 @@ def share(key: str, hits: int, n: int) -> dict:
     return {key: hits / n if n else None, f"{key}_n": n, f"{key}_ci_low": low, f"{key}_ci_high": high}
 
 
-def consistency_metrics(items: dict[str, list[Row]], excluded: int) -> dict:
+def consistency_metrics(items: dict[str, list[Row]], excluded: Counter[str]) -> dict:
     out = share("robustness", sum(is_consistent(rs) for rs in items.values()), len(items))
-    out["robustness_excluded"] = excluded
+    out["robustness_excluded"] = sum(excluded.values())
+    out["robustness_excluded_why"] = dict(excluded.most_common())
+    out["robustness_answered_twice"] = sum(any(r.response.alternatives for r in rs) for rs in items.values())
     graded = [rs for rs in items.values() if all(r.score.value is not None for r in rs)]
     if graded:
         out.update(share("strict_accuracy", sum(all(r.score.value == 1.0 for r in rs) for rs in graded), len(graded)))

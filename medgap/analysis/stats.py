@@ -50,12 +50,18 @@ def percentile_interval(estimates: np.ndarray, level: float = 0.95) -> tuple[flo
     return float(np.quantile(estimates, alpha)), float(np.quantile(estimates, 1 - alpha))
 
 
+def scored_values(rows: Iterable[Row]) -> list[float]:
+    """The rows' scores (score.value), rows without one (not graded) left out."""
+    return [row.score.value for row in rows if row.score.value is not None]
+
+
 def item_values(rows: Iterable[Row]) -> dict[str, list[float]]:
-    """Each item's row scores (score.value) by sample id. Rows of one item (option orders, repeated
-    samples) are not independent: intervals resample items."""
+    """Each item's row scores (score.value) by sample id, rows without one left out. Rows of one item
+    (option orders, repeated samples) are not independent: intervals resample items."""
     values: dict[str, list[float]] = defaultdict(list)
     for row in rows:
-        values[row.sample_id].append(row.score.value)
+        if row.score.value is not None:
+            values[row.sample_id].append(row.score.value)
     return dict(values)
 
 

@@ -3,6 +3,10 @@ error analysis, arXiv:2503.07306), each with a definition, a decision rule that 
 its neighbours and a Chinese example; and `ErrorLabel`, the label any labeller (rule, judge model,
 human consensus) gives one response: one primary category, optional secondary ones.
 
+The text follows the annotators' codebook, `medgap/web/codebook/ERROR_CODEBOOK.md` (the
+specification: three annotators using it reached Fleiss' κ ≈ 0.9): the order of decision
+(`DECISION_ORDER`) and its consequences (`CONSEQUENCES`) are shown to annotators and to the judge.
+
 The order of CATEGORIES is the order shown to annotators and their keyboard shortcuts (1-8).
 """
 
@@ -50,14 +54,14 @@ CATEGORIES: tuple[Category, ...] = (
         name="Hallucination",
         name_zh="幻觉",
         definition=(
-            "The response asserts medical facts, findings, drugs, doses, mechanisms or references that are "
-            "false or invented, including a confidently chosen wrong option on a knowledge item."
+            "The response states facts that are false or not supported by the case: fabricated findings, "
+            "wrong drug/dose/mechanism facts, invented numbers or sources."
         ),
-        definition_zh="回答给出错误或凭空捏造的医学事实、检查结果、药物、剂量、机制或文献，包括知识题中笃定地选错选项。",
+        definition_zh="回答陈述了错误的或病例不支持的事实：捏造的检查结果、错误的药物/剂量/机制、编造的数字或出处。",
         decision_rule=(
-            "False against medical knowledge. If it contradicts the case or question text given in the "
-            "prompt, use Contextual Inconsistency; if each fact is right but the inference from them is "
-            "wrong, use Causal Reasoning Deficiency."
+            "Needs a stated false fact: a bare wrong letter states none (Output Error). If it contradicts "
+            "the case or question text given in the prompt, use Contextual Inconsistency; if each fact is "
+            "right but the inference from them is wrong, use Causal Reasoning Deficiency."
         ),
         example_zh="答：“青霉素属于大环内酯类抗生素，可用于支原体肺炎。”",
     ),
@@ -66,8 +70,8 @@ CATEGORIES: tuple[Category, ...] = (
         name="Format Mismatch",
         name_zh="格式不符",
         definition=(
-            "An answer is there but in the wrong shape for the task: prose where an option letter, a "
-            "term, a JSON/tuple form or a record template was asked; several letters on a single-answer item."
+            "The content may be right but the form is not what was asked: prose or several letters where "
+            "one letter was asked, a missing required structure (JSON/tuples, record sections)."
         ),
         definition_zh="有答案但形式不符合题目要求：要求给出选项字母、术语、JSON/三元组或病历模板时却写成段落；单选题给出多个字母。",
         decision_rule=(
@@ -111,13 +115,13 @@ CATEGORIES: tuple[Category, ...] = (
         name="Unanswered",
         name_zh="未回答",
         definition=(
-            "No answer is given: a refusal, only a disclaimer, 'cannot be determined', a restatement of "
-            "the question, or a discussion that commits to no option."
+            "No answer is committed: a refusal, an empty reply, only a disclaimer, 'cannot be determined', "
+            "or hedging between options without choosing."
         ),
-        definition_zh="没有给出答案：拒答、只有免责声明、“无法确定”、复述题目，或讨论选项却不作选择。",
+        definition_zh="没有给出答案：拒答、空回复、只有免责声明、“无法确定”，或在选项之间犹豫而不作选择。",
         decision_rule=(
-            "Readable text without an answer. An answer in the wrong form is Format Mismatch; empty or "
-            "broken text is Output Error."
+            "Decided first. An empty reply is Unanswered; an answer in the wrong form is Format Mismatch; "
+            "broken text (truncated before any answer, looping, garbled) is Output Error."
         ),
         example_zh="“抱歉，我无法回答这个问题，请咨询专业医生。”",
     ),
@@ -126,13 +130,15 @@ CATEGORIES: tuple[Category, ...] = (
         name="Output Error",
         name_zh="输出错误",
         definition=(
-            "The generation itself failed: empty output, text cut off at the length limit, a loop "
-            "repeating the same text, garbled characters, the wrong language, leaked template tokens."
+            "The text itself is broken: truncated mid-sentence by the length limit before any answer, "
+            "garbled, repeating loops, wrong language, answering a different question; or, for a choice "
+            "item, a wrong option given with no reasoning that would support a more specific label."
         ),
-        definition_zh="生成过程本身失败：空输出、达到长度上限被截断、循环重复、乱码、语言错误、泄露模板或控制符。",
+        definition_zh="文本本身有问题：在给出答案前被长度上限截断、乱码、循环重复、语言错误、答非所问；或选择题只给出错误选项而没有可支持更具体类别的推理。",
         decision_rule=(
-            "Judge the text as an artefact before its content: if the text is broken, it is an Output "
-            "Error whatever else is wrong (other problems go to secondary)."
+            "Decided after Unanswered, before the content categories: broken text is an Output Error "
+            "whatever else is wrong (other problems go to secondary). A bare wrong letter (`B`, `答案：B`) "
+            "is an Output Error, not a Hallucination."
         ),
         example_zh="“患者应考虑考虑考虑考虑考虑考虑考虑考虑……”（重复至长度上限）",
     ),
@@ -141,9 +147,9 @@ CATEGORIES: tuple[Category, ...] = (
         name="Deficiency in Medical Language Generation",
         name_zh="医学语言生成缺陷",
         definition=(
-            "The medical content is essentially right and complete, but the language falls short: "
-            "lay or non-standard terminology, wrong register, disorganised or hard-to-read text for a "
-            "clinical document, summary or patient explanation."
+            "For generated clinical text: unprofessional or colloquial wording, non-standard terminology, "
+            "disorganised structure, so that the text could not stand as clinical writing even where its "
+            "facts are right."
         ),
         definition_zh="医学内容基本正确完整，但语言表达不达标：术语不规范或口语化、语体不当、结构混乱、作为病历/摘要/患者解释难以阅读。",
         decision_rule=(
@@ -155,6 +161,22 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 CATEGORY_KEYS: tuple[str, ...] = tuple(c.key for c in CATEGORIES)
+
+# how a label is decided (ERROR_CODEBOOK.md): shown to annotators above the categories, and to the judge
+DECISION_ORDER = (
+    ("Give every wrong or incomplete response ONE primary category (the error that most explains why it "
+    "fails) and optionally secondary ones; a fully correct response is `correct` and gets no error."),
+    ("Decide in this order: Unanswered → Output Error (broken text) → Format Mismatch → then the content "
+    "categories."),
+    "Each label carries a one-line justification that cites the response.",
+)
+CONSEQUENCES = (
+    ("A bare wrong letter (`B`, `答案：B`) is Output Error, not Hallucination: nothing in it states a false "
+    "fact. Hallucination needs a stated false fact."),
+    "An empty reply is Unanswered.",
+    ("An open answer that humans judge fully correct has no error, even where an automatic key-point "
+    "matcher missed a paraphrase: a pre-label of Omission there is the matcher's error, not the model's."),
+)
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low")
 _BY_KEY = {c.key: c for c in CATEGORIES}
 # names a person or a judge model may use for a category, lower-cased -> key

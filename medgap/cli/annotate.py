@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, err_console, fail, open_store
+from medgap.extras import MissingExtra, require_extra
 from medgap.store.annotations import EXPORT_FORMATS, AnnotationStore, export_text
 from medgap.store.backend import shown
 
@@ -87,6 +88,12 @@ def annotate(
         export.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {len(records)} items to {escape(str(export))}", highlight=False)
         return
+    try:
+        require_extra("web", "medgap annotate")
+    except MissingExtra as exc:
+        raise fail(str(exc)) from None
+    from medgap.web.annotate import AnnotateError, prepare
+
     with open_store(db) as store:
         try:
             setup = prepare(store, run_id, annotators=annotators, sample=sample, reissue=reissue or [])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from medgap.cli.app import app
@@ -62,13 +63,14 @@ def _tasks(suite: Suite) -> dict[str, dict]:
 
 def _tasks_table(suite: Suite) -> Table:
     table = Table(title=f"{suite.name} · {len(suite.samples)} items", title_justify="left")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("task", "left"),
         ("dimension", "left"),
         ("items", "right"),
         ("kinds", "left"),
         ("ungraded", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for task, entry in _tasks(suite).items():
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(entry["kinds"].items()))
@@ -130,7 +132,7 @@ def datasets(
     except DatasetError as exc:
         raise fail(str(exc)) from None
     if json_out:
-        value = {"suites": [_suite_json(s) for s in suites]}
+        value: dict[str, Any] = {"suites": [_suite_json(s) for s in suites]}
         if spec is None:
             value["formats"] = {f.name: f.description for f in FORMATS.values()}
         print_json(value)

@@ -20,7 +20,9 @@ app.add_typer(db_app, name="db")
 def copy(
     source: Annotated[str, typer.Argument(help="The database to read: a SQLite file or postgresql://user@host/dbname.")],
     target: Annotated[str, typer.Argument(help="The database to write (made, or upgraded, if needed).")],
-    run: Annotated[list[str] | None, typer.Option("--run", "-r", help="A run to copy (repeat for several; default: all).")] = None,
+    run: Annotated[
+        list[str] | None, typer.Option("--run", "-r", help="A run to copy (repeat for several; default: all).")
+    ] = None,
 ) -> None:
     """Copy runs with their items, rows, status and annotations from SOURCE into TARGET; runs TARGET
     already has are refused before anything is written."""

@@ -27,6 +27,8 @@ def number(finding: dict) -> str:
         text += f" (95% CI {show(finding['ci_low'])}–{show(finding['ci_high'])})"
     if finding["support"] is not None:
         text += f", n = {finding['support']}"
+    if finding.get("low_confidence"):
+        text += f"; {finding['low_confidence']} of its {finding['labels']} labels are low-confidence guesses"
     return text
 
 
@@ -37,7 +39,8 @@ def findings_table(result: dict) -> Table:
     for f in result["findings"]:
         tried = " → ".join(f"{i['name']} (L{i['level']})" for i in f["interventions"]) or (
             "Level 4: research" if f["level"] == 4 else "see advice")
-        table.add_row(str(f["rank"]), f["signature"], DIMENSION_LABELS_ZH.get(f["scope"], f["scope"]), number(f), tried)
+        signature = f"{f['signature']} [to review]" if f.get("to_review") else f["signature"]
+        table.add_row(str(f["rank"]), signature, DIMENSION_LABELS_ZH.get(f["scope"], f["scope"]), number(f), tried)
     return table
 
 
@@ -45,7 +48,14 @@ def findings_table(result: dict) -> Table:
 def diagnose(
     run_id: Annotated[str, typer.Argument(help="The run to diagnose.")],
     db: DbOption = DEFAULT_DB_PATH,
-    rules: Annotated[Path | None, typer.Option("--rules", help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); see medgap/analysis/diagnosis.py.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="YAML file changing the rule table (thresholds, new rules, `enabled: false`); "
+            "see medgap/analysis/diagnosis.py.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read a run's metrics and error distribution, name the failure signatures it shows with the
@@ -64,6 +74,11 @@ def diagnose(
     else:
         console.print(findings_table(result))
         for f in result["findings"]:
+            if f.get("to_review"):
+                console.print(f"[yellow]{f['rank']}. {f['signature']}: to review[/] — rests mostly on low-confidence "
+                              f"pre-labels ({f['low_confidence']} of {f['labels']}); check them with `medgap annotate "
+                              f"{run_id}` or `medgap errors {run_id} --judge MODEL` before acting on it", highlight=False)
+                continue
             console.print(f"[bold]{f['rank']}. {f['signature']}[/] — {f['advice']}", highlight=False)
         console.print(f"plan: {' → '.join(result['plan']) or '(no intervention; see the advice)'}", highlight=False)
         if result["plan"]:

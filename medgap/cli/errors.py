@@ -89,7 +89,8 @@ def errors(
         str | None,
         typer.Option(
             "--judge",
-            help="A model (PROVIDER/NAME) that labels what the rules cannot decide (hallucination, reasoning, context, language); its short rationale is stored.",
+            help="A model (PROVIDER/NAME) that labels what the rules cannot decide "
+            "(hallucination, reasoning, context, language); its short rationale is stored.",
         ),
     ] = None,
     base_url: Annotated[
@@ -108,7 +109,8 @@ def errors(
         bool,
         typer.Option(
             "--agreement",
-            help="Also show agreement among the annotators of `medgap annotate` (Fleiss' κ, Krippendorff's α, per category, pre-label accuracy).",
+            help="Also show agreement among the annotators of `medgap annotate` "
+            "(Fleiss' κ, Krippendorff's α, per category, pre-label accuracy).",
         ),
     ] = False,
 ) -> None:

@@ -140,7 +140,7 @@ def experiment(
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own when resuming]")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]")] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
-    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points in both arms: lexical (default), embedding, judge (needs --judge).")] = "lexical",
+    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points in both arms: medical (default), lexical, embedding, judge (needs --judge).")] = "medical",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME.")] = None,
     choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written answers switch to 'generate').")] = None,
     as_json: JsonOption = False,
@@ -181,7 +181,8 @@ def experiment(
                     asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
                                           concurrency=max_concurrency, base_url=base_url, timeout=timeout,
                                           max_rps=max_rps)
-                    resume = f"`{command_line('medgap', 'experiment', '--run-id', name, *db_args(db))}` with the same options"
+                    again = command_line("medgap", "experiment", "--run-id", name, *db_args(db))
+                    resume = f"`{again}` with the same options"
                     with (
                         stops_cleanly(store, config.run_id, resume),
                         claim_run(store, config, samples, backend, gen, named=True) as owned,

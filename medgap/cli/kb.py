@@ -19,9 +19,16 @@ app.add_typer(kb_app, name="kb")
 
 @kb_app.command("build")
 def build(
-    source: Annotated[Path, typer.Argument(help="A markdown/text file, or a folder of them (one passage per section).")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="KB file to write (default: <folder>.kb.json beside the source).")] = None,
-    dense: Annotated[bool, typer.Option("--dense/--no-dense", help="Embed passages with multilingual-e5-small for hybrid search.")] = True,
+    source: Annotated[
+        Path, typer.Argument(help="A markdown/text file, or a folder of them (one passage per section).")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="KB file to write (default: <folder>.kb.json beside the source)."),
+    ] = None,
+    dense: Annotated[
+        bool, typer.Option("--dense/--no-dense", help="Embed passages with multilingual-e5-small for hybrid search.")
+    ] = True,
 ) -> None:
     """Split the source into passages, embed them and write a KB file for `--kb`."""
     target = output or source.parent / f"{source.stem if source.is_file() else source.name}.kb.json"
@@ -30,16 +37,26 @@ def build(
         kb.save(target)
     except (KBError, ImportError, OSError) as exc:
         raise fail(str(exc)) from None
-    err_console.print(f"{len(kb.passages)} passages from {len(kb.documents)} files"
-                      f"{' with ' + kb.embedding + ' vectors' if kb.has_vectors else ' (BM25 only)'} -> {target}")
+    vectors = f" with {kb.embedding} vectors" if kb.has_vectors else " (BM25 only)"
+    err_console.print(f"{len(kb.passages)} passages from {len(kb.documents)} files{vectors} -> {target}")
 
 
 @kb_app.command("search")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, e.g. 甲硝唑 饮酒.")],
-    kb: Annotated[Path | None, typer.Option("--kb", help="KB file or markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).", envvar="MEDGAP_KB")] = None,
+    kb: Annotated[
+        Path | None,
+        typer.Option(
+            "--kb",
+            help="KB file or markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).",
+            envvar="MEDGAP_KB",
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many passages.")] = 3,
-    mode: Annotated[str | None, typer.Option("--mode", help=f"One of {', '.join(SEARCH_MODES)} (default: hybrid when the KB has vectors).")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help=f"One of {', '.join(SEARCH_MODES)} (default: hybrid when the KB has vectors)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the passages the retrieval intervention would put in the prompt."""

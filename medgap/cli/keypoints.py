@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,11 +22,27 @@ from medgap.scoring.keypoints import (
 
 @app.command()
 def keypoints(
-    dataset: Annotated[str, typer.Argument(help="A bundled suite name, a suite YAML file, or a data file/directory.")],
-    overrides: Annotated[Path | None, typer.Option("--overrides", help="JSONL of {\"id\": ITEM, \"points\": [...]} to apply before showing (what a suite's `keypoints:` field names).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the points in force as an editable override JSONL file.")] = None,
-    data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
-    dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
+    dataset: Annotated[
+        str, typer.Argument(help="A bundled suite name, a suite YAML file, or a data file/directory.")
+    ],
+    overrides: Annotated[
+        Path | None,
+        typer.Option(
+            "--overrides",
+            help='JSONL of {"id": ITEM, "points": [...]} to apply before showing '
+            "(what a suite's `keypoints:` field names).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the points in force as an editable override JSONL file."),
+    ] = None,
+    data_format: Annotated[
+        str | None, typer.Option("--format", help="Force the data format of a single data file.")
+    ] = None,
+    dimension: Annotated[
+        str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most N items per task.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -48,7 +64,9 @@ def keypoints(
     if output is not None:
         count = write_points(open_items, output)
         err_console.print(f"wrote the points of {count} items to {output}")
-    entries = [{"id": s.id, "task": s.task, "source": key_points_source(s), "points": key_points(s)} for s in open_items]
+    entries: list[dict[str, Any]] = [
+        {"id": s.id, "task": s.task, "source": key_points_source(s), "points": key_points(s)} for s in open_items
+    ]
     if as_json:
         print_json(entries)
         return

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from medgap.cli.app import app
 from medgap.cli.common import DEFAULT_DB_PATH, DbOption, console, fail, open_store
+from medgap.extras import MissingExtra, require_extra
 from medgap.report import report_for_runs, write_report
 from medgap.report.collect import DEFAULT_MAX_ROWS
 from medgap.store.backend import shown
@@ -63,6 +64,10 @@ def serve(
     ] = DEFAULT_MAX_ROWS,
 ) -> None:
     """Serve the runs in the database: a list of runs, and each report built fresh on request."""
+    try:
+        require_extra("web", "medgap serve")
+    except MissingExtra as exc:
+        raise fail(str(exc)) from None
     import uvicorn
 
     from medgap.report.server import create_app

@@ -4,7 +4,7 @@ judge model) and compare the methods' covered/missed decisions (Cohen's κ)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,7 @@ from medgap.cli.common import (
     print_json,
 )
 from medgap.scoring.matching import MATCH_METHODS
+from medgap.store import Lease
 
 
 def agreement_table(agreements: dict[str, dict]) -> Table:
@@ -47,12 +48,30 @@ def _check_method(method: str) -> None:
 @app.command()
 def rescore(
     run_id: Annotated[str, typer.Argument(help="The stored run whose open-ended answers to match again.")],
-    match: Annotated[str, typer.Option("--match", help=f"Key-point matching method: {', '.join(MATCH_METHODS)}.")] = "judge",
-    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME (e.g. openai/qwen-max, local/default).")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for an openai/ judge.")] = None,
+    match: Annotated[
+        str, typer.Option("--match", help=f"Key-point matching method: {', '.join(MATCH_METHODS)}.")
+    ] = "judge",
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge", help="Judge model for --match judge, PROVIDER/NAME (e.g. openai/qwen-max, local/default)."
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for an openai/ judge.")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout of the judge in seconds.")] = 120.0,
-    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Judge requests in flight (default: 4).")] = None,
-    keep_method: Annotated[bool, typer.Option("--keep-method", help="Only store this method's decisions beside the current ones (for agreement); the run's recall stays as it is.")] = False,
+    max_concurrency: Annotated[
+        int | None, typer.Option("--max-concurrency", "-c", help="Judge requests in flight (default: 4).")
+    ] = None,
+    keep_method: Annotated[
+        bool,
+        typer.Option(
+            "--keep-method",
+            help="Only store this method's decisions beside the current ones (for agreement); "
+            "the run's recall stays as it is.",
+        ),
+    ] = False,
     db: DbOption = DEFAULT_DB_PATH,
     as_json: JsonOption = False,
 ) -> None:
@@ -64,11 +83,15 @@ def rescore(
     _check_method(match)
     if match == "judge" and not judge:
         raise fail("--match judge needs --judge PROVIDER/NAME")
-    options = {"base_url": base_url, "timeout": timeout, "max_concurrency": max_concurrency} if match == "judge" else {}
+    options: dict[str, Any] = (
+        {"base_url": base_url, "timeout": timeout, "max_concurrency": max_concurrency} if match == "judge" else {}
+    )
     with open_store(db) as store:
+        store.run_config(run_id)
         try:
-            report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
-                                             concurrency=max_concurrency or 4, **options))
+            with Lease(store, run_id, keep_status=True):  # not while a process is asking the run
+                report = asyncio.run(rescore_run(store, run_id, match, judge, primary=not keep_method,
+                                                 concurrency=max_concurrency or 4, **options))
         except (ValueError, ImportError) as exc:
             raise fail(str(exc)) from None
         agreements = all_agreements(store.rows(run_id))
@@ -101,7 +124,7 @@ def agreement_command(
         raise fail("give both --a and --b, or neither")
     with open_store(db) as store:
         rows = [r for r in store.rows(run_id) if r.kind == "open"]
-    if method_a is not None:
+    if method_a is not None and method_b is not None:  # both or neither, checked above
         _check_method(method_a)
         _check_method(method_b)
         found = agreement(rows, method_a, method_b)
@@ -112,5 +135,6 @@ def agreement_command(
         print_json(agreements)
         return
     if not agreements:
-        raise fail(f"run {run_id!r} has no open rows scored by two methods; run `medgap rescore {run_id} --match judge --judge …` first")
+        raise fail(f"run {run_id!r} has no open rows scored by two methods; "
+                   f"run `medgap rescore {run_id} --match judge --judge …` first")
     console.print(agreement_table(agreements))

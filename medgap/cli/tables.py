@@ -17,6 +17,7 @@ class Column:
     label: str
     with_ci: bool = False  # show [ci_low, ci_high] (keys "<key>_ci_low"/"ci_low" for accuracy)
     percent: bool = True
+    hide_zero: bool = False  # no line for a count of 0
 
 
 COLUMNS: list[Column] = [
@@ -39,7 +40,7 @@ COLUMNS: list[Column] = [
     Column("record_recall", "record recall [95% CI]", with_ci=True),
     Column("record_rouge_l", "record ROUGE-L"),
     Column("errors", "errors", percent=False),
-    Column("ungraded", "ungraded", percent=False),
+    Column("ungraded", "ungraded", percent=False, hide_zero=True),
 ]
 
 
@@ -61,6 +62,21 @@ def ci_text(group: dict, column: Column) -> str:
     return f"{group[low_key]:.3f}–{group[high_key]:.3f}"
 
 
+def note_text(group: dict, column: Column) -> str:
+    """What stands beside a figure: for robustness, the items left out and why, and the items
+    counted inconsistent because one prompt got two different answers."""
+    if column.key != "robustness":
+        return ""
+    notes = []
+    why = group.get("robustness_excluded_why") or {}
+    if why:
+        reasons = ", ".join(f"{reason} ({n})" for reason, n in why.items())
+        notes.append(f"{sum(why.values())} items left out: {reasons}")
+    if group.get("robustness_answered_twice"):
+        notes.append(f"{group['robustness_answered_twice']} answered twice differently (inconsistent)")
+    return "\n".join(notes)
+
+
 def group_label(name: str) -> str:
     return f"{name}\n{DIMENSION_LABELS_ZH[name]}" if name in DIMENSION_LABELS_ZH else name
 
@@ -75,13 +91,13 @@ def results_table(summary: dict, by: str = "dimensions") -> Table:
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
     for name, group in groups.items():
-        columns = [c for c in COLUMNS if group.get(c.key) is not None]
+        columns = [c for c in COLUMNS if group.get(c.key) is not None and not (c.hide_zero and not group[c.key])]
         for index, column in enumerate(columns):
             table.add_row(
                 group_label(name) if index == 0 else "",
                 column.label.replace(" [95% CI]", ""),
                 fmt(group[column.key], column.percent),
-                ci_text(group, column),
+                "\n".join(part for part in (ci_text(group, column), note_text(group, column)) if part),
                 style="bold" if name == "overall" else None,
                 end_section=index == len(columns) - 1,
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 from medgap.datasets import cmb_clin, cmmlu, generic, medbench, mtcmb
 from medgap.datasets.errors import DatasetError
 from medgap.datasets.generic import FieldMap
-from medgap.datasets.parsing import OnSkip, first_char, first_line, json_array, json_object
+from medgap.datasets.parsing import OnSkip, first_char, first_line, json_array, json_object, numbered_lines
 from medgap.records import Sample
 
 __all__ = [
@@ -40,7 +40,7 @@ FORMATS: dict[str, Format] = {
     "medbench": Format(
         "medbench",
         medbench.load,
-        "MedBench JSONL (question/options/answer/other); repeats with shuffled options merge",
+        "MedBench JSONL, old release and V4 (question/options/answer/other); shuffled copies are one item",
     ),
     "cmmlu": Format("cmmlu", cmmlu.load, "CMMLU CSV, one subject per file (,Question,A,B,C,D,Answer)"),
     "cmb_clin": Format("cmb_clin", cmb_clin.load, "CMB-Clin JSON array of cases with QA_pairs (open items)"),
@@ -52,7 +52,11 @@ FORMATS: dict[str, Format] = {
 def detect_format(path: Path) -> str:
     """The format of a data file, told from its content: a JSON array of cases with `QA_pairs` is
     CMB-Clin; JSONL with `other` is MedBench, with `points` or an `id`/`question`/`source` record is
-    MTCMB; a CSV with `Question`…`Answer` columns is CMMLU; anything else readable is `generic`."""
+    MTCMB; a CSV with `Question`…`Answer` columns is CMMLU; anything else readable is `generic`.
+
+    JSONL is told by its first line that is a JSON object, so a broken first line (or a merge-conflict
+    marker) does not make a JSONL file look like CSV; a file where none of the first lines is one is
+    an error naming the first bad line."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(
@@ -63,11 +67,10 @@ def detect_format(path: Path) -> str:
         for _, _, case in json_array(path):
             return "cmb_clin" if isinstance(case, dict) and "QA_pairs" in case else "generic"
         raise DatasetError("empty JSON array", path=path)
-    if first == "{":
-        try:
-            record = json_object(first_line(path))
-        except DatasetError as exc:
-            raise DatasetError(f"cannot tell the format: {exc.message}", path=path, line=1) from None
+    if not first:
+        raise DatasetError("empty file", path=path)
+    if first == "{" or path.suffix.lower() == ".jsonl" or _has_object_lines(path):
+        record = _first_object(path)
         if "other" in record:
             return "medbench"
         if "points" in record or (
@@ -75,12 +78,42 @@ def detect_format(path: Path) -> str:
         ):
             return "mtcmb"
         return "generic"
-    if not first:
-        raise DatasetError("empty file", path=path)
     header = first_line(path).strip().split(",")
     if {"Question", "A", "B", "Answer"} <= set(header):
         return "cmmlu"
     return "generic"
+
+
+_SNIFF_LINES = 50
+
+
+def _has_object_lines(path: Path) -> bool:
+    """Whether one of the first lines starts like a JSON object (a JSONL file with a bad first line)."""
+    for index, (_, raw) in enumerate(numbered_lines(path)):
+        if index >= _SNIFF_LINES:
+            break
+        if raw.lstrip().startswith(b"{"):
+            return True
+    return False
+
+
+def _first_object(path: Path) -> dict:
+    """The first of a JSONL file's first lines that is a JSON object."""
+    first_error: DatasetError | None = None
+    for index, (line, raw) in enumerate(numbered_lines(path)):
+        if index >= _SNIFF_LINES:
+            break
+        try:
+            return json_object(raw)
+        except DatasetError as exc:
+            first_error = first_error or exc.at(path=path, line=line)
+    assert first_error is not None
+    raise DatasetError(
+        f"cannot tell the format: none of the first {_SNIFF_LINES} lines is a JSON object "
+        f"(this one: {first_error.message})",
+        path=path,
+        line=first_error.line,
+    )
 
 
 def data_files(directory: Path) -> list[Path]:

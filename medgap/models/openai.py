@@ -255,7 +255,7 @@ async def read_at_most(reply: aiohttp.ClientResponse, limit: int | None) -> tupl
 def snippet(raw: bytes) -> str:
     """The start of a server's text for an error message, secrets removed before it is cut (so no
     half of a key survives)."""
-    text = redact(raw.decode("utf-8", errors="replace").strip())
+    text = " ".join(redact(raw.decode("utf-8", errors="replace")).split())  # one line, however the page is laid out
     return text if len(text) <= ERROR_BODY_CHARS else text[:ERROR_BODY_CHARS] + "…"
 
 

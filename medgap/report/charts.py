@@ -108,7 +108,7 @@ def text(
 
 
 def label_column_width(labels: list[Label], width: int) -> float:
-    widest = max((max(text_width(l.main), text_width(l.sub, SMALL)) for l in labels), default=60)
+    widest = max((max(text_width(label.main), text_width(label.sub, SMALL)) for label in labels), default=60)
     return min(max(widest + 16, 110), 300, width * 0.4)
 
 
@@ -125,7 +125,7 @@ def legend(
 ) -> tuple[list[str], float]:
     """Legend items laid left to right, wrapping; returns the pieces and the height used."""
     parts, x, line = [], x0, 0
-    for name, color in zip(names, colors):
+    for name, color in zip(names, colors, strict=True):
         item = 18 + text_width(name, SMALL) + 18
         if x + item > width and x > x0:
             x, line = x0, line + 1
@@ -157,7 +157,8 @@ def bar_chart(
     plot_w = width - left - right
     bar_h = 18 if len(series) == 1 else 13
     group_h = len(series) * (bar_h + 3) - 3 + 16
-    body, top = [], 10
+    body: list[str] = []
+    top = 10.0
     if show_legend or (show_legend is None and len(series) > 1):
         parts, used = legend([s.name for s in series], colors, top + 6, width)
         body += parts
@@ -177,7 +178,7 @@ def bar_chart(
         group_top = top + c * group_h + 8
         center = group_top + (group_h - 16) / 2
         body.append(draw_label(category, left - 10, center))
-        for s, (one, color) in enumerate(zip(series, colors)):
+        for s, (one, color) in enumerate(zip(series, colors, strict=True)):
             bar = one.bars[c] if c < len(one.bars) else Bar(None)
             y = group_top + s * (bar_h + 3)
             body.append(draw_bar(bar, y, bar_h, color, x_of, f"{one.name} · {category.text}"))
@@ -227,7 +228,8 @@ def stacked_chart(rows: list[StackRow], title: str, *, width: int = WIDTH) -> st
     left = label_column_width([r.label for r in rows], width)
     right = 60
     plot_w = width - left - right
-    body, top = [], 10
+    body: list[str] = []
+    top = 10.0
     parts, used = legend(names, [colors[n] for n in names], top + 6, width)
     body += parts
     top += used + 8

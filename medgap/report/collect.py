@@ -108,9 +108,9 @@ def as_texts(value: Any) -> list[str] | str | None:
 def covered_points(details: dict) -> list[str] | None:
     """The texts of the key points the answer covered (scorers store a bool per point)."""
     points, covered = details.get("points"), details.get("covered")
-    if not points or not isinstance(covered, list):
+    if not points or not isinstance(covered, list) or len(covered) != len(points):
         return None
-    return [str(point) for point, hit in zip(points, covered) if hit]
+    return [str(point) for point, hit in zip(points, covered, strict=True) if hit]
 
 
 def table_record(sample: Sample, row: Row, category: str | None) -> dict:
@@ -154,7 +154,9 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
     samples = {s.id: s for s in store.samples(run_id)}
     labels = load_error_labels(store, run_id)
     distribution = error_distribution(store, run_id, labels)
-    rows, total, kinds = [], 0, set()
+    rows: list[dict] = []
+    kinds: set[str] = set()
+    total = 0
     for row in store.iter_rows(run_id):
         total += 1
         kinds.add(row.kind)

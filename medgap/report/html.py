@@ -21,7 +21,7 @@ from pathlib import Path
 
 from medgap import __version__
 from medgap.analysis import taxonomy
-from medgap.cli.tables import COLUMNS, Column
+from medgap.cli.tables import COLUMNS, Column, note_text
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import (
     WIDTH,
@@ -388,7 +388,12 @@ def robustness_section(runs: list[RunData]) -> Section | None:
         "order. Strict accuracy: share correct under every order. Voted accuracy: the plurality answer "
         "over orders.</p>"
     )
-    return Section("robustness", "稳健性与准确率", "Robustness vs accuracy", body + note)
+    left_out = [
+        f"<p class=\"hint\">{esc(run.name)}: {esc(text).replace(chr(10), '; ')}</p>"
+        for run in runs
+        if (text := note_text(run.summary["overall"], Column("robustness", "")))
+    ]
+    return Section("robustness", "稳健性与准确率", "Robustness vs accuracy", body + note + "".join(left_out))
 
 
 def positional_section(runs: list[RunData]) -> Section | None:

@@ -2,9 +2,11 @@
 
 Readers run in priority order and the first one with a verdict decides. A verdict is the letters
 found, or HEDGE when the answer declines or names options without choosing (scored as unanswered).
-Order: an answer the text starts with ("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
+Order: the chosen options listed one per line with their texts > an answer the text starts with ("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
 marker ("…因此答案是C", "故选D", "C项正确") > JSON inside the text > refusal/hedge > a last line that is
-just the answer > standalone letters > option text without a letter ("首选胺碘酮").
+just the answer > standalone letters > option texts without letters ("首选胺碘酮"; for a multi-answer item a list,
+"发热、咳嗽、盗汗"). Lower-case letters count where they can only be letters ("b", "答案：b"); "(A)(C)(E)"
+reads as "ACE".
 Inside a <think> block only an explicit marker counts, and only when no answer follows the block.
 """
 
@@ -156,6 +158,7 @@ def extract_choice(text: str | None, options: dict[str, str], multi: bool = Fals
     if not text or not keys:
         return None
     body, concluded = answer_part(_normalize(text))
+    body = _capital_letters(body, set(keys))
     item = _Item(
         {letter: options[key] for letter, key in keys.items()}, _patterns("".join(sorted(keys))), multi
     )
@@ -173,7 +176,39 @@ def _normalize(text: str) -> str:
     text = _FULLWIDTH_ALNUM.sub(lambda match: chr(ord(match.group()) - 0xFEE0), text)
     for wide, narrow in _ASCII_FORMS:
         text = text.replace(wide, narrow)
-    return text
+    return _BRACKETED_RUN.sub(lambda match: "".join(_CAPITAL.findall(match.group())), text)
+
+
+# "(A)(C)(E)": one answer of three letters, each in brackets -> "ACE".
+_BRACKETED_RUN = re.compile(r"(?:\([ \t]*[A-Z][ \t]*\)[ \t]*){2,}")
+_CAPITAL = re.compile(r"[A-Z]")
+# A reply that is only lower-case letters ("b", "(b)", "a、c"), or one after an answer marker
+# ("答案：b", "选b", "answer: b"): the letters are meant as option letters.
+_LOWER_REPLY = re.compile(r"[ \t>#\"'“(\[]*([a-z](?:[ \t]*[、,;/和及]?[ \t]*[a-z])*)[ \t.。)\]”\"']*")
+_LOWER_AFTER_MARKER = re.compile(
+    r"(?:(?:答案|选项|选择|选)[ \t]*(?:是|为|应为|应选)?[ \t]*:?|(?i:answer)[ \t]*:)[ \t]*\(?([a-z])(?![A-Za-z0-9])"
+)
+
+
+def _capital_letters(body: str, letters: set[str]) -> str:
+    """Lower-case option letters where they can only be option letters, in capitals."""
+    whole = _LOWER_REPLY.fullmatch(body.strip())
+    found = [char for char in whole.group(1) if char.isalpha()] if whole else []
+    # distinct option letters, and in order when written together ("ace"; not "dead" or "bed")
+    together = whole is not None and len(whole.group(1)) == len(found)
+    apart = whole is not None and not re.search("[a-z]{2}", whole.group(1))
+    if found and all(char.upper() in letters for char in found) and len(set(found)) == len(found) and (
+        apart or together and found == sorted(found)
+    ):
+        return body.upper()
+
+    def capital(match: re.Match[str]) -> str:
+        letter = match.group(1)
+        if letter.upper() not in letters:
+            return match.group()
+        return match.group()[: match.start(1) - match.start()] + letter.upper() + match.group()[match.end(1) - match.start() :]
+
+    return _LOWER_AFTER_MARKER.sub(capital, body)
 
 
 def answer_part(text: str) -> tuple[str, bool]:
@@ -403,13 +438,63 @@ def _names_one_character(part: str, text: str) -> bool:
     return False
 
 
+# A line that only introduces the answer: "答案：", "正确答案是：", "应选:".
+_INTRO_LINE = re.compile(r"[ \t>#]*(?:正确|最终)?(?:答案|选项|选择)?[ \t]*(?:应该|应)?[ \t]*(?:是|为|选|有)?[ \t]*[:]?[ \t]*")
+_LISTED_OPTION = re.compile(r"[ \t>#*-]*([A-Z])[ \t]*[.、:)][ \t]*(\S.*?)[ \t]*")
+
+
+def _read_option_lines(body: str, item: _Item) -> Verdict:
+    """The chosen options listed one per line with their letters and texts ("A. 发热\nB. 咳嗽\nE. 盗汗"),
+    optionally after a line like "答案：". Every option listed with its own text is a restatement
+    of the question, not an answer, unless such a line introduces it."""
+    lines = [line for line in body.strip().splitlines() if line.strip()]
+    introduced = len(lines) > 1 and bool(_INTRO_LINE.fullmatch(lines[0])) and not _LISTED_OPTION.fullmatch(lines[0])
+    listed = lines[1:] if introduced else lines
+    if len(listed) < 2 and not introduced:
+        return None
+    letters = []
+    for line in listed:
+        match = _LISTED_OPTION.fullmatch(line)
+        if match is None or match.group(1) not in item.options or match.group(1) in letters:
+            return None
+        if _option_text(match.group(2)) != _option_text(item.options[match.group(1)]):
+            return None
+        letters.append(match.group(1))
+    if not introduced and len(letters) == len(item.options):
+        return None
+    if len(letters) > 1 and not item.multi:
+        return HEDGE
+    return "".join(letters)
+
+
+_TEXT_LIST_SEPARATOR = re.compile(r"[ \t]*(?:[、,;/]|以及|和|及|与)[ \t]*|[ \t]+")
+_LIST_INTRO = re.compile(r"^.*?(?:答案|选项|选择|应选|选)[ \t]*(?:应该|应)?[ \t]*(?:是|为|有)?[ \t]*[:]?[ \t]*", re.DOTALL)
+
+
+def _read_text_list(body: str, item: _Item) -> Verdict:
+    """A multi-answer reply naming options by their texts only: "发热、咳嗽、盗汗", "答案：发热和盗汗"."""
+    if not item.multi:
+        return None
+    text = body.strip().rstrip("。.!")
+    if "\n" in text:
+        return None
+    text = _LIST_INTRO.sub("", text, count=1) if _LIST_INTRO.match(text) else text
+    by_text = {_option_text(option): letter for letter, option in item.options.items()}
+    parts = [part for part in _TEXT_LIST_SEPARATOR.split(text) if part]
+    if len(parts) < 2 or any(_option_text(part) not in by_text for part in parts):
+        return None
+    return "".join(sorted({by_text[_option_text(part)] for part in parts}))
+
+
 _READERS: tuple[Reader, ...] = (
+    _read_option_lines,
     _read_leading,
     _read_markers,
     _read_json,
     _read_decline,
     _read_final_line,
     _read_tokens,
+    _read_text_list,
     _read_option_text,
 )
 

@@ -60,7 +60,8 @@ def extraction_type(sample: Sample) -> str:
     stated = sample_field(sample, "extraction_type")
     if stated is not None:
         if stated not in EXTRACTION_TYPES:
-            raise ValueError(f"item {sample.id}: extraction_type {stated!r} is not one of {', '.join(EXTRACTION_TYPES)}")
+            known = ", ".join(EXTRACTION_TYPES)
+            raise ValueError(f"item {sample.id}: extraction_type {stated!r} is not one of {known}")
         return stated
     other = sample.metadata.get("other")
     source = other.get("source") if isinstance(other, dict) else None

@@ -127,6 +127,6 @@ def score_fill(sample: Sample, attempt: Attempt, response: Response) -> Score:
     details = {
         "facts": result.facts,
         "found": result.found,
-        "missed": [f for f, ok in zip(result.facts, result.found) if not ok],
+        "missed": [f for f, ok in zip(result.facts, result.found, strict=True) if not ok],
     }
     return Score(value=1.0 if result.correct else 0.0, details=details)

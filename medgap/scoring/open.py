@@ -10,7 +10,7 @@ A row's Score.details holds everything omission analysis needs:
 - `match_errors` — {method: message} for a method that could not decide (a judge that never replied
   validly); when that method is the one in force, `judge_error` is set too and the value is None.
 
-Score.value is the recall. Lexical matching runs inline in `score()`; embedding and judge matching
+Score.value is the recall. The default (`medical`) matching runs inline in `score()`; embedding and judge matching
 run through `score_open_async` (inline, in the runner) or `rescore_run` (a pass over stored rows).
 """
 
@@ -22,7 +22,7 @@ from functools import cache
 
 from medgap.records import Attempt, Response, Row, Sample, Score
 from medgap.scoring.keypoints import key_points, key_points_source
-from medgap.scoring.matching import LexicalMatcher, Matcher, MatchResult, get_matcher, match_many
+from medgap.scoring.matching import DEFAULT_MATCH, Matcher, MatchResult, get_matcher, match_many
 from medgap.scoring.rouge import rouge_l
 
 
@@ -56,7 +56,7 @@ def apply_match(score: Score, result: MatchResult, primary: bool = True) -> Scor
         errors[result.method] = result.error
     if errors:
         details["match_errors"] = errors
-    if result.raw and result.method == "judge":
+    if result.raw and result.method in ("judge", "medical"):  # medical: a judge settled its close calls
         details["judge_replies"] = result.raw
     if not primary:
         return score
@@ -69,7 +69,8 @@ def apply_match(score: Score, result: MatchResult, primary: bool = True) -> Scor
         return score
     details.pop("judge_error", None)
     recall = sum(result.covered) / len(points) if points else None
-    details.update(covered=result.covered, missed=[p for p, c in zip(points, result.covered) if not c], recall=recall)
+    missed = [p for p, c in zip(points, result.covered, strict=True) if not c]
+    details.update(covered=result.covered, missed=missed, recall=recall)
     score.value = recall
     return score
 
@@ -82,34 +83,36 @@ def _prepare(sample: Sample, response: Response) -> tuple[Score | None, list[str
 
 
 def score_open(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher | None = None) -> Score:
-    """Inline scoring with a synchronous matcher (lexical by default). Lexical decisions are always
-    stored in covered_by so a later judge pass can be compared with them."""
+    """Inline scoring with a synchronous matcher (the default `medical` one unless given). The
+    default matcher's decisions are always stored in covered_by so a later judge pass can be
+    compared with them."""
     ungraded, points, answer = _prepare(sample, response)
     if ungraded:
         return ungraded
-    matcher = matcher or default_lexical()
+    matcher = matcher or default_matcher()
     score = Score(details=base_details(sample, answer, points))
-    if matcher.name != "lexical":
-        apply_match(score, default_lexical().match(points, answer, sample), primary=False)
+    if matcher.name != default_matcher().name:
+        apply_match(score, default_matcher().match(points, answer, sample), primary=False)
     return apply_match(score, matcher.match(points, answer, sample))
 
 
 async def score_open_async(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher) -> Score:
-    """Inline scoring with any matcher, the judge included (for the runner when --match is not lexical)."""
+    """Inline scoring with any matcher, the judge included (for the runner when --match is not the default)."""
     if response.error is not None:
         return Score(details={"error": True})
     ungraded, points, answer = _prepare(sample, response)
     if ungraded:
         return ungraded
     score = Score(details=base_details(sample, answer, points))
-    if matcher.name != "lexical":
-        apply_match(score, default_lexical().match(points, answer, sample), primary=False)
+    if matcher.name != default_matcher().name:
+        apply_match(score, default_matcher().match(points, answer, sample), primary=False)
     return apply_match(score, await matcher.amatch(points, answer, sample))
 
 
 @cache
-def default_lexical() -> LexicalMatcher:
-    return LexicalMatcher()
+def default_matcher() -> Matcher:
+    """The matcher open and record items are scored with unless `--match` names another."""
+    return get_matcher(DEFAULT_MATCH)
 
 
 # re-scoring stored rows -----------------------------------------------------------------------
@@ -142,7 +145,7 @@ async def rescore_rows(rows: list[Row], samples: dict[str, Sample], matcher: Mat
         jobs.append((row.score.details["points"], row.response.text, sample))
     matcher.prepare(jobs)
     results = await match_many(matcher, jobs, concurrency=concurrency)
-    for row, result in zip(todo, results):
+    for row, result in zip(todo, results, strict=True):
         apply_match(row.score, result, primary=primary)
         if on_row:
             on_row(row)
@@ -168,7 +171,8 @@ async def rescore_run(store, run_id: str, method: str, judge=None, *, primary: b
         config.match = method
         config.extra["match"] = matcher.describe()
         store.save_run(config)
-    report = RescoreReport(run_id, method, rescored=len(changed), skipped=sum(r.kind == "open" for r in rows) - len(changed))
+    skipped = sum(r.kind == "open" for r in rows) - len(changed)
+    report = RescoreReport(run_id, method, rescored=len(changed), skipped=skipped)
     for row in changed:
         error = row.score.details.get("match_errors", {}).get(method)
         if error:

@@ -34,7 +34,7 @@ from typing import Any
 from medgap.records import Attempt, Response, Sample, Score
 from medgap.scoring.keypoints import split_reference
 from medgap.scoring.matching import Matcher, MatchResult, jieba_tokenizer, match_many
-from medgap.scoring.open import default_lexical
+from medgap.scoring.open import default_matcher
 from medgap.scoring.rouge import rouge_l
 from medgap.scoring.structured import body_of
 from medgap.scoring.synonyms import normalize_synonyms
@@ -48,8 +48,10 @@ SECTION_ALIASES: dict[str, tuple[str, ...]] = {
     "现病史": ("现病史", "现病史摘要", "现病", "病史摘要"),
     "辅助检查": ("辅助检查", "辅助检查结果", "检查", "检查结果", "已做检查", "相关检查", "实验室检查", "检验结果",
                  "化验结果", "辅检", "检查情况"),
-    "既往史": ("既往史", "既往病史", "既往", "过去史", "过敏史", "手术史", "外伤史", "输血史", "预防接种史", "既往史及过敏史"),
-    "诊断": ("诊断", "初步诊断", "诊断结果", "临床诊断", "可能诊断", "考虑诊断", "诊断意见", "印象", "初步印象", "疾病诊断"),
+    "既往史": ("既往史", "既往病史", "既往", "过去史", "过敏史", "手术史", "外伤史", "输血史", "预防接种史",
+               "既往史及过敏史"),
+    "诊断": ("诊断", "初步诊断", "诊断结果", "临床诊断", "可能诊断", "考虑诊断", "诊断意见", "印象", "初步印象",
+             "疾病诊断"),
     "建议": ("建议", "处理意见", "治疗建议", "诊疗建议", "处理建议", "医生建议", "医嘱", "处理", "处置", "治疗方案",
              "治疗意见", "诊疗计划", "治疗计划", "诊疗意见"),
     "个人史": ("个人史", "个人生活史", "生活史"),
@@ -63,7 +65,8 @@ _ALIAS_ALT = "|".join(sorted(map(re.escape, CANONICAL), key=len, reverse=True))
 _HEADING = re.compile(
     r"(?:^|(?<=[。；;！!？?]))[ \t]*"
     r"(?:#{1,6}[ \t]*)?"
-    r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,2})[ \t]*[.、．)）][ \t]*|[（(](?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）][ \t]*|[-*•·][ \t]+)?"
+    r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,2})[ \t]*[.、．)）][ \t]*"
+    r"|[（(](?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）][ \t]*|[-*•·][ \t]+)?"
     r"(?P<open>\*\*|【|\[|〖)?[ \t]*"
     rf"(?P<name>{_ALIAS_ALT})"
     r"[ \t]*(?P<close>\*\*|】|\]|〗)?[ \t]*(?P<colon>[：:])?[ \t]*(?:\*\*|】)?",
@@ -196,7 +199,9 @@ def _point_text(point: str) -> str:
 
 # hallucination suspects -----------------------------------------------------------------------------
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9
+}
 _CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_SPAN = re.compile(
@@ -211,19 +216,21 @@ _DRUG_END = re.compile(
     r"(?:霉素|沙星|西林|头孢\w*|洛尔|地平|普利|沙坦|他汀|拉唑|替丁|咪唑|康唑|韦|单抗|胰岛素|布洛芬|氨基酚|"
     r"片|胶囊|颗粒|注射液|口服液|糖浆|滴剂|软膏|乳膏|喷雾剂|气雾剂|栓|丸|冲剂|混悬液)$"
 )
-_TEST_END = re.compile(r"(?:常规|功能|造影|镜|试验|检测|化验|超|CT|ct|MRI|mri|心电图|血糖|血脂|胸片|X光|x光|核酸|抗体|培养)$")
+_TEST_END = re.compile(
+    r"(?:常规|功能|造影|镜|试验|检测|化验|超|CT|ct|MRI|mri|心电图|血糖|血脂|胸片|X光|x光|核酸|抗体|培养)$"
+)
 _GENERIC_TERMS = frozenset((
-    "疾病", "病情", "症状", "病史", "毛病", "发病", "病因", "病人", "病程", "病例", "病变", "患病", "生病", "看病", "得病",
-    "此病", "该病", "本病", "并发症", "后遗症", "适应症", "禁忌症", "炎症", "不全", "过敏", "病症", "症候", "急症",
-    "重症", "药片", "一片", "半片", "检查", "化验", "相关", "功能",
+    "疾病", "病情", "症状", "病史", "毛病", "发病", "病因", "病人", "病程", "病例", "病变", "患病", "生病", "看病",
+    "得病", "此病", "该病", "本病", "并发症", "后遗症", "适应症", "禁忌症", "炎症", "不全", "过敏", "病症", "症候",
+    "急症", "重症", "药片", "一片", "半片", "检查", "化验", "相关", "功能",
 ))
 _CONTENT_TOKEN = re.compile(r"[0-9A-Za-z\u4e00-\u9fff]")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 _DRUG_NAME_ENDS = "唑星素林平尔酚芬松铵钾钠索胺定酮"
 _DRUG_VERBS = frozenset((
-    "口服", "服用", "服", "予", "给予", "使用", "用", "吃", "加用", "改用", "静滴", "静脉", "外用", "联合", "及", "和", "与",
-    "或", "每日", "每天", "并", "可", "可以", "建议", "继续", "需", "需要", "停", "停用", "的", "了", "后", "前", "以", "为",
-    "是", "有", "无",
+    "口服", "服用", "服", "予", "给予", "使用", "用", "吃", "加用", "改用", "静滴", "静脉", "外用", "联合", "及", "和",
+    "与", "或", "每日", "每天", "并", "可", "可以", "建议", "继续", "需", "需要", "停", "停用", "的", "了", "后", "前",
+    "以", "为", "是", "有", "无",
 ))
 # a result word -> the character that says the same in plain speech (淋巴细胞比例高)
 _RESULT_WORDS = {"升高": "高", "偏高": "高", "增高": "高", "降低": "低", "偏低": "低", "阳性": "阳性", "阴性": "阴性"}
@@ -388,16 +395,19 @@ def _finish(draft: _Draft, results: list[MatchResult | None], method: str) -> Sc
     details["match_method"] = method
     covered: list[bool] = []
     per_section: dict[str, float] = {}
-    for (name, points, _), result in zip(draft.jobs, results):
-        if result is not None and result.covered is None:
+    for (name, points, _), result in zip(draft.jobs, results, strict=True):
+        if result is None:  # nothing written for the section
+            decisions = [False] * len(points)
+        elif result.covered is None:
             details.update(covered=None, missed=None, recall=None, judge_error=result.error)
             score.value = None
             return score
-        decisions = result.covered if result is not None else [False] * len(points)
+        else:
+            decisions = result.covered
         covered += decisions
         per_section[name or "全文"] = sum(decisions) / len(points)
     details["covered"] = covered
-    details["missed"] = [point for point, hit in zip(details["points"], covered) if not hit]
+    details["missed"] = [point for point, hit in zip(details["points"], covered, strict=True) if not hit]
     details["section_recall"] = per_section
     details["recall"] = sum(per_section.values()) / len(per_section) if per_section else details["section_coverage"]
     score.value = details["recall"]
@@ -410,11 +420,11 @@ def _queries(draft: _Draft) -> list[tuple[list[str], str] | None]:
 
 
 def score_record(sample: Sample, attempt: Attempt, response: Response, matcher: Matcher | None = None) -> Score:
-    """Inline scoring with a synchronous matcher (lexical by default)."""
+    """Inline scoring with a synchronous matcher (the default `medical` one unless given)."""
     draft = _draft(sample, response)
     if isinstance(draft, Score):
         return draft
-    matcher = matcher or default_lexical()
+    matcher = matcher or default_matcher()
     results = [matcher.match(*query, sample) if query else None for query in _queries(draft)]
     return _finish(draft, results, matcher.name)
 

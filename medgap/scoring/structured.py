@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,9 @@ def default_vocabulary(extraction_type: str) -> Vocabulary:
 
 _EDGE = " \t\r\n\u3000\"'`*“”‘’「」『』[]"
 _TRAILING = "。.,，;；、:："
-_NONE_VALUES = frozenset({"", "无", "空", "没有", "暂无", "none", "null", "nan", "n/a", "na", "-", "--", "/", "未提及", "不详"})
+_NONE_VALUES = frozenset(
+    {"", "无", "空", "没有", "暂无", "none", "null", "nan", "n/a", "na", "-", "--", "/", "未提及", "不详"}
+)
 
 
 def clean(value: Any) -> str:
@@ -121,10 +123,6 @@ def _cleaned(values: Iterable[str]) -> frozenset[str]:
     return frozenset(c for c in (clean(v) for v in values) if c)
 
 
-def is_none_value(value: str) -> bool:
-    return clean(value) in _NONE_VALUES
-
-
 def split_values(text: str) -> list[str]:
     """`A，B、C；D` or `A##B` (CHIP-CDN) -> cleaned values, explicit none values dropped."""
     parts = re.split(r"##|[，,、;；]|\s{2,}|\t", text)
@@ -138,7 +136,9 @@ def dedupe(items: Iterable[Item]) -> list[Item]:
 # locating the answer ------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.DOTALL)
-_BULLET = re.compile(r"^(?:[-*+•·]\s+|[-*+•·](?=[^\s\-*])|\d{1,3}\s*[.、)）](?!\d)\s*|[（(]\d{1,3}[)）]\s*|#{1,6}\s+|>\s*)")
+_BULLET = re.compile(
+    r"^(?:[-*+•·]\s+|[-*+•·](?=[^\s\-*])|\d{1,3}\s*[.、)）](?!\d)\s*|[（(]\d{1,3}[)）]\s*|#{1,6}\s+|>\s*)"
+)
 _NO_ANSWER = re.compile(
     r"^(?:答案|结果|输出)?[:：]?\s*(?:无|没有|空|none|null|n/?a|\[\]|\{\})[。.]?$"
     r"|(?:没有|未|并未|无法|不能)(?:能)?(?:发现|识别|抽取|提取|找到|检测|找出)(?:出|到)?(?:任何)?"
@@ -308,7 +308,7 @@ def _entities_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
         values = list(data.values())
         if values and all(isinstance(v, str) for v in values) and any(type_of(v, vocab) for v in values):
             return [(type_of(v, vocab) or clean(v), clean(k)) for k, v in data.items() if clean(k)]
-        items = []
+        items: list[Item] = []
         for key, value in data.items():
             if isinstance(value, (dict, bool, int, float)):
                 raise ShapeError(f"entity type {key!r} maps to {type(value).__name__}, not a list of entities")
@@ -327,8 +327,9 @@ def _entities_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
             items += [(kind, e) for e in _texts(entity)]
         elif isinstance(element, (list, tuple)) and len(element) == 2:
             first, second = (str(e) for e in element)
-            if type_of(first, vocab) and not type_of(second, vocab):
-                items.append((type_of(first, vocab), clean(second)))
+            first_type = type_of(first, vocab)
+            if first_type and not type_of(second, vocab):
+                items.append((first_type, clean(second)))
             else:
                 items.append((type_of(second, vocab) or clean(second), clean(first)))
         elif isinstance(element, str):
@@ -365,28 +366,31 @@ def _entity_line(line: str, vocab: Vocabulary) -> list[Item] | None:
         kind = type_of(right, vocab)
         if kind:
             return [(kind, clean(left))]
-    typed = [(type_of(m["type"], vocab), clean(m["entity"])) for m in _TYPED_IN_PARENS.finditer(line)]
-    typed = [(kind, entity) for kind, entity in typed if kind and entity]
+    found = [(type_of(m["type"], vocab), clean(m["entity"])) for m in _TYPED_IN_PARENS.finditer(line)]
+    typed: list[Item] = [(kind, entity) for kind, entity in found if kind and entity]
     if typed:
         return typed
     parts = _DASH.split(line)
     if len(parts) == 2:
         first, second = parts
-        if type_of(second, vocab):
-            return [(type_of(second, vocab), clean(first))]
-        if type_of(first, vocab):
-            return [(type_of(first, vocab), value) for value in split_values(second)]
+        second_type = type_of(second, vocab)
+        if second_type:
+            return [(second_type, clean(first))]
+        first_type = type_of(first, vocab)
+        if first_type:
+            return [(first_type, value) for value in split_values(second)]
     return None
 
 
 def _typed_run(kind: str, values: str, vocab: Vocabulary) -> list[Item]:
     """`奥美拉唑，药物：阿莫西林，疾病：胃炎`: a value written as `类型：实体` switches the type for
     what follows (models put several types on one line)."""
-    items = []
+    items: list[Item] = []
     for value in split_values(values):
         switch = _COLON.match(value)
-        if switch and type_of(switch["left"], vocab):
-            kind, value = type_of(switch["left"], vocab), clean(switch["right"])
+        switched = type_of(switch["left"], vocab) if switch else None
+        if switch and switched:
+            kind, value = switched, clean(switch["right"])
         if value:
             items.append((kind, value))
     return items
@@ -447,7 +451,7 @@ def _relations_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
         if _field(data, _HEAD_KEYS) is not _MISSING:
             data = [data]
         else:  # {relation: [[head, tail], {"头实体": …, "尾实体": …}, …]}
-            items = []
+            items: list[Item] = []
             for relation, pairs in data.items():
                 if not isinstance(pairs, list):
                     raise ShapeError(f"relation {relation!r} maps to {type(pairs).__name__}, not a list of pairs")
@@ -495,7 +499,8 @@ _BRACKETED = re.compile(r"[（(<\[【]([^()（）<>\[\]【】]+?)[)）>\]】]")
 def _key_value_triples(line: str, relation: str | None) -> list[Item]:
     """`关系："R"，头实体："H"，尾实体："T"` in any key order; a key seen again starts the next triple."""
     keys = list(_REL_KEY.finditer(line))
-    triples, current = [], {}
+    triples: list[dict[str, str]] = []
+    current: dict[str, str] = {}
     for index, match in enumerate(keys):
         end = keys[index + 1].start() if index + 1 < len(keys) else len(line)
         slot = _REL_GROUP[match["key"].lower()]
@@ -505,7 +510,7 @@ def _key_value_triples(line: str, relation: str | None) -> list[Item]:
             current = {}
         current[slot] = value
     triples.append(current)
-    items = []
+    items: list[Item] = []
     for triple in triples:
         if relation and "r" not in triple:
             triple["r"] = clean(relation)
@@ -519,9 +524,9 @@ def _relation_line(line: str, vocab: Vocabulary, relation: str | None = None) ->
     if header:
         relation, line = header["relation"], line[header.end():]
     if _REL_KEY.search(line):
-        items = _key_value_triples(line, relation)
-        if items:
-            return items
+        keyed = _key_value_triples(line, relation)
+        if keyed:
+            return keyed
     line, restore = _shield_relations(line, vocab)
     items = []
     for match in _BRACKETED.finditer(line):
@@ -536,12 +541,13 @@ def _relation_line(line: str, vocab: Vocabulary, relation: str | None = None) ->
     return []
 
 
-def _shield_relations(line: str, vocab: Vocabulary):
+def _shield_relations(line: str, vocab: Vocabulary) -> tuple[str, Callable[[str], str]]:
     """Known relation names that contain brackets (`相关（导致）`) swapped for placeholders, so that
     they do not end a `(头, 关系, 尾)` tuple early; returns the line and a function undoing it."""
     line = unicodedata.normalize("NFKC", line)
-    names = {}
-    for index, name in enumerate(sorted((r for r in vocab.relations if re.search(r"[()\[\]]", r)), key=len, reverse=True)):
+    names: dict[str, str] = {}
+    bracketed = sorted((r for r in vocab.relations if re.search(r"[()\[\]]", r)), key=len, reverse=True)
+    for index, name in enumerate(bracketed):
         if name in line:
             placeholder = f"\ue000{index}\ue001"
             line = line.replace(name, placeholder)
@@ -559,11 +565,12 @@ def _relations_from_table(text: str, vocab: Vocabulary) -> list[Item] | None:
     rows = _table_rows(text)
     if len(rows) < 2:
         return None
-    cols = [_column(rows[0], keys) for keys in (_HEAD_KEYS, _RELATION_KEYS, _TAIL_KEYS)]
-    if None in cols:
+    head, relation, tail = (_column(rows[0], keys) for keys in (_HEAD_KEYS, _RELATION_KEYS, _TAIL_KEYS))
+    if head is None or relation is None or tail is None:
         return None
+    cols = (head, relation, tail)
     return [
-        (clean(row[cols[0]]), clean(row[cols[1]]), clean(row[cols[2]]))
+        (clean(row[head]), clean(row[relation]), clean(row[tail]))
         for row in rows[1:]
         if len(row) > max(cols) and all(clean(row[c]) for c in cols)
     ]
@@ -677,7 +684,7 @@ def _terms_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
         data = [data]
     if not isinstance(data, list):
         raise ShapeError(f"expected a list of terms, found {type(data).__name__}")
-    items = []
+    items: list[Item] = []
     for element in data:
         if isinstance(element, dict):
             value = _field(element, _TERM_KEYS)
@@ -850,6 +857,6 @@ def format_item(extraction_type: str, item: Item) -> str:
     if extraction_type == "relations":
         return f"({item[0]}, {item[1]}, {item[2]})"
     if extraction_type == "events":
-        fields = [f"{name}：{value}" for name, value in zip(EVENT_FIELDS, item) if value]
+        fields = [f"{name}：{value}" for name, value in zip(EVENT_FIELDS, item, strict=True) if value]
         return "；".join(fields)
     return item[0]

@@ -56,7 +56,10 @@ def pick_exemplars(item: Sample, pool: tuple[Sample, ...], shots: int) -> list[S
 
 
 def exemplar_answer(sample: Sample) -> str:
+    """The gold answer as a model reply; '' (not usable as an exemplar) for an ungraded sample."""
     gold = sample.gold
+    if gold is None:
+        return ""
     if sample.is_choice:
         return f"答案：{''.join(gold.letters or [])}"
     return gold.text or "\n".join(gold.key_points)

@@ -134,6 +134,7 @@ def json_answers() -> GenerateWrapper:
             repair = [*state.messages, Message(role="assistant", content=first.text),
                       Message(role="user", content=REPAIR.format(error=first_error, schema=schema_for(state)))]
             second = (await ask_on(state, generate, repair)).response
+            assert second is not None  # ask_on always sets one
             if second.error:
                 return reject(state, first, [first, second], first_error)
             try:
@@ -153,7 +154,9 @@ def accept(state: TaskState, parsed: Parsed, reply: Response, calls: list[Respon
     return state
 
 
-def reject(state: TaskState, reply: Response, calls: list[Response], error: str, first_error: str | None = None) -> TaskState:
+def reject(
+    state: TaskState, reply: Response, calls: list[Response], error: str, first_error: str | None = None
+) -> TaskState:
     state.response = with_total_usage(reply, calls)
     state.notes["json"] = {"valid": False, "repaired": len(calls) > 1, "error": error,
                            **({"first_error": first_error} if first_error else {})}

@@ -50,6 +50,7 @@ def verify(kb: KnowledgeBase, passages: int = DEFAULT_PASSAGES) -> GenerateWrapp
             messages = [*state.messages, Message(role="assistant", content=draft.text),
                         Message(role="user", content=instruction)]
             revised = (await ask_on(state, generate, messages, choice_mode="generate")).response
+            assert revised is not None  # ask_on always sets one
             if revised.error:
                 note["error"] = revised.error
                 state.response = with_total_usage(draft, [draft, revised])

@@ -65,7 +65,10 @@ def self_consistency(samples: int = DEFAULT_SAMPLES, temperature: float = DEFAUL
             sides = await asyncio.gather(
                 *(ask_on(state, generate, state.messages, temperature=heat, seed=base_seed + i) for i in range(samples))
             )
-            responses = [side.response for side in sides]
+            responses: list[Response] = []
+            for side in sides:
+                assert side.response is not None  # ask_on always sets one
+                responses.append(side.response)
             answered = [i for i, r in enumerate(responses) if not r.error]
             note: dict = {"samples": samples, "temperature": heat, "errors": samples - len(answered)}
             if not answered:

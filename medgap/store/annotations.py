@@ -275,10 +275,9 @@ class AnnotationStore:
         for key, state in self.statuses(run_id).items():
             if state.consensus is None:
                 continue
-            if state.status == "adjudicated":
-                rationale = f"adjudicated by {state.adjudication.by}" + (
-                    f": {state.adjudication.note}" if state.adjudication.note else ""
-                )
+            decision = state.adjudication  # set exactly when the status is "adjudicated"
+            if decision is not None:
+                rationale = f"adjudicated by {decision.by}" + (f": {decision.note}" if decision.note else "")
             else:
                 votes = sum(1 for label in state.labels.values() if label.category == state.consensus)
                 rationale = f"{votes} of {n} annotators"

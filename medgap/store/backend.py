@@ -257,7 +257,8 @@ def require_psycopg():
     try:
         import psycopg
     except ImportError:
-        raise ImportError("--db postgresql://... needs a PostgreSQL driver: pip install 'medgap[distributed]'") from None
+        raise ImportError("--db postgresql://... needs a PostgreSQL driver: "
+                          "pip install 'medgap[distributed]'") from None
     return psycopg
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 120.0
@@ -102,6 +102,7 @@ class LeaseStore(Protocol):
     def acquire(self, run_id: str, holder: Holder) -> None: ...
     def heartbeat(self, run_id: str, holder: Holder) -> bool: ...
     def release(self, run_id: str, holder: Holder, status: str, message: str | None = None) -> None: ...
+    def run_state(self, run_id: str) -> LeaseState | None: ...
     def reopen(self) -> LeaseStore: ...
     def close(self) -> None: ...
 
@@ -110,21 +111,27 @@ class Lease:
     """The lease of one run, held by this process: `with Lease(store, run_id) as lease: ...`.
 
     Set `lease.status` (and `lease.message`) before leaving; leaving by an exception records `failed`
-    unless the status was set. `lease.lost` turns true if another process took the run over."""
+    unless the status was set. With `keep_status` (work on a run that is not asking it, e.g. a rescore)
+    the run's status and message are put back as they were. `lease.lost` turns true if another process
+    took the run over."""
 
     def __init__(self, store: LeaseStore, run_id: str, holder: Holder | None = None,
-                 heartbeat_s: float = HEARTBEAT_S) -> None:
+                 heartbeat_s: float = HEARTBEAT_S, keep_status: bool = False) -> None:
         self.store = store
         self.run_id = run_id
         self.holder = holder or Holder.me()
         self.heartbeat_s = heartbeat_s
+        self.keep_status = keep_status
         self.status: str | None = None
         self.message: str | None = None
         self.lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Self:
+        if self.keep_status:
+            prior = self.store.run_state(self.run_id)
+            self.status, self.message = (prior.status, prior.message) if prior else ("stopped", None)
         self.store.acquire(self.run_id, self.holder)
         self._thread = threading.Thread(target=self._beat, name="medgap-lease", daemon=True)
         self._thread.start()
@@ -141,7 +148,7 @@ class Lease:
                     if not other.heartbeat(self.run_id, self.holder):
                         self.lost = True
                         return
-                except Exception:  # noqa: BLE001 -- a busy or full disk: try again at the next beat
+                except Exception:  # noqa: BLE001, S112 -- a busy or full disk: try again at the next beat
                     continue
         finally:
             other.close()
@@ -151,8 +158,8 @@ class Lease:
         if self._thread is not None:
             self._thread.join(5)
         status = self.status or ("failed" if kind is not None else "stopped")
-        message = self.message if self.message is not None else (str(exc)[:500] if exc is not None else None)
+        message = self.message if self.status is not None else (str(exc)[:500] if exc is not None else None)
         try:
             self.store.release(self.run_id, self.holder, status, message)
-        except Exception:  # noqa: BLE001 -- e.g. a full disk: the lease then reads as held by a dead process
+        except Exception:  # noqa: BLE001, S110 -- e.g. a full disk: the lease then reads as held by a dead process
             pass

@@ -155,12 +155,12 @@ class Store:
         found = self.db.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if found is None:
             raise RunNotFound(run_id)
-        return RunConfig.model_validate_json(found[0])
+        return redacted_config(RunConfig.model_validate_json(found[0]))  # also runs stored before redaction
 
     @guarded
     def runs(self) -> list[RunConfig]:
         cursor = self.db.execute("SELECT config FROM runs ORDER BY created")
-        return [RunConfig.model_validate_json(config) for (config,) in cursor]
+        return [redacted_config(RunConfig.model_validate_json(config)) for (config,) in cursor]
 
     @guarded
     def run_infos(self) -> list[RunInfo]:

@@ -56,6 +56,14 @@
   function buildCodebook() {
     const box = $("codebook");
     box.replaceChildren();
+    const rules = state.session.codebook_rules || { order: [], consequences: [] };
+    const how = el("div", null, "codebook-rules");
+    const order = el("ol");
+    for (const line of rules.order) order.append(el("li", line));
+    const consequences = el("ul");
+    for (const line of rules.consequences) consequences.append(el("li", line));
+    how.append(order, el("p", "Consequences:", "rule"), consequences);
+    box.append(how);
     for (const c of codebook()) {
       const entry = el("details", null, "code");
       entry.append(el("summary", `${c.shortcut} ${c.name_zh} ${c.name}`));

@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from medgap.analysis.agreement import agreement_report
 from medgap.analysis.errors import label_run, wrong_rows
-from medgap.analysis.taxonomy import codebook
+from medgap.analysis.taxonomy import CONSEQUENCES, DECISION_ORDER, codebook
 from medgap.records import DIMENSION_LABELS_ZH, Row, Sample
 from medgap.store.annotations import (
     AnnotationStore,
@@ -199,6 +199,7 @@ class AnnotationApp:
             "labelled": labelled,
             "annotators": self.notes.annotator_names(self.run_id),
             "codebook": codebook(),
+            "codebook_rules": {"order": list(DECISION_ORDER), "consequences": list(CONSEQUENCES)},
         }
 
     def item_list(self, who: Annotator) -> list[dict]:

@@ -9,13 +9,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from medgap.analysis.stats import percentile_interval, resample_indices
+from medgap.analysis.stats import percentile_interval, resample_indices, scored_values
 from medgap.records import Row, Sample
 
 
 def extraction_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    from medgap.analysis.metrics import micro_f1_of  # metrics imports this module
-
     extraction = [r for r in rows if r.kind == "extraction"]
     if not extraction:
         return {}
@@ -35,8 +33,19 @@ def extraction_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if labelled:
         pairs = [(r.score.details.get("gold_label"), r.score.details.get("predicted_label")) for r in labelled]
         out["macro_f1"] = macro_f1(pairs)
-        out["classification_accuracy"] = sum(r.score.value for r in labelled) / len(labelled)
+        out["classification_accuracy"] = sum(scored_values(labelled)) / len(labelled)
     return out
+
+
+def micro_f1_of(rows: list[Row], prefix: str = "") -> dict:
+    """Micro-F1 pooled over rows from the tp/fp/fn each scorer records (MedBench's DDx scoring)."""
+    tp = sum(r.score.details.get("tp", 0) for r in rows)
+    fp = sum(r.score.details.get("fp", 0) for r in rows)
+    fn = sum(r.score.details.get("fn", 0) for r in rows)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {f"{prefix}micro_f1": f1, f"{prefix}precision": precision, f"{prefix}recall": recall}
 
 
 def f1(tp: float, fp: float, fn: float) -> float:

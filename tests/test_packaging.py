@@ -1,0 +1,46 @@
+"""Packaging: optional extras say how to install what is missing; one source for the version."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import medgap
+from medgap.cli import load_commands
+from medgap.extras import MissingExtra, require_extra
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def hide_module(monkeypatch, hidden: str) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == hidden else real_find_spec(name, *a)
+    )
+
+
+def test_a_missing_extra_names_the_pip_command(monkeypatch):
+    hide_module(monkeypatch, "uvicorn")
+    with pytest.raises(MissingExtra, match=r"pip install 'medgap\[web\]'"):
+        require_extra("web", "medgap serve")
+
+
+def test_serve_without_the_web_extra_fails_with_the_install_command(monkeypatch, tmp_path):
+    hide_module(monkeypatch, "fastapi")
+    db = tmp_path / "runs.db"
+    db.touch()
+    result = CliRunner().invoke(load_commands(), ["serve", "--db", str(db)])
+    assert result.exit_code == 1
+    assert "medgap[web]" in result.output and "Traceback" not in result.output
+
+
+def test_runtime_dependencies_are_ranges_not_pins():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" in project["dynamic"]
+    pinned = [dep for dep in project["dependencies"] if "==" in dep]
+    assert pinned == [], f"core dependencies must be compatible ranges: {pinned}"
+    assert medgap.__version__

@@ -169,14 +169,19 @@ def free_socket() -> socket.socket:
 @contextlib.contextmanager
 def serve_app(db: Path, run_id: str = RUN_ID) -> Iterator[str]:
     """Serve the annotation app of `run_id` on 127.0.0.1 in a thread; yields its base URL."""
-    import uvicorn
-
     from medgap.web.annotate import create_app
 
+    with serve(create_app(db, run_id)) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve(asgi_app) -> Iterator[str]:
+    """Serve an ASGI app on a free 127.0.0.1 port in a thread; yields its base URL."""
+    import uvicorn
+
     sock = free_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(db, run_id), log_level="warning", access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="annotate-test", daemon=True
     )
@@ -184,7 +189,7 @@ def serve_app(db: Path, run_id: str = RUN_ID) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the annotation app did not start within 10 s")
+            raise RuntimeError("the app did not start within 10 s")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"

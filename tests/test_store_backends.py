@@ -19,7 +19,7 @@ from medgap.store.annotations import AnnotationStore, LabelChoice
 from medgap.store.backend import SCHEMA_VERSION, schema_version, to_pyformat
 from medgap.store.lease import Holder
 from medgap.web.annotate import prepare
-from tests.annotate_fixtures import RUN_ID, build_run, call, serve_app
+from tests.annotate_fixtures import RUN_ID, build_run, call, serve, serve_app
 from tests.helpers import choice_sample
 
 app = load_commands()
@@ -244,3 +244,16 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(location):
     at_once([lambda: Store(location).close() for _ in range(4)])
     with Store(location) as store:
         assert store.db.execute("SELECT count(*) FROM medgap_schema").fetchone()[0] == 1
+
+
+def test_serve_lists_and_reports_runs_from_postgresql(pg_url):
+    import urllib.request
+
+    from medgap.report.server import create_app
+
+    run_cli("run", "-m", "mock/first", "-s", "demo-robustness", "--limit", "1", "--run-id", "s/1", "--db", pg_url, "-q")
+    with serve(create_app(pg_url)) as base:
+        index = urllib.request.urlopen(f"{base}/", timeout=30).read().decode()
+        report = urllib.request.urlopen(f"{base}/runs/s/1", timeout=60).read().decode()
+    assert "s/1" in index and "medgap_test_" in index  # the database it serves, without a password
+    assert "demo-robustness" in report

@@ -151,6 +151,7 @@ class SqliteDB:
     """A SQLite file in WAL mode: a crash (even kill -9) keeps every committed transaction."""
 
     kind = "SQLite"
+    for_update = ""  # BEGIN IMMEDIATE already holds the one write lock
 
     def __init__(self, path: str | Path) -> None:
         self.conn = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False)
@@ -200,6 +201,7 @@ class PostgresDB:
     keeps the transactions of threads sharing this connection (a web server's) apart."""
 
     kind = "PostgreSQL"
+    for_update = " FOR UPDATE"  # hold the row to the end of the transaction (a lease checked stays held)
 
     def __init__(self, url: str) -> None:
         psycopg = require_psycopg()

@@ -258,7 +258,8 @@ class Store:
             self.db.begin()
             if holder is not None:
                 for run_id in {row.run_id for row in rows}:
-                    found = self.db.execute("SELECT holder FROM run_state WHERE run_id = ?", (run_id,)).fetchone()
+                    found = self.db.execute("SELECT holder FROM run_state WHERE run_id = ?" + self.db.for_update,
+                                            (run_id,)).fetchone()
                     if found is None or found[0] != holder.id:
                         raise LeaseLost(run_id)
             self.db.executemany(INSERT_ROW, (row_values(row) for row in rows))

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medgap.models import get_model
+from medgap.models import get_model, local_probe
 from medgap.models.base import GenerateConfig, ModelRequest
-from medgap.models import local_probe
 from medgap.models.local import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, LocalModel, LocalSettings, letter_logprobs
 from medgap.models.local_runtime import CoreShare
 from medgap.records import Gold, Message, Sample, Source

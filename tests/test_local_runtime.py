@@ -47,7 +47,7 @@ def test_the_model_is_loaded_with_the_cpu_extra_buffer_types_off(gguf, monkeypat
 
     def load_from_file(path, params):
         passed.append((path, params.use_extra_bufts, params.n_gpu_layers))
-        return None  # llama.cpp's "could not load": Llama raises before anything else runs
+        # returns None, llama.cpp's "could not load": Llama raises before anything else runs
 
     monkeypatch.setattr(native, "llama_model_load_from_file", load_from_file)
     with pytest.raises(ValueError, match="Failed to load model"):

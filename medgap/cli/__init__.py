@@ -50,4 +50,6 @@ def main() -> None:
     # so it says what was running, instead of a bare "Segmentation fault".
     faulthandler.enable()
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if not words and "--version" in sys.argv:
+        app()  # no command module needed
     load_commands(words[0] if words else None)()

@@ -115,10 +115,12 @@ def run(
                                 progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures)
     if not quiet:
         print_results(summary)
-        console.print(f"stored in {db} as run [bold]{config.run_id}[/]; `medgap results {config.run_id}` shows it again")
+        console.print(f"stored in {escape(str(db))} as run [bold]{escape(config.run_id)}[/]; `medgap results "
+                      f"{escape(config.run_id)}` shows it again", soft_wrap=True)  # never broken inside the command
     failed = summary["overall"].get("errors") or 0
     if failed:
-        err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {config.run_id} to retry them[/]")
+        err_console.print(f"[yellow]{failed} rows failed; run again with --run-id {escape(config.run_id)} to retry them[/]",
+                          soft_wrap=True)
 
 
 def print_results(summary: dict, by: str = "dimensions") -> None:
@@ -134,7 +136,8 @@ def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it")
+        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it",
+                          soft_wrap=True)
         raise typer.Exit(130) from None
     except TooManyFailures as exc:
         raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "

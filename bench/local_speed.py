@@ -22,9 +22,10 @@ Two more questions, each answered against a baseline measured in the same run:
     python bench/local_speed.py --extra-bufts --limit 2     # cost of the CPU extra buffer types being off
     python bench/local_speed.py --concurrent --limit 2      # two runs at once vs one alone
 
-`--extra-bufts` times the bare logprobs loop over medgap's stored prompts in a child process with
-llama.cpp's CPU extra buffer types off (what medgap loads) and on (llama.cpp's default: AMX, repacked
-weights), and prints the ratio and each child's peak RSS. `--concurrent` times `medgap run` alone and
+`--extra-bufts` loads the model twice in one child process, with llama.cpp's CPU extra buffer types
+off (what medgap loads) and on (llama.cpp's default: AMX, repacked weights), scores each of medgap's
+stored prompts with both, alternating which goes first (so other jobs' load falls on both alike), and
+prints the time ratio, and the peak RSS of each kind of load in a child of its own. `--concurrent` times `medgap run` alone and
 two `medgap run`s started together, and the same for the bare loop as a plain llama-cpp-python
 program runs it (every core, OpenMP's default spinning waits); the ratio two-at-once / alone is 2.0
 when two runs share the cores without losing throughput.
@@ -138,27 +139,29 @@ def single_tokens(llm, letter: str) -> list[int]:
     return [ids[0] for ids in spellings if len(ids) == 1]
 
 
-def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int, loader: str = "plain") -> Timing:
+def score_letters_bare(llm, row: Row) -> str | None:
+    """Chat prompt + "答案：" evaluated from an empty cache; the likeliest option letter."""
     import llama_cpp
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+    eos, bos = (llm.detokenize([token], special=True).decode() for token in (llm.token_eos(), llm.token_bos()))
+    formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos)
+    prompt = formatter(messages=[m.model_dump() for m in row.attempt.messages]).prompt + ANSWER_PREFIX
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    llm.reset()
+    llm.eval(tokens)
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    scored = letter_logprobs(logits, {letter: single_tokens(llm, letter) for letter in row.attempt.options})
+    return max(scored, key=scored.__getitem__) if row.kind == "single" else None
+
+
+def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int, loader: str = "plain") -> Timing:
     started, cpu_started = time.perf_counter(), time.process_time()
     llm = load_bare(threads, loader)
-    letters = []
     if mode == "logprobs":
-        eos, bos = (llm.detokenize([token], special=True).decode() for token in (llm.token_eos(), llm.token_bos()))
-        formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=eos, bos_token=bos)
-        for row in rows:
-            messages = [m.model_dump() for m in row.attempt.messages]
-            prompt = formatter(messages=messages).prompt + ANSWER_PREFIX
-            tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-            llm.reset()
-            llm.eval(tokens)
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-            ids = {letter: single_tokens(llm, letter) for letter in row.attempt.options}
-            scored = letter_logprobs(logits, ids)
-            letters.append(max(scored, key=scored.__getitem__) if row.kind == "single" else None)
+        letters = [score_letters_bare(llm, row) for row in rows]
     else:
+        letters = []
         for row in rows:
             messages = [m.model_dump() for m in row.attempt.messages]
             out = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
@@ -199,20 +202,51 @@ def child_timing(child: subprocess.Popen) -> tuple[Timing, float]:
     return Timing(result["items"], result["seconds"], result["cpu_seconds"], result["letters"]), result["peak_mb"]
 
 
+def interleaved_child_main(db: str, run_id: str, threads: str, repeat: str) -> None:
+    """Both loads in one process, every prompt scored by one then the other (order alternating), so
+    that load from other jobs falls on both alike."""
+    rows = stored_rows(Path(db), run_id)
+    models, seconds, letters = {}, {"off": 0.0, "on": 0.0}, {"off": [], "on": []}
+    for loader in ("off", "on"):
+        started = time.perf_counter()
+        models[loader] = load_bare(int(threads), loader)
+        seconds[loader] += time.perf_counter() - started
+    for attempt in range(int(repeat)):
+        for i, row in enumerate(rows):
+            for loader in (("off", "on") if (i + attempt) % 2 == 0 else ("on", "off")):
+                started = time.perf_counter()
+                letter = score_letters_bare(models[loader], row)
+                seconds[loader] += time.perf_counter() - started
+                if attempt == 0:
+                    letters[loader].append(letter)
+    print(json.dumps({"seconds": seconds, "letters": letters}))
+
+
+def load_child_main(threads: str, loader: str) -> None:
+    """Peak RSS of a load and one forward pass."""
+    llm = load_bare(int(threads), loader)
+    llm.eval(llm.tokenize("你好".encode(), add_bos=False))
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def child_json(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def compare_extra_bufts(args: argparse.Namespace, folder: Path, threads: int) -> None:
     """Bare logprobs loop with the CPU extra buffer types off (medgap) and on (llama.cpp's default)."""
     db = folder / "bench.db"
     subprocess.run(medgap_run_command(args.suite, args.limit, 1, "logprobs", 1, db, "prompts"), check=True)
-    results: dict[str, list[tuple[Timing, float]]] = {"off": [], "on": []}
-    for _ in range(args.repeat):
-        for loader, timings in results.items():
-            timings.append(child_timing(bare_child(db, "prompts", threads, loader)))
-    (off, off_mb), (on, on_mb) = (min(results[x], key=lambda r: r[0].seconds) for x in ("off", "on"))
-    print(f"extra buffer types off (medgap): {off.seconds:.1f} s for {off.items} items (load included), "
-          f"peak RSS {off_mb:.0f} MB")
-    print(f"extra buffer types on (llama.cpp default): {on.seconds:.1f} s, peak RSS {on_mb:.0f} MB")
-    print(f"ratio off/on: {off.seconds / on.seconds:.2f}x the time, {off_mb / on_mb:.2f}x the memory; "
-          f"same answer {agreement(off, on)}")
+    timed = child_json("--interleaved-child", str(db), "prompts", str(threads), str(args.repeat))
+    seconds, letters = timed["seconds"], timed["letters"]
+    peak = {loader: child_json("--load-child", str(threads), loader)["peak_mb"] for loader in ("off", "on")}
+    same = sum(a == b for a, b in zip(letters["off"], letters["on"]) if b is not None)
+    print(f"{len(letters['off'])} prompts x {args.repeat}, interleaved, load included: extra buffer types off "
+          f"(medgap) {seconds['off']:.1f} s, on (llama.cpp's default) {seconds['on']:.1f} s; ratio off/on "
+          f"{seconds['off'] / seconds['on']:.2f}x the time")
+    print(f"peak RSS of a load: off {peak['off']:.0f} MB, on {peak['on']:.0f} MB ({peak['off'] / peak['on']:.2f}x); "
+          f"same answer {same} of {sum(b is not None for b in letters['on'])}")
 
 
 def compare_concurrent(args: argparse.Namespace, folder: Path, threads: int) -> None:
@@ -245,8 +279,10 @@ def compare_concurrent(args: argparse.Namespace, folder: Path, threads: int) -> 
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--bare-child"]:
-        return bare_child_main(*sys.argv[2:])
+    children = {"--bare-child": bare_child_main, "--interleaved-child": interleaved_child_main,
+                "--load-child": load_child_main}
+    if sys.argv[1:2] and sys.argv[1] in children:
+        return children[sys.argv[1]](*sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="demo-robustness", help="suite to take the choice items from")
     parser.add_argument("--limit", type=int, default=None, help="at most N items per task")

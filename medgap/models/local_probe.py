@@ -7,7 +7,7 @@ it and evaluates a prompt, reporting each step as it starts; if the child dies, 
 the step that died and how to get a portable build. A passing check is remembered in the medgap
 cache folder per llama.cpp build, CPU, model file and load settings, so it runs once.
 
-    python -m medgap.models.local_probe MODEL.gguf '{"n_ctx": 4096, ...}'   # the child
+    python -m medgap.models.local_probe MODEL.gguf '{"n_ctx": 4096, ...}'   # the child, by hand
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -69,8 +68,15 @@ def probe_key(path: Path, settings: LocalSettings) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
+# The child imports this same medgap: its folder goes first on sys.path unless it is there already
+# (a site-packages folder is, and must not move ahead of the standard library).
+CHILD = ("import sys; root = sys.argv.pop(1); root in sys.path or sys.path.insert(0, root); "
+         "from medgap.models.local_probe import main; main(sys.argv[1:])")
+
+
 def probe_command(path: Path, settings: LocalSettings) -> list[str]:
-    return [sys.executable, "-m", "medgap.models.local_probe", str(path), json.dumps(asdict(settings))]
+    package_root = str(Path(__file__).resolve().parents[2])
+    return [sys.executable, "-c", CHILD, package_root, str(path), json.dumps(asdict(settings))]
 
 
 def check_loads(path: Path, settings: LocalSettings, folder: Path | None = None) -> None:
@@ -78,9 +84,7 @@ def check_loads(path: Path, settings: LocalSettings, folder: Path | None = None)
     marker = (folder or weights.cache_dir() / "probes") / f"{probe_key(path, settings)[:32]}.ok"
     if marker.exists():
         return
-    package_root = str(Path(__file__).resolve().parents[2])  # the child imports this same medgap
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    child = subprocess.run(probe_command(path, settings), capture_output=True, text=True, env=env, check=False)
+    child = subprocess.run(probe_command(path, settings), capture_output=True, text=True, check=False)
     steps = [line[len(STEP_MARK):].strip() for line in child.stdout.splitlines() if line.startswith(STEP_MARK)]
     step = steps[-1] if steps else "starting Python"
     if child.returncode == 0 and step == DONE:

@@ -48,7 +48,7 @@ def test_the_closing_hint_of_a_run_is_one_line_at_any_width(tmp_path):
                   "a-long-run-name-for-a-narrow-terminal", "--db", "runs.db", columns=40, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert ("stored in runs.db as run a-long-run-name-for-a-narrow-terminal; `medgap results "
-            "a-long-run-name-for-a-narrow-terminal` shows it again") in done.stdout.splitlines()
+            "a-long-run-name-for-a-narrow-terminal --db runs.db` shows it again") in done.stdout.splitlines()
 
 
 def test_errors_naming_a_command_are_one_line(tmp_path):

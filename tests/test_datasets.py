@@ -1,4 +1,4 @@
-"""Loaders: the real shared data, MedBench fixtures, option encodings, bad input and the generic format."""
+"""Loaders: real rows of each source (tests/fixtures/data), MedBench fixtures, option encodings, bad input and the generic format."""
 
 from __future__ import annotations
 
@@ -25,17 +25,18 @@ from medgap.datasets import (
 from medgap.datasets.parsing import parse_options
 from medgap.solvers.permutations import attempts_for
 
-CMMLU_TEST_ROWS = {
-    "anatomy": 108,
-    "clinical_knowledge": 197,
-    "college_medicine": 233,
-    "college_medical_statistics": 66,
-    "genetics": 136,
-    "nutrition": 105,
-    "professional_medicine": 336,
-    "traditional_chinese_medicine": 145,
-    "virology": 129,
+CMMLU_TEST_ROWS = {  # rows of the fixture files (tests/fixtures/data/cmmlu_medical/SOURCE.md)
+    "anatomy": 21,
+    "clinical_knowledge": 30,
+    "college_medicine": 25,
+    "college_medical_statistics": 20,
+    "genetics": 19,
+    "nutrition": 23,
+    "professional_medicine": 29,
+    "traditional_chinese_medicine": 19,
+    "virology": 16,
 }
+CMMLU_TEST_TOTAL = sum(CMMLU_TEST_ROWS.values())
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -50,19 +51,19 @@ def by_id(samples):
 # --- real data -----------------------------------------------------------------------------------
 
 
-def test_cmmlu_test_split_matches_source_counts(shared_data):
-    samples = load_file(shared_data / "cmmlu_medical" / "test")
-    assert len(samples) == 1455
+def test_cmmlu_test_split_matches_source_counts(source_data):
+    samples = load_file(source_data / "cmmlu_medical" / "test")
+    assert len(samples) == CMMLU_TEST_TOTAL
     per_task = Counter(sample.task for sample in samples)
     assert per_task == {f"cmmlu-{subject}": n for subject, n in CMMLU_TEST_ROWS.items()}
     assert {sample.kind for sample in samples} == {"single"}
     assert {sample.dimension for sample in samples} == {"knowledge_qa"}
     assert all(list(s.options) == ["A", "B", "C", "D"] and len(s.gold.letters) == 1 for s in samples)
-    assert len({sample.id for sample in samples}) == 1455
+    assert len({sample.id for sample in samples}) == CMMLU_TEST_TOTAL
 
 
-def test_cmmlu_row_keeps_source_row_index_and_licence(shared_data):
-    samples = by_id(cmmlu.load(shared_data / "cmmlu_medical" / "test" / "clinical_knowledge.csv"))
+def test_cmmlu_row_keeps_source_row_index_and_licence(source_data):
+    samples = by_id(cmmlu.load(source_data / "cmmlu_medical" / "test" / "clinical_knowledge.csv"))
     item = samples["cmmlu-clinical_knowledge/1"]
     assert item.question == "对评估肝硬化患者预后意义不大的是"
     assert item.options == {"A": "腹水", "B": "清蛋白", "C": "血电解质", "D": "凝血酶原时间"}
@@ -71,12 +72,12 @@ def test_cmmlu_row_keeps_source_row_index_and_licence(shared_data):
     assert "CMMLU" in item.source.attribution
 
 
-def test_cmmlu_root_directory_skips_dev_exemplars(shared_data):
-    assert len(load_file(shared_data / "cmmlu_medical")) == 1455
+def test_cmmlu_root_directory_skips_dev_exemplars(source_data):
+    assert len(load_file(source_data / "cmmlu_medical")) == CMMLU_TEST_TOTAL
 
 
-def test_cmb_clin_cases_become_open_items_with_context(shared_data):
-    path = shared_data / "cmb_clin" / "CMB-test-qa.json"
+def test_cmb_clin_cases_become_open_items_with_context(source_data):
+    path = source_data / "cmb_clin" / "CMB-test-qa.json"
     cases = json.loads(path.read_text(encoding="utf-8"))
     samples = load_file(path)
     assert len(cases) == 52 and len(samples) == 147
@@ -94,15 +95,15 @@ def test_cmb_clin_cases_become_open_items_with_context(shared_data):
 @pytest.mark.parametrize(
     ("name", "count", "kind", "dimension"),
     [
-        ("TCM-FT", 70, "open", "complex_reasoning"),
-        ("TCM-SE-A", 35, "fill", "safety_ethics"),
-        ("TCM-SE-B", 35, "single", "safety_ethics"),
-        ("TCM-ED-A", 300, "single", "knowledge_qa"),
-        ("TCM-ED-B", 200, "single", "knowledge_qa"),
+        ("TCM-FT", 14, "open", "complex_reasoning"),
+        ("TCM-SE-A", 14, "fill", "safety_ethics"),
+        ("TCM-SE-B", 16, "single", "safety_ethics"),
+        ("TCM-ED-A", 16, "single", "knowledge_qa"),
+        ("TCM-ED-B", 16, "single", "knowledge_qa"),
     ],
 )
-def test_mtcmb_files_counts_kinds_dimensions(shared_data, name, count, kind, dimension):
-    samples = load_file(shared_data / "mtcmb" / f"{name}.jsonl")
+def test_mtcmb_files_counts_kinds_dimensions(source_data, name, count, kind, dimension):
+    samples = load_file(source_data / "mtcmb" / f"{name}.jsonl")
     assert len(samples) == count
     assert {s.kind for s in samples} == {kind}
     assert {s.dimension for s in samples} == {dimension}
@@ -110,8 +111,8 @@ def test_mtcmb_files_counts_kinds_dimensions(shared_data, name, count, kind, dim
     assert all(s.source.license == "CC-BY 4.0" for s in samples)
 
 
-def test_mtcmb_three_option_encodings_and_gold_shapes(shared_data):
-    folder = shared_data / "mtcmb"
+def test_mtcmb_three_option_encodings_and_gold_shapes(source_data):
+    folder = source_data / "mtcmb"
     ed_a = by_id(mtcmb.load(folder / "TCM-ED-A.jsonl"))["mtcmb-TCM-ED-A/0"]  # dict
     assert ed_a.options == {"A": "肝", "B": "心", "C": "脾", "D": "肺", "E": "肾"}
     assert ed_a.gold.letters == ["D"]
@@ -133,16 +134,18 @@ def test_mtcmb_three_option_encodings_and_gold_shapes(shared_data):
     assert len(ft.gold.key_points) == 6
 
 
-def test_mtcmb_html_entities_are_decoded(shared_data):
-    samples = mtcmb.load(shared_data / "mtcmb" / "TCM-ED-A.jsonl")
+def test_mtcmb_html_entities_are_decoded(source_data):
+    path = source_data / "mtcmb" / "TCM-ED-A.jsonl"
+    assert "&#39;" in path.read_text(encoding="utf-8")
+    samples = mtcmb.load(path)
     assert not any("&#39;" in text for s in samples for text in [s.question, *s.options.values()])
 
 
-def test_detect_format_on_real_files(shared_data):
-    assert detect_format(shared_data / "cmmlu_medical" / "test" / "anatomy.csv") == "cmmlu"
-    assert detect_format(shared_data / "cmb_clin" / "CMB-test-qa.json") == "cmb_clin"
+def test_detect_format_on_real_files(source_data):
+    assert detect_format(source_data / "cmmlu_medical" / "test" / "anatomy.csv") == "cmmlu"
+    assert detect_format(source_data / "cmb_clin" / "CMB-test-qa.json") == "cmb_clin"
     for name in ("TCM-FT", "TCM-SE-A", "TCM-SE-B", "TCM-ED-A", "TCM-ED-B"):
-        assert detect_format(shared_data / "mtcmb" / f"{name}.jsonl") == "mtcmb"
+        assert detect_format(source_data / "mtcmb" / f"{name}.jsonl") == "mtcmb"
 
 
 def test_registry_names_every_loader():

@@ -10,8 +10,8 @@ from medgap.scoring.fill import Quantity, find_quantities, match_fill, parse_qua
 
 
 @pytest.fixture(scope="module")
-def se_a(shared_data):
-    lines = (shared_data / "mtcmb" / "TCM-SE-A.jsonl").read_text(encoding="utf-8").splitlines()
+def se_a(source_data):
+    lines = (source_data / "mtcmb" / "TCM-SE-A.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -126,7 +126,13 @@ def test_shipped_kb_file_matches_the_markdown(shipped):
     _, passages = read_sources(DEFAULT_KB_DIR)
     assert stored.passages == passages and stored.has_vectors
     fresh = np.asarray(embedding_model().passage([p.indexed_text() for p in passages[:2]]))
-    assert np.allclose(stored.vectors[:2], fresh, atol=1e-5)
+    # The file was embedded on one CPU; another CPU's float kernels (AVX2 vs AVX-512, other thread
+    # counts) sum in another order, and the vectors differ by ~1e-3 (cosine 0.99998 on an Intel Xeon
+    # against this file). Vectors of other text are far below 0.999 (two passages of this file: at
+    # most 0.965), and so is another embedding model.
+    cosine = np.sum(stored.vectors[:2] * fresh, axis=1) / (
+        np.linalg.norm(stored.vectors[:2], axis=1) * np.linalg.norm(fresh, axis=1))
+    assert cosine.min() >= 0.999 and np.allclose(stored.vectors[:2], fresh, atol=1e-2)
     assert shipped.passages == passages
 
 

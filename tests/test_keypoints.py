@@ -16,14 +16,14 @@ from medgap.scoring.keypoints import (
 
 
 @pytest.fixture(scope="module")
-def clin(shared_data):
-    cases = json.loads((shared_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
+def clin(source_data):
+    cases = json.loads((source_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
     return {(case["id"], i): pair["answer"] for case in cases for i, pair in enumerate(case["QA_pairs"])}
 
 
 @pytest.fixture(scope="module")
-def ft(shared_data):
-    lines = (shared_data / "mtcmb" / "TCM-FT.jsonl").read_text(encoding="utf-8").splitlines()
+def ft(source_data):
+    lines = (source_data / "mtcmb" / "TCM-FT.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medgap.models import get_model
+from medgap.models import get_model, local_probe
 from medgap.models.base import GenerateConfig, ModelRequest
 from medgap.models.local import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, LocalModel, LocalSettings, letter_logprobs
+from medgap.models.local_runtime import CoreShare
 from medgap.records import Gold, Message, Sample, Source
 from medgap.solvers import prompts
 from medgap.solvers.permutations import attempts_for
@@ -40,6 +41,7 @@ class FakeLlama:
         self.can_trim = can_trim
         self.closed = False
         self.busy = False
+        self.threads: list[int] = []  # set_threads() calls
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         body = "".join(f"<|{m['role']}|>{m['content']}<|end|>" for m in messages)
@@ -74,6 +76,9 @@ class FakeLlama:
     def can_trim_cache(self) -> bool:
         return self.can_trim
 
+    def set_threads(self, threads: int) -> None:
+        self.threads.append(threads)
+
     def create_completion(self, prompt, max_tokens, temperature, stop=None, seed=None, stopping_criteria=None):
         self.completion_calls.append({"prompt": list(prompt), "max_tokens": max_tokens, "temperature": temperature,
                                       "stop": stop, "seed": seed, "stopping_criteria": stopping_criteria})
@@ -98,7 +103,9 @@ def gguf(tmp_path) -> Path:
 
 
 def make_model(gguf: Path, fake: FakeLlama, **options) -> LocalModel:
-    return LocalModel(str(gguf), llama_factory=lambda path, settings: fake, **options)
+    # cores counted among this test's processes only, not the machine's other medgap runs
+    return LocalModel(str(gguf), llama_factory=lambda path, settings: fake, cores=CoreShare(gguf.parent / "busy", 4),
+                      **options)
 
 
 def request_for(sample: Sample, permutation: int = 0, k: int = 1, **config) -> ModelRequest:
@@ -251,7 +258,8 @@ def test_the_model_loads_once_on_first_request_and_closes(gguf):
         loads.append((path, settings))
         return fake
 
-    model = LocalModel(str(gguf), llama_factory=factory, n_threads="3", n_ctx="2048")
+    model = LocalModel(str(gguf), llama_factory=factory, cores=CoreShare(gguf.parent / "busy", 4), n_threads="3",
+                       n_ctx="2048")
     assert loads == []
     ask(model, request_for(choice_sample("q1"), choice_mode="logprobs"))
     ask(model, request_for(choice_sample("q2"), choice_mode="logprobs"))
@@ -329,6 +337,7 @@ def test_registry_builds_a_local_model_from_a_path_with_options(gguf, monkeypatc
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(local_probe, "check_loads", lambda path, settings: None)  # the file is no real model
     model = get_model(f"local/{gguf}?n_ctx=1024", timeout=120.0)
     assert isinstance(model, LocalModel) and model.path == gguf and model.settings.n_ctx == 1024
 

@@ -21,17 +21,17 @@ from medgap.scoring.matching import (
 
 
 @pytest.fixture(scope="module")
-def clin(shared_data):
+def clin(source_data):
     """(case id, points, reference) per CMB-Clin question."""
-    cases = json.loads((shared_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
+    cases = json.loads((source_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
     return [(case["id"], split_reference(pair["answer"]), pair["answer"]) for case in cases for pair in case["QA_pairs"]]
 
 
 @pytest.fixture(scope="module")
-def ft(shared_data):
+def ft(source_data):
     """(item id, points, points joined) per MTCMB TCM-FT item."""
     out = []
-    for line in (shared_data / "mtcmb" / "TCM-FT.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (source_data / "mtcmb" / "TCM-FT.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         points = split_reference(record["points"])
         out.append((str(record["id"]), points, "\n".join(points)))

@@ -19,8 +19,8 @@ from medgap.store import Store
 
 
 @pytest.fixture(scope="module")
-def clin_pairs(shared_data):
-    cases = json.loads((shared_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
+def clin_pairs(source_data):
+    cases = json.loads((source_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
     return [(case["id"], i, pair) for case in cases for i, pair in enumerate(case["QA_pairs"])]
 
 
@@ -254,9 +254,9 @@ def test_cli_rescore_and_agreement(tmp_path):
     assert again.exit_code == 0 and json.loads(again.output)["rescored"] == 2
 
 
-def test_cli_keypoints_writes_an_override_file(tmp_path, shared_data):
+def test_cli_keypoints_writes_an_override_file(tmp_path, source_data):
     app = load_commands()
-    data = str(shared_data / "cmb_clin" / "CMB-test-qa.json")
+    data = str(source_data / "cmb_clin" / "CMB-test-qa.json")
     out = tmp_path / "points.jsonl"
     shown = runner.invoke(app, ["keypoints", data, "--limit", "3", "--output", str(out), "--json"])
     assert shown.exit_code == 0, shown.output

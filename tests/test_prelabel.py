@@ -219,9 +219,9 @@ def test_an_english_answer_to_a_chinese_open_question_is_an_output_error():
     assert (result.category, result.rule) == ("output_error", "wrong_language")
 
 
-def test_real_reference_answers_are_not_taken_for_loops_or_garbage(shared_data):
+def test_real_reference_answers_are_not_taken_for_loops_or_garbage(source_data):
     """No false alarms on real clinical prose, enumerations and all (CMB-Clin reference answers)."""
-    cases = json.loads((shared_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
+    cases = json.loads((source_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
     answers = [pair["answer"] for case in cases for pair in case["QA_pairs"]]
     assert len(answers) > 100
     assert [a[:40] for a in answers if looping(a) or garbled(a)] == []

@@ -7,6 +7,7 @@ module it needs (start-up time is part of every run); `medgap --help` imports th
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import sys
 
@@ -46,5 +47,10 @@ def load_commands(command: str | None = None):
 
 
 def main() -> None:
+    # A crash in native code (llama.cpp) after the local model's load check prints the Python stack,
+    # so it says what was running, instead of a bare "Segmentation fault".
+    faulthandler.enable()
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if not words and "--version" in sys.argv:
+        app()  # no command module needed
     load_commands(words[0] if words else None)()

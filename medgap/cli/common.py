@@ -47,7 +47,7 @@ DEFAULT_DB_PATH = DEFAULT_DB
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` (plain text: brackets in paths or errors are shown as they are; secrets
-    redacted) and return the exit to raise."""
+    redacted; one line, so a command in it is never broken across lines) and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 

@@ -84,6 +84,6 @@ def diagnose(
         if result["plan"]:
             console.print(f"test it: medgap experiment --model {escape(result['model'])} --suite {escape(result['suite'])} "
                           f"--baseline plain --treatment {result['plan'][0]}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
     for item in result["unchecked"]:
         console.print(f"[dim]not checked: {item['rule']} ({item['scope']}): {item['reason']}[/]", highlight=False)

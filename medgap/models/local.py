@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.metadata
 import importlib.util
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from medgap.models import weights
+from medgap.models import local_probe, weights
 from medgap.models.base import Model, ModelRequest
+from medgap.models.local_runtime import CoreShare, configure_openmp, llama_cpp_version, physical_cores
 from medgap.records import Message, Response
 
 ANSWER_PREFIX = "答案："
+EXTRA_BUFFER_TYPES = False  # llama.cpp's CPU extra buffer types (AMX, repacked weights); see MedgapLlama
 MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
 GGUF_MAGIC = b"GGUF"
 # `medgap run` passes these to every backend; here requests run one at a time and are not timed out
@@ -41,10 +41,7 @@ ANSWER_WRITTEN = re.compile(r"答案\s*(?:是|为|[:：])?\s*[A-Z](?:[\s,，、�
 
 
 def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return physical_cores()
 
 
 @dataclass(frozen=True)
@@ -79,10 +76,24 @@ class LocalSettings:
 @functools.cache
 def _llama_class() -> type:
     """llama_cpp.Llama plus what medgap needs that its high-level API lacks (imported lazily)."""
-    from llama_cpp import Llama, llama_get_logits_ith
+    configure_openmp()
+    from llama_cpp import Llama, llama_get_logits_ith, llama_set_n_threads
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     class MedgapLlama(Llama):
+        # Llama builds its llama_model_params here and loads the model right after, with no argument for
+        # the CPU "extra buffer types" (AMX tiles, weights repacked for other kernels). They stay off:
+        # the AMX kernel of a natively built wheel crashes on Intel Xeons, and a wheel the user built
+        # must not crash either. See README, "Local model settings".
+        @property
+        def model_params(self) -> Any:
+            return self._medgap_model_params
+
+        @model_params.setter
+        def model_params(self, params: Any) -> None:
+            params.use_extra_bufts = EXTRA_BUFFER_TYPES
+            self._medgap_model_params = params
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             template = self.metadata.get("tokenizer.chat_template")
@@ -107,6 +118,9 @@ def _llama_class() -> type:
             pointer = llama_get_logits_ith(self.ctx, -1)
             return np.ctypeslib.as_array(pointer, shape=(self.n_vocab(),)).copy()
 
+        def set_threads(self, threads: int) -> None:
+            llama_set_n_threads(self.ctx, threads, threads)
+
         def can_trim_cache(self) -> bool:
             # Recurrent and hybrid models cannot drop a KV suffix; they restart from an empty cache.
             return not (self._is_recurrent or self._is_hybrid)
@@ -128,13 +142,6 @@ def load_llama(path: Path, settings: LocalSettings) -> Any:
         seed=settings.seed,
         verbose=False,
     )
-
-
-def llama_cpp_version() -> str | None:
-    try:
-        return importlib.metadata.version("llama_cpp_python")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def resolve_model_file(name: str) -> Path:
@@ -178,17 +185,22 @@ class LocalModel(Model):
     supports_logprobs = True
     default_choice_mode = "logprobs"
 
-    def __init__(self, name: str, *, llama_factory=load_llama, **options: Any) -> None:
+    def __init__(self, name: str, *, llama_factory=load_llama, cores: CoreShare | None = None,
+                 **options: Any) -> None:
         super().__init__(name, **options)
         self.settings = LocalSettings.from_options(options)
         if llama_factory is load_llama and importlib.util.find_spec("llama_cpp") is None:
             raise ImportError(f"local models need llama-cpp-python: {weights.INSTALL_HINT}")
         self.path = resolve_model_file(name)
+        if llama_factory is load_llama:
+            local_probe.check_loads(self.path, self.settings)
         self._sha256 = weights.EXPECTED_SHA256 if name == "default" else None
         self._factory = llama_factory
         self._llm: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._letter_tokens: dict[str, list[int]] = {}
+        self._cores = cores or CoreShare(weights.cache_dir() / "busy", physical_cores())
+        self._threads = self.settings.n_threads
 
     async def generate(self, request: ModelRequest) -> Response:
         if self._executor is None:
@@ -220,10 +232,14 @@ class LocalModel(Model):
     def answer(self, request: ModelRequest) -> Response:
         started = time.perf_counter()
         llm = self.loaded()
-        if request.config.choice_mode == "logprobs" and request.sample.is_choice and request.attempt.options:
-            response = self.score_letters(llm, request)
-        else:
-            response = self.complete(llm, request)
+        with self._cores.share(self.settings.n_threads) as threads:  # fewer when other runs compute too
+            if threads != self._threads:
+                llm.set_threads(threads)
+                self._threads = threads
+            if request.config.choice_mode == "logprobs" and request.sample.is_choice and request.attempt.options:
+                response = self.score_letters(llm, request)
+            else:
+                response = self.complete(llm, request)
         response.latency_s = time.perf_counter() - started
         return response
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
@@ -156,8 +157,20 @@ class SqliteDB:
     def __init__(self, path: str | Path) -> None:
         self.conn = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        self._wal()
         self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _wal(self) -> None:
+        """Switch a new file to WAL. Processes making the same new file at once each need a moment
+        alone for that (SQLite answers "locked" at once here, without waiting): retry for a while."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

@@ -74,8 +74,6 @@ def annotate(
     Each person gets a secret link (printed when issued; only a hash is stored). Labels are saved in
     the run's database on every click. When every annotator has labelled an item, the majority category
     is its consensus; items without a majority go to the adjudicator."""
-    from medgap.web.annotate import AnnotateError, prepare
-
     if export is not None:
         chosen = export_format(export, fmt)
         with open_store(db) as store:
@@ -102,7 +100,7 @@ def annotate(
     serve(db, run_id, host, port, setup)
 
 
-def serve(db: Path, run_id: str, host: str, port: int, setup: Setup) -> None:
+def serve(db: str, run_id: str, host: str, port: int, setup: Setup) -> None:
     import uvicorn
 
     from medgap.web.annotate import create_app

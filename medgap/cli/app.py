@@ -22,7 +22,7 @@ def _display_type_of_values_only(self: TyperOption, ctx) -> str | None:
     return None if self.is_flag and not self.count else _display_type(self, ctx)
 
 
-TyperOption.display_type_rich = _display_type_of_values_only
+TyperOption.display_type_rich = _display_type_of_values_only  # type: ignore[method-assign]  # deliberate patch
 
 
 def show_version(value: bool) -> None:

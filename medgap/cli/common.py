@@ -25,7 +25,8 @@ DbOption = Annotated[str, typer.Option(
     "(pip install 'medgap[distributed]').", envvar="MEDGAP_DB")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MaxRpsOption = Annotated[float | None, typer.Option(
-    "--max-rps", help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
+    "--max-rps",
+    help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]
 MaxFailuresOption = Annotated[int, typer.Option(
     "--max-failures", min=0,
     help="Stop after this many items in a row failed, each counted once after the backend's own retries; "

@@ -77,13 +77,14 @@ def diagnose(
             if f.get("to_review"):
                 console.print(f"[yellow]{f['rank']}. {f['signature']}: to review[/] — rests mostly on low-confidence "
                               f"pre-labels ({f['low_confidence']} of {f['labels']}); check them with `medgap annotate "
-                              f"{run_id}` or `medgap errors {run_id} --judge MODEL` before acting on it", highlight=False)
+                              f"{run_id}` or `medgap errors {run_id} --judge MODEL` before acting on it",
+                              highlight=False)
                 continue
             console.print(f"[bold]{f['rank']}. {f['signature']}[/] — {f['advice']}", highlight=False)
         console.print(f"plan: {' → '.join(result['plan']) or '(no intervention; see the advice)'}", highlight=False)
         if result["plan"]:
-            console.print(f"test it: medgap experiment --model {escape(result['model'])} --suite {escape(result['suite'])} "
-                          f"--baseline plain --treatment {result['plan'][0]}",
+            console.print(f"test it: medgap experiment --model {escape(result['model'])} "
+                          f"--suite {escape(result['suite'])} --baseline plain --treatment {result['plan'][0]}",
                           highlight=False, soft_wrap=True)
     for item in result["unchecked"]:
         console.print(f"[dim]not checked: {item['rule']} ({item['scope']}): {item['reason']}[/]", highlight=False)

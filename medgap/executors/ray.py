@@ -132,9 +132,10 @@ async def next_answer(done: asyncio.Queue, tasks: list[asyncio.Task]) -> Answer:
         if getter in finished:
             return getter.result()
         for task in finished:
-            if task.exception() is not None:
+            error = task.exception()
+            if error is not None:
                 getter.cancel()
-                raise task.exception()
+                raise error
 
 
 @dataclass
@@ -180,6 +181,7 @@ class RayExecutor:
         ray = require_ray()
         if self._actor_class is None:
             self._actor_class = ray.remote(max_restarts=0)(ModelWorker)
+        assert self.workers is not None  # execute() settles the number of workers before starting any
         options = worker_options(self.config.model, self.model_options, self.workers, slot.index, self.concurrency)
         return self._actor_class.options(**actor_resources(self.config.model, options)).remote(
             self.config.model, options, self.config.model_dump_json(), self.gen.model_dump_json())

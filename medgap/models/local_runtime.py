@@ -51,7 +51,8 @@ def physical_cores(cpus: list[int] | None = None, sys_cpu: Path = Path("/sys/dev
     for cpu in cpus:
         topology = sys_cpu / f"cpu{cpu}" / "topology"
         try:
-            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
         except OSError:
             cores.add(("cpu", str(cpu)))  # no topology: count the CPU as a core
     return max(1, len(cores))
@@ -65,7 +66,7 @@ def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         import platform
 
         return f"{platform.machine()} {platform.processor()}"
-    fields = {}
+    fields: dict[str, str] = {}
     for line in lines:
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())

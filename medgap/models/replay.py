@@ -180,7 +180,9 @@ def prediction_from(record: dict[str, Any], line: int) -> Prediction:
     answer = record["answer"]
     if not isinstance(answer, (str, type(None))):
         raise DatasetError(f"must be the model's reply as a string, found {type(answer).__name__}", field="answer")
-    other = record.get("other") if isinstance(record.get("other"), dict) else {}
+    other = record.get("other")
+    if not isinstance(other, dict):
+        other = {}
     other_id, source = other.get("id"), other.get("source")
     given, text_options = parse_options(record.get("options")), source is None or text_has_options(str(source))
     parts = read_question(question, given, text_options=text_options)

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
@@ -193,8 +194,9 @@ class SqliteDB:
         self.conn.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.conn.__exit__(*exc)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.conn.__exit__(kind, exc, tb)
 
     def close(self) -> None:
         self.conn.close()
@@ -255,7 +257,8 @@ class PostgresDB:
         self.lock.acquire()
         return self
 
-    def __exit__(self, kind, exc, tb) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             from psycopg import pq
 

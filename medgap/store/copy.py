@@ -39,7 +39,7 @@ def copy_run(source: Store, target: Store, run_id: str) -> int:
         target.db.begin()
         for table in RUN_TABLES:
             batch: list[tuple] = []
-            insert = None
+            insert: str | None = None
             for values in source.db.stream(f"SELECT * FROM {table} WHERE run_id = ?", (run_id,)):
                 if insert is None:
                     insert = f"INSERT INTO {table} VALUES ({', '.join('?' * len(values))})"
@@ -49,6 +49,7 @@ def copy_run(source: Store, target: Store, run_id: str) -> int:
                     batch.clear()
                 rows += table == "rows"
             if batch:
+                assert insert is not None  # set by the first row read
                 target.db.executemany(insert, batch)
         target.db.execute("UPDATE run_state SET holder = NULL, host = NULL, pid = NULL, proc_start = NULL, "
                           "status = CASE WHEN status = 'running' THEN 'stopped' ELSE status END WHERE run_id = ?",

@@ -103,12 +103,10 @@ class Store:
     @guarded
     def __init__(self, path: str | Path = DEFAULT_DB) -> None:
         self.path = str(path) if is_postgres(path) else Path(path)
-        self.db: SqliteDB | PostgresDB | None = None
-        self.db = connect(self.path)
+        self.db: SqliteDB | PostgresDB = connect(self.path)
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        self.db.close()
 
     def reopen(self) -> Store:
         """A second connection to the same file (for another thread)."""
@@ -181,7 +179,8 @@ class Store:
         return infos
 
     def _states(self, run_id: str | None = None) -> list[LeaseState]:
-        query = "SELECT run_id, status, holder, host, pid, proc_start, since, heartbeat, message, attempts FROM run_state"
+        query = ("SELECT run_id, status, holder, host, pid, proc_start, since, heartbeat, message, attempts "
+                 "FROM run_state")
         cursor = self.db.execute(query + " WHERE run_id = ?", (run_id,)) if run_id else self.db.execute(query)
         return [LeaseState(rid, status, Holder(host, pid, start or "") if holder else None, since, beat, message,
                            attempts)

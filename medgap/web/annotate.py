@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, overload
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
@@ -33,6 +33,7 @@ from medgap.store.annotations import (
     HumanLabel,
     Key,
     LabelChoice,
+    Role,
     export_text,
     resolve,
 )
@@ -103,7 +104,7 @@ def prepare(
     count = len(notes.annotator_names(run_id))
     if annotators < count:
         raise AnnotateError(f"run {run_id!r} already has {count} annotators; their number cannot shrink")
-    wanted = [(annotator_name(i), "annotator") for i in range(1, annotators + 1)] + [
+    wanted: list[tuple[str, Role]] = [(annotator_name(i), "annotator") for i in range(1, annotators + 1)] + [
         (ADJUDICATOR, "adjudicator")
     ]
     unknown = set(reissue) - {name for name, _ in wanted}
@@ -132,6 +133,14 @@ def gold_view(row: Row, sample: Sample | None) -> dict:
         "key_points": gold.key_points if gold else [],
         "structure": structure,
     }
+
+
+@overload
+def label_view(label: HumanLabel) -> dict: ...
+
+
+@overload
+def label_view(label: HumanLabel | None) -> dict | None: ...
 
 
 def label_view(label: HumanLabel | None) -> dict | None:
@@ -284,7 +293,9 @@ class AnnotationApp:
             shown = ", ".join(str(i + 1) for i in missing[:10])
             raise HTTPException(409, f"{len(missing)} items still unlabelled (item {shown})")
         self.notes.mark_finished(self.run_id, who.name)
-        return self.session(self.notes.annotator(self.run_id, who.name))
+        finished = self.notes.annotator(self.run_id, who.name)
+        assert finished is not None  # who holds a valid token, so is stored (annotators are never deleted)
+        return self.session(finished)
 
     def adjudicate(self, who: Annotator, index: int, body: LabelChoice) -> dict:
         self.require_adjudicator(who)

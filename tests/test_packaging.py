@@ -44,3 +44,25 @@ def test_runtime_dependencies_are_ranges_not_pins():
     pinned = [dep for dep in project["dependencies"] if "==" in dep]
     assert pinned == [], f"core dependencies must be compatible ranges: {pinned}"
     assert medgap.__version__
+
+
+def test_each_command_summary_is_its_docstring_summary():
+    import typer
+
+    from medgap.cli import COMMANDS
+
+    group = typer.main.get_command(load_commands())
+    assert set(group.commands) == set(COMMANDS)  # type: ignore[attr-defined]
+    for name, (_, summary) in COMMANDS.items():
+        assert group.commands[name].get_short_help_str(limit=1000) == summary, name  # type: ignore[attr-defined]
+
+
+def test_top_level_help_imports_no_command_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['medgap', '--help']\nfrom medgap.cli import main\ntry:\n    main()\n"
+            "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('medgap.cli.')))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "experiment" in shown and "Evaluate a model on a suite" in shown  # the list of commands
+    assert shown.strip().splitlines()[-1] == "['medgap.cli.app']"

@@ -67,7 +67,7 @@ def make_items(n: int, seed: int = 0) -> list[dict]:
         symptoms = "、".join(rng.sample(findings, 3))
         stem = (f"患者，{rng.choice(['男', '女'])}，{age}岁。因{symptoms}{rng.randint(2, 30)}天入院，"
                 f"查体提示{organ}区压痛，实验室检查示相关指标升高（第{i + 1}题）。最可能的治疗药物是")
-        options = [f"{letter}. {drug}" for letter, drug in zip(LETTERS, rng.sample(drugs, 5))]
+        options = [f"{letter}. {drug}" for letter, drug in zip(LETTERS, rng.sample(drugs, 5), strict=False)]
         items.append({"question": stem, "options": options, "answer": rng.choice(LETTERS),
                       "other": {"source": "Med-Exam", "id": i + 1}})
     return items

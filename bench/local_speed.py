@@ -173,7 +173,7 @@ def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int, loader: 
 
 
 def agreement(medgap: Timing, bare: Timing) -> str:
-    pairs = [(a, b) for a, b in zip(medgap.letters, bare.letters) if b is not None]
+    pairs = [(a, b) for a, b in zip(medgap.letters, bare.letters, strict=True) if b is not None]
     if not pairs:
         return "–"
     return f"{sum(a == b for a, b in pairs) / len(pairs):.0%} of {len(pairs)}"
@@ -241,7 +241,7 @@ def compare_extra_bufts(args: argparse.Namespace, folder: Path, threads: int) ->
     timed = child_json("--interleaved-child", str(db), "prompts", str(threads), str(args.repeat))
     seconds, letters = timed["seconds"], timed["letters"]
     peak = {loader: child_json("--load-child", str(threads), loader)["peak_mb"] for loader in ("off", "on")}
-    same = sum(a == b for a, b in zip(letters["off"], letters["on"]) if b is not None)
+    same = sum(a == b for a, b in zip(letters["off"], letters["on"], strict=True) if b is not None)
     print(f"{len(letters['off'])} prompts x {args.repeat}, interleaved, load included: extra buffer types off "
           f"(medgap) {seconds['off']:.1f} s, on (llama.cpp's default) {seconds['on']:.1f} s; ratio off/on "
           f"{seconds['off'] / seconds['on']:.2f}x the time")

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medgap.scoring import matching, medical
-from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
+from medgap.scoring import matching, medical  # noqa: E402 - sys.path is set first
+from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402 - sys.path is set first
 
 
 def jobs(points_each: int) -> list[tuple[list[str], str]]:

@@ -71,7 +71,7 @@ def test_another_items_reference_scores_low(clin, ft):
 @pytest.mark.parametrize("item", [("0", 0), ("0", 1), ("0", 2), ("12", 0), ("17", 0)])
 def test_reference_with_one_point_deleted_loses_exactly_that_point_cmb(clin, item):
     by_key = {}
-    for group, points, reference in clin:
+    for group, points, _reference in clin:
         by_key.setdefault(group, []).append(points)
     points = by_key[item[0]][item[1]]
     for k in range(len(points)):

@@ -97,7 +97,7 @@ def test_each_option_order_of_a_medbench_file_gets_its_own_reply(tmp_path):
     model = ReplayModel(str(write_jsonl(tmp_path / "preds.jsonl", prediction_lines)))
     replies = [answer(model, request) for request in requests]
     assert [r.text for r in replies[:3]] == ["答案：A", "答案：B", "答案：D"]
-    for request, reply in zip(requests, replies[:3]):  # every reply names 肝硬化 in the order it was asked
+    for request, reply in zip(requests, replies[:3], strict=False):  # every reply names 肝硬化 in the order it was asked
         assert request.attempt.options[reply.text[-1]] == "肝硬化"
     assert replies[3].error is not None and replies[3].error.startswith("replay: no prediction for other.id 8")
 
@@ -106,7 +106,7 @@ def test_an_order_the_file_does_not_have_is_not_answered(tmp_path):
     shown = [f"{letter}. {text}" for letter, text in OPTIONS.items()]
     model = ReplayModel(str(write_jsonl(tmp_path / "preds.jsonl", [
         medbench_line("门静脉高压最常见的病因是？", "答案：A", 7, shown)])))
-    shuffled = dict(zip("ABCD", ["肝囊肿", "肝硬化", "胆结石", "胃炎"]))
+    shuffled = dict(zip("ABCD", ["肝囊肿", "肝硬化", "胆结石", "胃炎"], strict=True))
     reply = answer(model, request_for("门静脉高压最常见的病因是？", shuffled, 7))
     assert reply.error is not None and "order asked" in reply.error
 

@@ -48,7 +48,7 @@ def test_two_processes_on_one_run_id_never_mix(tmp_path):
         outs = [proc.communicate(timeout=120) for proc in procs]
     codes = sorted(proc.returncode for proc in procs)
     assert codes == [0, 1], outs
-    loser = next(err for proc, (_, err) in zip(procs, outs) if proc.returncode == 1)
+    loser = next(err for proc, (_, err) in zip(procs, outs, strict=True) if proc.returncode == 1)
     assert "is being run by another process" in " ".join(loser.split()) or "made with other settings" in loser
     assert "Traceback" not in loser
     assert asked_per_item(server.per_question, items) == [1] * items  # every item asked once, by one process

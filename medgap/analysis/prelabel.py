@@ -419,8 +419,8 @@ def wrong_diagnosis_rule(row: Row, sample: Sample | None, max_tokens: int | None
 
     details = row.score.details
     points, covered = details.get("points") or [], details.get("covered") or []
-    missed_diagnoses = [p for p, c in zip(points, covered) if not c and read_point(p).kind == "diagnosis"]
-    if not missed_diagnoses or any(c for p, c in zip(points, covered) if read_point(p).kind == "diagnosis"):
+    missed_diagnoses = [p for p, c in zip(points, covered, strict=False) if not c and read_point(p).kind == "diagnosis"]
+    if not missed_diagnoses or any(c for p, c in zip(points, covered, strict=False) if read_point(p).kind == "diagnosis"):
         return []
     said = stated_diagnosis(row.response.text or "")
     if not said or vaguer(said, missed_diagnoses[0]):

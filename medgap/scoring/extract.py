@@ -68,6 +68,15 @@ _ASCII_FORMS = (
 )
 
 LEADING_JUNK = re.compile(r"[\s>#\"'“‘「【(\[$]*")
+
+
+def _junk_end(text: str) -> int:
+    """Where `text` starts after leading quotes, brackets, markdown marks and spaces."""
+    match = LEADING_JUNK.match(text)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 ITEM_STYLE = re.compile(r"[ \t]*[.、:)][ \t]*\S")  # "A. 利多卡因…": an option being discussed
 DECLINE = re.compile(
     r"无法(?:回答|作答|确定|判断|选择|给出|提供)|不能(?:回答|确定|判断|提供|给出)|不确定|难以(?:确定|判断)"
@@ -259,7 +268,7 @@ def _option_starting_at(text: str, start: int, item: _Item) -> str | None:
     found = []
     for letter, option in item.options.items():
         option = _option_text(option)
-        option = option[LEADING_JUNK.match(option).end() :]  # "$A，B，C$均对" as shown after "$"
+        option = option[_junk_end(option) :]  # "$A，B，C$均对" as shown after "$"
         if option[:1].isascii() and option[:1].isalpha() and text.startswith(option, start):
             found.append((len(option), letter))
     return max(found)[1] if found else None
@@ -267,7 +276,7 @@ def _option_starting_at(text: str, start: int, item: _Item) -> str | None:
 
 def _read_leading(body: str, item: _Item) -> Verdict:
     """An answer the text starts with wins over letters its explanation mentions later."""
-    start = LEADING_JUNK.match(body).end()
+    start = _junk_end(body)
     if body.startswith(("{", "```"), start):
         return _read_json(body, item)
     marker = item.patterns.prefix_marker.match(body, start)
@@ -291,9 +300,8 @@ def _is_line_item(line: str, item: _Item) -> bool:
 
 
 def _last_prefix_marker(body: str, item: _Item) -> Verdict:
-    last = None
-    for last in item.patterns.prefix_marker.finditer(body):
-        pass
+    matches = list(item.patterns.prefix_marker.finditer(body))
+    last = matches[-1] if matches else None
     if last is None:
         return None
     hedge = item.patterns.letter_hedge.search(body, max(0, last.start() - 20))
@@ -351,7 +359,7 @@ def _read_final_line(body: str, item: _Item) -> Verdict:
     before = before.rstrip()
     if before and _is_line_item(before[before.rfind("\n") + 1 :], item):
         return None
-    lead = item.patterns.leading.match(last, LEADING_JUNK.match(last).end())
+    lead = item.patterns.leading.match(last, _junk_end(last))
     if lead is None:
         return None
     letters = _letters(lead, item)
@@ -397,9 +405,8 @@ def _option_text(text: str) -> str:
 
 def _committed_parts(body: str, item: _Item) -> Iterator[str]:
     """The concluding sentence, then the first one unless it opens an option-by-option analysis."""
-    last = None
-    for last in CONCLUSION.finditer(body):
-        pass
+    matches = list(CONCLUSION.finditer(body))
+    last = matches[-1] if matches else None
     if last is not None:
         yield _sentence_from(body, last.start())
     start = len(body) - len(body.lstrip())

@@ -77,7 +77,7 @@ class Matcher(ABC):
     async def amatch(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
         return self.match(points, answer, sample)
 
-    def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:
+    def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:  # noqa: B027 - optional hook
         """Called once before many jobs are matched (batching hook; nothing to do by default)."""
 
     def describe(self) -> dict[str, Any]:
@@ -214,7 +214,7 @@ class LexicalMatcher(Matcher):
         answer_profile = answer if isinstance(answer, AnswerProfile) else AnswerProfile(answer)
         profiles = [point_profile(p) for p in points]
         out = []
-        for point, point_prof, weights in zip(points, profiles, contrast_weights(profiles)):
+        for point, point_prof, weights in zip(points, profiles, contrast_weights(profiles), strict=True):
             min_chars = len(point_body(point)) * self.WINDOW_FACTOR + self.WINDOW_EXTRA
             windows = answer_profile.windows(min_chars)
             out.append(max((lexical_score(point_prof, w, weights) for w in windows), default=0.0))
@@ -275,7 +275,7 @@ class EmbeddingMatcher(Matcher):
         if missing:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            self._cache.update(zip(missing, embedding_model().query(missing)))
+            self._cache.update(zip(missing, embedding_model().query(missing), strict=True))
         return np.stack([self._cache[t] for t in texts])
 
     def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:
@@ -289,7 +289,7 @@ class EmbeddingMatcher(Matcher):
             return [0.0] * len(points)
         similarity = self._vectors([point_body(p) for p in points]) @ self._vectors(windows).T
         claimable = similarity >= similarity.max(axis=0, keepdims=True) - self.MARGIN
-        return [float(row[ok].max()) if ok.any() else 0.0 for row, ok in zip(similarity, claimable)]
+        return [float(row[ok].max()) if ok.any() else 0.0 for row, ok in zip(similarity, claimable, strict=True)]
 
     def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
         scores = [round(s, 4) for s in self.similarities(points, answer)]

@@ -79,8 +79,9 @@ def coverage_report(lines: list[dict], matcher) -> dict:
             point_h += line["covered"]
             point_a += result.covered
             per_model[line["model"]].append((h, a))
-            for point, hc, ac, sc, why in zip(line["points"], line["covered"], result.covered,
-                                             result.scores or [None] * len(line["points"]), line["reasons"], strict=True):
+            scores = result.scores or [None] * len(line["points"])
+            for point, hc, ac, sc, why in zip(line["points"], line["covered"], result.covered, scores,
+                                             line["reasons"], strict=True):
                 if hc != ac:
                     misses.append(f"{line['id']}: human {'covered' if hc else 'missed'}, auto score {sc} | "
                                   f"{point[:50]} | {why}")
@@ -90,7 +91,8 @@ def coverage_report(lines: list[dict], matcher) -> dict:
             "points": len(point_h),
             "spearman": None if rho is None else round(float(rho), 3),
             "point_kappa": round(cohen_kappa(point_h, point_a), 3) if point_h else None,
-            "point_accuracy": round(sum(x == y for x, y in zip(point_h, point_a, strict=True)) / len(point_h), 3) if point_h else None,
+            "point_accuracy": (round(sum(x == y for x, y in zip(point_h, point_a, strict=True)) / len(point_h), 3)
+                               if point_h else None),
             "macro_recall": {model: {"human": round(sum(h for h, _ in pairs) / len(pairs), 3),
                                      "auto": round(sum(a for _, a in pairs) / len(pairs), 3),
                                      "answers": len(pairs)}
@@ -125,7 +127,8 @@ def error_report(lines: list[dict], matcher) -> dict:
         human = [line["label"] for line in chosen]
         auto = [a[0] for a in autos]
         wrong = [(h, a) for h, a in zip(human, auto, strict=True) if h != CORRECT]
-        real = [(h, a) for line, h, a in zip(chosen, human, auto, strict=True) if h != CORRECT and not line["model"].startswith("hand/")]
+        real = [(h, a) for line, h, a in zip(chosen, human, auto, strict=True)
+                if h != CORRECT and not line["model"].startswith("hand/")]
         confusion: dict[str, Counter] = defaultdict(Counter)
         for h, a in zip(human, auto, strict=True):
             confusion[h][a] += 1
@@ -154,7 +157,8 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show", action="store_true", help="list every error-label disagreement")
-    parser.add_argument("--part", choices=("dev", "heldout"), help="report one part only (tune on dev without seeing held-out)")
+    parser.add_argument("--part", choices=("dev", "heldout"),
+                        help="report one part only (tune on dev without seeing held-out)")
     args = parser.parse_args()
     matcher = get_matcher(args.match)
     PARTS = (args.part,) if args.part else PARTS

@@ -27,7 +27,8 @@ from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402 - s
 
 
 def jobs(points_each: int) -> list[tuple[list[str], str]]:
-    lines = [json.loads(x) for x in (ROOT / "bench" / "labels" / "coverage.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    text = (ROOT / "bench" / "labels" / "coverage.jsonl").read_text(encoding="utf-8")
+    lines = [json.loads(x) for x in text.splitlines() if x.strip()]
     out = []
     for i, line in enumerate(lines):
         points = list(line["points"])

@@ -149,7 +149,8 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True,
+                                timeout=60)
         with Store(db) as store:
             (info,) = store.run_infos()
         run_id = info.config.run_id
@@ -157,7 +158,8 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
         assert "failed" in line and f"{info.answered}/{items}" in line
         assert max(len(line) for line in listed.stdout.splitlines()) <= 80
 
-        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True,
+                                timeout=120)
         assert second.returncode == 0, second.stderr
         assert f"resuming run {run_id}" in " ".join(second.stderr.split())
     with Store(db) as store:

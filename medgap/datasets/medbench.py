@@ -466,8 +466,9 @@ class _Items:
             _merge_copy(first, sample, line)
             return
         if sample.id in self.samples:
-            same = [s for s in self.samples.values() if s.metadata["other"].get("id") == sample.metadata["other"].get("id")
-                    and s.task == sample.task]
+            other_id = sample.metadata["other"].get("id")
+            same = [s for s in self.samples.values()
+                    if s.metadata["other"].get("id") == other_id and s.task == sample.task]
             twins = [s for s in same if s.metadata["question_key"] == sample.metadata["question_key"]]
             for rank, twin in enumerate(twins):  # replay tells identical questions apart by it
                 twin.metadata["copy"] = rank

@@ -2,7 +2,8 @@
 
 Readers run in priority order and the first one with a verdict decides. A verdict is the letters
 found, or HEDGE when the answer declines or names options without choosing (scored as unanswered).
-Order: the chosen options listed one per line with their texts > an answer the text starts with ("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
+Order: the chosen options listed one per line with their texts > an answer the text starts with
+("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
 marker ("…因此答案是C", "故选D", "C项正确") > JSON inside the text > refusal/hedge > a last line that is
 just the answer > standalone letters > option texts without letters ("首选胺碘酮"; for a multi-answer item a list,
 "发热、咳嗽、盗汗"). Lower-case letters count where they can only be letters ("b", "答案：b"); "(A)(C)(E)"
@@ -215,7 +216,8 @@ def _capital_letters(body: str, letters: set[str]) -> str:
         letter = match.group(1)
         if letter.upper() not in letters:
             return match.group()
-        return match.group()[: match.start(1) - match.start()] + letter.upper() + match.group()[match.end(1) - match.start() :]
+        text = match.group()
+        return text[: match.start(1) - match.start()] + letter.upper() + text[match.end(1) - match.start() :]
 
     return _LOWER_AFTER_MARKER.sub(capital, body)
 
@@ -446,7 +448,9 @@ def _names_one_character(part: str, text: str) -> bool:
 
 
 # A line that only introduces the answer: "答案：", "正确答案是：", "应选:".
-_INTRO_LINE = re.compile(r"[ \t>#]*(?:正确|最终)?(?:答案|选项|选择)?[ \t]*(?:应该|应)?[ \t]*(?:是|为|选|有)?[ \t]*[:]?[ \t]*")
+_INTRO_LINE = re.compile(
+    r"[ \t>#]*(?:正确|最终)?(?:答案|选项|选择)?[ \t]*(?:应该|应)?[ \t]*(?:是|为|选|有)?[ \t]*[:]?[ \t]*"
+)
 _LISTED_OPTION = re.compile(r"[ \t>#*-]*([A-Z])[ \t]*[.、:)][ \t]*(\S.*?)[ \t]*")
 
 
@@ -475,7 +479,9 @@ def _read_option_lines(body: str, item: _Item) -> Verdict:
 
 
 _TEXT_LIST_SEPARATOR = re.compile(r"[ \t]*(?:[、,;/]|以及|和|及|与)[ \t]*|[ \t]+")
-_LIST_INTRO = re.compile(r"^.*?(?:答案|选项|选择|应选|选)[ \t]*(?:应该|应)?[ \t]*(?:是|为|有)?[ \t]*[:]?[ \t]*", re.DOTALL)
+_LIST_INTRO = re.compile(
+    r"^.*?(?:答案|选项|选择|应选|选)[ \t]*(?:应该|应)?[ \t]*(?:是|为|有)?[ \t]*[:]?[ \t]*", re.DOTALL
+)
 
 
 def _read_text_list(body: str, item: _Item) -> Verdict:

@@ -82,7 +82,8 @@ EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
 # a more specific term covers the general one (KEYPOINT_COVERAGE.md: 胺碘酮 covers 抗心律失常药物): the
 # general term is added after each specific one in the answer (never in the point)
 HYPONYMS: dict[str, tuple[str, ...]] = {
-    "抗心律失常药物": ("胺碘酮", "利多卡因", "普罗帕酮", "美托洛尔", "索他洛尔", "维拉帕米", "地尔硫䓬", "腺苷", "普萘洛尔"),
+    "抗心律失常药物": ("胺碘酮", "利多卡因", "普罗帕酮", "美托洛尔", "索他洛尔", "维拉帕米", "地尔硫䓬", "腺苷",
+                       "普萘洛尔"),
     "抗生素": ("青霉素", "头孢", "阿莫西林", "左氧氟沙星", "莫西沙星", "阿奇霉素", "克林霉素", "万古霉素", "甲硝唑",
                "亚胺培南", "美罗培南", "哌拉西林", "β-内酰胺类", "内酰胺类", "喹诺酮类", "大环内酯类"),
     "抗凝": ("肝素", "华法林", "利伐沙班", "达比加群", "低分子肝素"),
@@ -469,7 +470,8 @@ class MedicalMatcher(Matcher):
         return described
 
 
-_STATED = re.compile(r"(?:(?<!鉴别)(?:初步诊断|诊断为|诊断是|诊断考虑|最可能的诊断是|诊断|考虑为|考虑是)|(?:^|(?<=[。\n]))\s*考虑)"
+_STATED = re.compile(r"(?:(?<!鉴别)(?:初步诊断|诊断为|诊断是|诊断考虑|最可能的诊断是|诊断|考虑为|考虑是)"
+                     r"|(?:^|(?<=[。\n]))\s*考虑)"
                      r"\s*[：:为是]?\s*"
                      r"([^。；;\n，,（(]{2,30})")
 

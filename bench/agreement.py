@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scipy.stats import spearmanr
+from scipy.stats import spearmanr  # noqa: E402 - sys.path is set first
 
-from medgap.analysis.prelabel import rule_label
-from medgap.records import Response, Row, Sample
-from medgap.scoring import score_with
-from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
+from medgap.analysis.prelabel import rule_label  # noqa: E402 - sys.path is set first
+from medgap.records import Response, Row, Sample  # noqa: E402 - sys.path is set first
+from medgap.scoring import score_with  # noqa: E402 - sys.path is set first
+from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402 - sys.path is set first
 
 LABELS = ROOT / "bench" / "labels"
 PARTS = ("dev", "heldout")
@@ -52,7 +52,7 @@ def cohen_kappa(a: list, b: list) -> float | None:
     n = len(a)
     if not n:
         return None
-    observed = sum(x == y for x, y in zip(a, b)) / n
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
     ca, cb = Counter(a), Counter(b)
     expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
     return None if expected == 1 else (observed - expected) / (1 - expected)
@@ -79,8 +79,9 @@ def coverage_report(lines: list[dict], matcher) -> dict:
             point_h += line["covered"]
             point_a += result.covered
             per_model[line["model"]].append((h, a))
-            for point, hc, ac, sc, why in zip(line["points"], line["covered"], result.covered,
-                                             result.scores or [None] * len(line["points"]), line["reasons"]):
+            scores = result.scores or [None] * len(line["points"])
+            for point, hc, ac, sc, why in zip(line["points"], line["covered"], result.covered, scores,
+                                             line["reasons"], strict=True):
                 if hc != ac:
                     misses.append(f"{line['id']}: human {'covered' if hc else 'missed'}, auto score {sc} | "
                                   f"{point[:50]} | {why}")
@@ -90,7 +91,8 @@ def coverage_report(lines: list[dict], matcher) -> dict:
             "points": len(point_h),
             "spearman": None if rho is None else round(float(rho), 3),
             "point_kappa": round(cohen_kappa(point_h, point_a), 3) if point_h else None,
-            "point_accuracy": round(sum(x == y for x, y in zip(point_h, point_a)) / len(point_h), 3) if point_h else None,
+            "point_accuracy": (round(sum(x == y for x, y in zip(point_h, point_a, strict=True)) / len(point_h), 3)
+                               if point_h else None),
             "macro_recall": {model: {"human": round(sum(h for h, _ in pairs) / len(pairs), 3),
                                      "auto": round(sum(a for _, a in pairs) / len(pairs), 3),
                                      "answers": len(pairs)}
@@ -124,10 +126,11 @@ def error_report(lines: list[dict], matcher) -> dict:
         autos = [asyncio.run(auto_error_label(line, matcher)) for line in chosen]
         human = [line["label"] for line in chosen]
         auto = [a[0] for a in autos]
-        wrong = [(h, a) for h, a in zip(human, auto) if h != CORRECT]
-        real = [(h, a) for line, h, a in zip(chosen, human, auto) if h != CORRECT and not line["model"].startswith("hand/")]
+        wrong = [(h, a) for h, a in zip(human, auto, strict=True) if h != CORRECT]
+        real = [(h, a) for line, h, a in zip(chosen, human, auto, strict=True)
+                if h != CORRECT and not line["model"].startswith("hand/")]
         confusion: dict[str, Counter] = defaultdict(Counter)
-        for h, a in zip(human, auto):
+        for h, a in zip(human, auto, strict=True):
             confusion[h][a] += 1
         out[part] = {
             "answers": len(chosen),
@@ -142,7 +145,7 @@ def error_report(lines: list[dict], matcher) -> dict:
             "auto": dict(Counter(auto)),
             "confusion": {h: dict(row) for h, row in sorted(confusion.items())},
             "disagreements": [{"id": line["id"], "human": line["label"], "auto": a[0], "why": a[2][:120]}
-                              for line, a in zip(chosen, autos) if line["label"] != a[0]],
+                              for line, a in zip(chosen, autos, strict=True) if line["label"] != a[0]],
         }
     return out
 
@@ -154,7 +157,8 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--show", action="store_true", help="list every error-label disagreement")
-    parser.add_argument("--part", choices=("dev", "heldout"), help="report one part only (tune on dev without seeing held-out)")
+    parser.add_argument("--part", choices=("dev", "heldout"),
+                        help="report one part only (tune on dev without seeing held-out)")
     args = parser.parse_args()
     matcher = get_matcher(args.match)
     PARTS = (args.part,) if args.part else PARTS

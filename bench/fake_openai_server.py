@@ -24,7 +24,8 @@ COMPLETION = json.dumps(
         "created": 1700000000,
         "model": "bench",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "答案：A"}, "logprobs": None, "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": "答案：A"}, "logprobs": None,
+             "finish_reason": "stop"}
         ],
         "usage": {"prompt_tokens": 120, "completion_tokens": 4, "total_tokens": 124},
     },

@@ -60,14 +60,15 @@ def make_items(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     organs = ["肝", "肾", "心", "肺", "脾", "胃", "胆", "胰", "甲状腺", "肾上腺"]
     findings = ["发热", "咳嗽", "胸痛", "腹痛", "黄疸", "水肿", "乏力", "头晕", "心悸", "呼吸困难"]
-    drugs = ["阿莫西林", "布洛芬", "二甲双胍", "氨氯地平", "阿司匹林", "奥美拉唑", "呋塞米", "地高辛", "华法林", "胰岛素"]
+    drugs = ["阿莫西林", "布洛芬", "二甲双胍", "氨氯地平", "阿司匹林", "奥美拉唑", "呋塞米", "地高辛", "华法林",
+             "胰岛素"]
     items = []
     for i in range(n):
         age, organ = rng.randint(18, 85), rng.choice(organs)
         symptoms = "、".join(rng.sample(findings, 3))
         stem = (f"患者，{rng.choice(['男', '女'])}，{age}岁。因{symptoms}{rng.randint(2, 30)}天入院，"
                 f"查体提示{organ}区压痛，实验室检查示相关指标升高（第{i + 1}题）。最可能的治疗药物是")
-        options = [f"{letter}. {drug}" for letter, drug in zip(LETTERS, rng.sample(drugs, 5))]
+        options = [f"{letter}. {drug}" for letter, drug in zip(LETTERS, rng.sample(drugs, 5), strict=False)]
         items.append({"question": stem, "options": options, "answer": rng.choice(LETTERS),
                       "other": {"source": "Med-Exam", "id": i + 1}})
     return items
@@ -267,7 +268,8 @@ def print_table(timings: list[Timing], items: int, repeat: int, delay: float) ->
         ratios = ["–" if startup or not base.get(t.concurrency) else f"{t.seconds / base[t.concurrency]:.2f}x"
                   for base in (script, loop)]
         rate = "–" if startup else f"{items / t.seconds:.0f}"
-        print(f"{t.harness:<28} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratios[0]:>10} {ratios[1]:>8}  {t.note}")
+        print(f"{t.harness:<28} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratios[0]:>10} {ratios[1]:>8}"
+              f"  {t.note}")
 
 
 def main() -> None:
@@ -305,7 +307,8 @@ def main() -> None:
                                                                              workdir, c, limit)))
         for c in args.concurrency:
             run_bare_loop(base_url, prompts[:50], c)  # warm the server and the loop
-            timings.append(measure(BARE_LOOP, c, base_url, len(prompts), args.repeat, run_bare_loop, base_url, prompts, c))
+            timings.append(measure(BARE_LOOP, c, base_url, len(prompts), args.repeat,
+                                   run_bare_loop, base_url, prompts, c))
             for name, missing, run in harnesses:
                 if missing:
                     timings.append(Timing(name, c, None, missing))

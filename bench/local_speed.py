@@ -25,10 +25,10 @@ Two more questions, each answered against a baseline measured in the same run:
 `--extra-bufts` loads the model twice in one child process, with llama.cpp's CPU extra buffer types
 off (what medgap loads) and on (llama.cpp's default: AMX, repacked weights), scores each of medgap's
 stored prompts with both, alternating which goes first (so other jobs' load falls on both alike), and
-prints the time ratio, and the peak RSS of each kind of load in a child of its own. `--concurrent` times `medgap run` alone and
-two `medgap run`s started together, and the same for the bare loop as a plain llama-cpp-python
-program runs it (every core, OpenMP's default spinning waits); the ratio two-at-once / alone is 2.0
-when two runs share the cores without losing throughput.
+prints the time ratio, and the peak RSS of each kind of load in a child of its own.
+`--concurrent` times `medgap run` alone and two `medgap run`s started together, and the same for the
+bare loop as a plain llama-cpp-python program runs it (every core, OpenMP's default spinning waits);
+the ratio two-at-once / alone is 2.0 when two runs share the cores without losing throughput.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def run_bare(rows: list[Row], mode: str, max_tokens: int, threads: int, loader: 
 
 
 def agreement(medgap: Timing, bare: Timing) -> str:
-    pairs = [(a, b) for a, b in zip(medgap.letters, bare.letters) if b is not None]
+    pairs = [(a, b) for a, b in zip(medgap.letters, bare.letters, strict=True) if b is not None]
     if not pairs:
         return "–"
     return f"{sum(a == b for a, b in pairs) / len(pairs):.0%} of {len(pairs)}"
@@ -241,7 +241,7 @@ def compare_extra_bufts(args: argparse.Namespace, folder: Path, threads: int) ->
     timed = child_json("--interleaved-child", str(db), "prompts", str(threads), str(args.repeat))
     seconds, letters = timed["seconds"], timed["letters"]
     peak = {loader: child_json("--load-child", str(threads), loader)["peak_mb"] for loader in ("off", "on")}
-    same = sum(a == b for a, b in zip(letters["off"], letters["on"]) if b is not None)
+    same = sum(a == b for a, b in zip(letters["off"], letters["on"], strict=True) if b is not None)
     print(f"{len(letters['off'])} prompts x {args.repeat}, interleaved, load included: extra buffer types off "
           f"(medgap) {seconds['off']:.1f} s, on (llama.cpp's default) {seconds['on']:.1f} s; ratio off/on "
           f"{seconds['off'] / seconds['on']:.2f}x the time")
@@ -295,7 +295,8 @@ def main() -> None:
     args = parser.parse_args()
 
     threads = available_cores()
-    print(f"CPU: {cpu_name()}; {threads} cores available, {os.cpu_count()} in the machine; python {platform.python_version()}")
+    print(f"CPU: {cpu_name()}; {threads} cores available, {os.cpu_count()} in the machine; "
+          f"python {platform.python_version()}")
     default_model_path()  # assemble before timing anything
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as folder:

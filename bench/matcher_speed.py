@@ -22,12 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medgap.scoring import matching, medical
-from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
+from medgap.scoring import matching, medical  # noqa: E402 - sys.path is set first
+from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402 - sys.path is set first
 
 
 def jobs(points_each: int) -> list[tuple[list[str], str]]:
-    lines = [json.loads(x) for x in (ROOT / "bench" / "labels" / "coverage.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    text = (ROOT / "bench" / "labels" / "coverage.jsonl").read_text(encoding="utf-8")
+    lines = [json.loads(x) for x in text.splitlines() if x.strip()]
     out = []
     for i, line in enumerate(lines):
         points = list(line["points"])

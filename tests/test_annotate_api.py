@@ -191,7 +191,7 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
     db, tokens = prepared
     with serve_app(db) as base:
         for index, row in enumerate(PLAN[:3]):
-            for name, cat in zip(ANNOTATORS, row):
+            for name, cat in zip(ANNOTATORS, row, strict=True):
                 assert label(base, tokens[name], index, cat)[0] == 200
         assert call(base, "POST", "/api/finish", tokens["annotator1"])[0] == 409  # 3 items still open
     with serve_app(db) as base:  # a restart: same tokens, labels kept
@@ -202,7 +202,7 @@ def test_labels_survive_a_restart_then_consensus_adjudication_and_export(prepare
             == "contextual_inconsistency"
         )
         for index, row in enumerate(PLAN[3:], start=3):
-            for name, cat in zip(ANNOTATORS, row):
+            for name, cat in zip(ANNOTATORS, row, strict=True):
                 assert label(base, tokens[name], index, cat)[0] == 200
         assert (
             call(base, "PUT", "/api/items/0/adjudication", tokens["adjudicator"], {"category": "omission"})[0]

@@ -1,4 +1,5 @@
-"""Loaders: real rows of each source (tests/fixtures/data), MedBench fixtures, option encodings, bad input and the generic format."""
+"""Loaders: real rows of each source (tests/fixtures/data), MedBench fixtures, option encodings, bad input and
+the generic format."""
 
 from __future__ import annotations
 
@@ -326,7 +327,8 @@ def test_medbench_source_table_knows_both_releases_and_opencompass_names():
     expected = {
         "Med-Exam": "knowledge_qa", "MedMC": "knowledge_qa", "MedSpeQA": "knowledge_qa", "MedHC": "knowledge_qa",
         "MedExam_V4": "knowledge_qa", "MedEthics_V4": "safety_ethics", "MedSafety_V4": "safety_ethics",
-        "MedRxCheck_SCQ": "safety_ethics", "MedRxCheck_MSQ_V4": "safety_ethics", "CMB-Clin-extended": "complex_reasoning",
+        "MedRxCheck_SCQ": "safety_ethics", "MedRxCheck_MSQ_V4": "safety_ethics",
+        "CMB-Clin-extended": "complex_reasoning",
         "CMB-Clin-extended_V4": "complex_reasoning", "CMB-Clin": "complex_reasoning", "Med-Exam_test": "knowledge_qa",
         "Health_exam": "knowledge_qa", "SafetyBench": "safety_ethics", "Medicine_Counseling": "knowledge_qa",
         "CMeEE-V2": "language_understanding", "IMCS-V2-MRG": "language_generation",
@@ -353,7 +355,9 @@ def test_options_on_one_line_with_or_without_spaces(tmp_path, written):
 
 
 def test_options_inside_option_texts_are_not_labels():
-    assert parse_options("A.维生素B12B.叶酸C.铁剂D.维生素C") == {"A": "维生素B12", "B": "叶酸", "C": "铁剂", "D": "维生素C"}
+    assert parse_options("A.维生素B12B.叶酸C.铁剂D.维生素C") == {
+        "A": "维生素B12", "B": "叶酸", "C": "铁剂", "D": "维生素C"
+    }
     assert parse_options("A.维生素B.12缺乏B.叶酸缺乏") == {"A": "维生素B.12缺乏", "B": "叶酸缺乏"}
     assert parse_options("A. 0.3～0.9g B. 1～2g") == {"A": "0.3～0.9g", "B": "1～2g"}
     with pytest.raises(DatasetError):
@@ -374,13 +378,15 @@ def test_few_shot_examples_are_cut_off_the_stem(tmp_path, example):
 
 def test_lettered_sub_questions_of_an_open_task_are_not_options(tmp_path):
     question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
-    records = [mb(question, None, None, source="CMB-Clin", item_id=1), mb(question, None, None, source="MedMC", item_id=2)]
+    records = [mb(question, None, None, source="CMB-Clin", item_id=1),
+               mb(question, None, None, source="MedMC", item_id=2)]
     for sample in medbench.load(write_jsonl(tmp_path / "t.jsonl", records)):
         assert sample.kind == "open" and sample.options == {} and sample.question == question
 
 
 def test_a_question_ending_in_answer_keeps_it(tmp_path):
-    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", [mb("请写出本题的参考答案", None, None, source="MedHC")]))
+    records = [mb("请写出本题的参考答案", None, None, source="MedHC")]
+    [sample] = medbench.load(write_jsonl(tmp_path / "t.jsonl", records))
     assert sample.question == "请写出本题的参考答案"
 
 

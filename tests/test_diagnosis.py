@@ -33,7 +33,9 @@ def errors_block(n: int, low: dict[str, int] | None = None, **counts: int) -> di
             "weighted_shares": {k: (v / total if total else 0.0) for k, v in weighted.items()}}
 
 
-def facts(overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics) -> tuple[dict, dict]:
+def facts(
+    overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics
+) -> tuple[dict, dict]:
     summary = {"run_id": "r", "model": "m", "suite": "s", "overall": {"n": 100, **overall_metrics},
                "dimensions": {d: {"n": 50} for d in (dimension_errors or {})}}
     errors = {"overall": overall_errors or errors_block(20), "dimensions": dimension_errors or {}}
@@ -58,8 +60,8 @@ def test_omissions_over_40_percent_point_to_checklist_then_retrieval():
 def test_too_few_errors_are_reported_as_unchecked_not_as_a_finding():
     result = diagnose(*facts(errors_block(5, omission=5)))
     assert fired(result) == []
-    assert {"rule": "omission", "scope": "overall",
-            "reason": "only 5 observations behind errors.weighted_shares.omission (rule needs 10)"} in result["unchecked"]
+    reason = "only 5 observations behind errors.weighted_shares.omission (rule needs 10)"
+    assert {"rule": "omission", "scope": "overall", "reason": reason} in result["unchecked"]
 
 
 def test_hallucinations_in_generation_point_to_retrieval_backed_verification():
@@ -87,11 +89,13 @@ def test_format_mismatch_over_10_percent_points_to_json():
     result = diagnose(*facts(errors_block(40, format_mismatch=5, hallucination=35)))
     finding = next(f for f in result["findings"] if f["rule"] == "format_mismatch")
     assert finding["value"] == 0.125 and [i["name"] for i in finding["interventions"]] == ["json"]
-    assert "format_mismatch" not in {f["rule"] for f in diagnose(*facts(errors_block(40, format_mismatch=4)))["findings"]}
+    findings = diagnose(*facts(errors_block(40, format_mismatch=4)))["findings"]
+    assert "format_mismatch" not in {f["rule"] for f in findings}
 
 
 def test_dominant_causal_reasoning_deficiency_is_named_as_level_4_research():
-    summary, errors = facts(errors_block(20, omission=2), {"complex_reasoning": errors_block(12, causal_reasoning_deficiency=8)})
+    summary, errors = facts(errors_block(20, omission=2),
+                            {"complex_reasoning": errors_block(12, causal_reasoning_deficiency=8)})
     result = diagnose(summary, errors)
     finding = next(f for f in result["findings"] if f["rule"] == "causal_reasoning")
     assert finding["scope"] == "complex_reasoning" and finding["level"] == 4 and finding["interventions"] == []
@@ -135,7 +139,8 @@ rules:
     assert {"omission", "low_accuracy"} <= {f["rule"] for f in result["findings"]}
     assert "format_mismatch" not in {f["rule"] for f in result["findings"]}
     only = load_rules(write(tmp_path / "only.yaml", "replace: true\nrules:\n  - id: omission\n    signature: s\n"
-                                                   "    metric: errors.shares.omission\n    op: '>'\n    threshold: 0.1\n    level: 1\n"))
+                                                   "    metric: errors.shares.omission\n    op: '>'\n"
+                                                   "    threshold: 0.1\n    level: 1\n"))
     assert [r.id for r in only] == ["omission"]
 
 
@@ -210,7 +215,8 @@ def test_bare_wrong_letters_are_a_confident_output_error_finding(tmp_path):
         config = RunConfig(run_id="r", model="mock/first", suite="t", generation={"max_tokens": 50})
         store.save_run(config)
         store.save_samples("r", samples)
-        asyncio.run(run_eval(config, samples, get_model("mock/position", index=1), store, gen=GenerateConfig(), concurrency=4))
+        model = get_model("mock/position", index=1)
+        asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4))
     # a bare wrong letter is a certain output error: the distribution counts it with full weight
     from medgap.analysis.errors import error_distribution
 

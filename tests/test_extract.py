@@ -439,7 +439,8 @@ def readme_forms() -> list[tuple[str, str, str, str | None]]:
     forms = []
     for line in table:
         form, kind, reply, extracted = (cell.strip() for cell in line.strip("|").split(" | "))
-        forms.append((form, kind, reply.strip("`").replace("\\n", "\n"), None if extracted == "none" else extracted.strip("`")))
+        expected = None if extracted == "none" else extracted.strip("`")
+        forms.append((form, kind, reply.strip("`").replace("\\n", "\n"), expected))
     return forms
 
 
@@ -455,7 +456,8 @@ def test_lower_case_letters_count_only_where_they_can_only_be_letters():
     assert extract_choice("(b)", options) == "B" and extract_choice("a、c", options, multi=True) == "AC"
     assert extract_choice("ace", options, multi=True) == "ACE"
     assert extract_choice("answer: b", options) == "B" and extract_choice("答案是c。", options) == "C"
-    for reply in ("dead", "bed", "a bed", "答案：b超", "this is a test", "The answer is a bit tricky", "选择a型血的患者"):
+    for reply in ("dead", "bed", "a bed", "答案：b超", "this is a test", "The answer is a bit tricky",
+                  "选择a型血的患者"):
         assert extract_choice(reply, options, multi=True) is None, reply
 
 

@@ -46,7 +46,9 @@ def test_circled_enumeration_after_headed_sections(clin):
 def test_parenthesised_numbers_keep_each_item_whole(clin):
     points = split_reference(clin[("0", 1)])
     assert [p.split("：")[0] for p in points] == [
-        "睾丸鞘膜积液", "交通性鞘膜积液", "精索鞘膜积液", "隐睾", "急性肠梗阻", "此外，腹股沟区肿块还应与以下疾病鉴别:肿大的淋巴结、动（静）脉瘤、软组织肿瘤、脓肿、圆韧带囊肿、子宫内膜异位症等"
+        "睾丸鞘膜积液", "交通性鞘膜积液", "精索鞘膜积液", "隐睾", "急性肠梗阻",
+        "此外，腹股沟区肿块还应与以下疾病鉴别:肿大的淋巴结、动（静）脉瘤、"
+        "软组织肿瘤、脓肿、圆韧带囊肿、子宫内膜异位症等",
     ]
     # the item's internal "；" and sentences stay in one point
     assert points[1].count("。") == 3

@@ -24,7 +24,8 @@ from medgap.scoring.matching import (
 def clin(source_data):
     """(case id, points, reference) per CMB-Clin question."""
     cases = json.loads((source_data / "cmb_clin" / "CMB-test-qa.json").read_text(encoding="utf-8"))
-    return [(case["id"], split_reference(pair["answer"]), pair["answer"]) for case in cases for pair in case["QA_pairs"]]
+    return [(case["id"], split_reference(pair["answer"]), pair["answer"])
+            for case in cases for pair in case["QA_pairs"]]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_another_items_reference_scores_low(clin, ft):
 @pytest.mark.parametrize("item", [("0", 0), ("0", 1), ("0", 2), ("12", 0), ("17", 0)])
 def test_reference_with_one_point_deleted_loses_exactly_that_point_cmb(clin, item):
     by_key = {}
-    for group, points, reference in clin:
+    for group, points, _reference in clin:
         by_key.setdefault(group, []).append(points)
     points = by_key[item[0]][item[1]]
     for k in range(len(points)):
@@ -125,8 +126,10 @@ def test_synonyms_and_abbreviations_are_folded():
 
 def test_point_words_must_occur_together():
     point = ["肾阳虚则水液代谢失常"]
-    scattered = ("本病的发生与肾的功能密切相关，需要仔细询问既往病史和家族史。患者平素阳气不足，畏寒肢冷，喜热饮，精神较差。"
-                 "舌淡胖，苔白，脉沉细无力，属虚证表现。治疗上应注意调节水液平衡，避免过度利尿。代谢相关指标检查大致正常，"
+    scattered = ("本病的发生与肾的功能密切相关，需要仔细询问既往病史和家族史。"
+                 "患者平素阳气不足，畏寒肢冷，喜热饮，精神较差。"
+                 "舌淡胖，苔白，脉沉细无力，属虚证表现。治疗上应注意调节水液平衡，避免过度利尿。"
+                 "代谢相关指标检查大致正常，"
                  "可定期复查。饮食起居失常者应予以纠正。")
     one_bag = scattered.replace("。", "，")  # the same words, but no sentence boundaries to keep them apart
     assert lexical.match(point, scattered).covered == [False]

@@ -20,7 +20,8 @@ SCORES = ("accuracy", "accuracy_answered", "fill_accuracy", "micro_f1", "precisi
 
 def test_an_oracle_run_of_the_full_demo_suite_scores_one_everywhere(tmp_path):
     db = str(tmp_path / "runs.db")
-    run = CliRunner().invoke(app, ["run", "-m", "mock/oracle", "--suite", "demo-full", "--db", db, "--run-id", "o", "-q"])
+    run = CliRunner().invoke(app, ["run", "-m", "mock/oracle", "--suite", "demo-full", "--db", db,
+                                   "--run-id", "o", "-q"])
     assert run.exit_code == 0, run.output
     result = json.loads(CliRunner().invoke(app, ["results", "o", "--db", db, "--json"]).stdout)
     kinds = set()

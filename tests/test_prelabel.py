@@ -497,7 +497,8 @@ def test_an_open_answer_at_length_that_covers_no_point_is_a_low_confidence_hallu
 
 def test_an_open_answer_cut_off_after_answering_is_judged_on_its_content_and_near_misses_are_low_confidence():
     sample = open_item("o", ["甲", "乙", "丙", "丁"])
-    details = {"points": ["甲", "乙", "丙", "丁"], "covered": [True, True, True, False], "missed": ["丁"], "recall": 0.75}
+    details = {"points": ["甲", "乙", "丙", "丁"], "covered": [True, True, True, False], "missed": ["丁"],
+               "recall": 0.75}
     result = label(sample, "甲、乙、丙，以及", value=0.75, details=details, completion_tokens=512)
     assert result.category == "omission" and result.confidence == "low"  # 3 of 4 covered: maybe the matcher's miss
     assert "output_error" in result.secondary

@@ -97,7 +97,8 @@ def test_each_option_order_of_a_medbench_file_gets_its_own_reply(tmp_path):
     model = ReplayModel(str(write_jsonl(tmp_path / "preds.jsonl", prediction_lines)))
     replies = [answer(model, request) for request in requests]
     assert [r.text for r in replies[:3]] == ["答案：A", "答案：B", "答案：D"]
-    for request, reply in zip(requests, replies[:3]):  # every reply names 肝硬化 in the order it was asked
+    # every reply names 肝硬化 in the order it was asked
+    for request, reply in zip(requests, replies[:3], strict=False):
         assert request.attempt.options[reply.text[-1]] == "肝硬化"
     assert replies[3].error is not None and replies[3].error.startswith("replay: no prediction for other.id 8")
 
@@ -106,7 +107,7 @@ def test_an_order_the_file_does_not_have_is_not_answered(tmp_path):
     shown = [f"{letter}. {text}" for letter, text in OPTIONS.items()]
     model = ReplayModel(str(write_jsonl(tmp_path / "preds.jsonl", [
         medbench_line("门静脉高压最常见的病因是？", "答案：A", 7, shown)])))
-    shuffled = dict(zip("ABCD", ["肝囊肿", "肝硬化", "胆结石", "胃炎"]))
+    shuffled = dict(zip("ABCD", ["肝囊肿", "肝硬化", "胆结石", "胃炎"], strict=True))
     reply = answer(model, request_for("门静脉高压最常见的病因是？", shuffled, 7))
     assert reply.error is not None and "order asked" in reply.error
 
@@ -181,7 +182,8 @@ def test_lines_without_ids_match_whichever_side_carries_the_options(tmp_path):
     add a preamble and an answer prompt: both sides read the same stem and options."""
     shown = "\n".join(f"{k}. {v}" for k, v in OPTIONS.items())
     data = write_jsonl(tmp_path / "Med-Exam.jsonl", [
-        {"question": f"门静脉高压最常见的病因是？\n{shown}", "options": None, "answer": "A", "other": {"source": "Med-Exam"}}])
+        {"question": f"门静脉高压最常见的病因是？\n{shown}", "options": None, "answer": "A",
+         "other": {"source": "Med-Exam"}}])
     predictions = write_jsonl(tmp_path / "preds.jsonl", [
         {"question": "请回答下面的单项选择题。\n## 问题\n门静脉高压最常见的病因是\n答:",
          "options": [f"{k}. {v}" for k, v in OPTIONS.items()], "answer": "答案：A"}])
@@ -195,7 +197,8 @@ def test_an_open_question_with_lettered_sub_questions_matches_a_line_without_tas
     question = "病例：男，60岁，突发胸痛。\n请回答：\nA. 诊断及依据\nB. 进一步检查"
     data = write_jsonl(tmp_path / "CMB-Clin.jsonl", [
         {"question": question, "options": None, "answer": "", "other": {"source": "CMB-Clin"}}])
-    predictions = write_jsonl(tmp_path / "preds.jsonl", [{"question": question + "\n答:", "answer": "急性心梗；心电图。"}])
+    predictions = write_jsonl(tmp_path / "preds.jsonl",
+                              [{"question": question + "\n答:", "answer": "急性心梗；心电图。"}])
     [request] = requests_from_loader(data)
     assert request.sample.kind == "open"
     assert answer(ReplayModel(str(predictions)), request).text == "急性心梗；心电图。"

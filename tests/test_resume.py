@@ -60,7 +60,8 @@ def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
         asked_before = asked_per_item(server.per_question, ITEMS)
         assert all(asked_before[i] == 1 for i in stored_items)
 
-        second = subprocess.run(command, check=False, env=environment(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, check=False, env=environment(), cwd=tmp_path, capture_output=True, text=True,
+                                timeout=120)
         assert second.returncode == 0, second.stderr
         asked_after = asked_per_item(server.per_question, ITEMS)
 

@@ -39,7 +39,7 @@ def row(sample, permutation, order, asked=None, error=False):
 def by_content(sample, contents, orders=CYCLIC, start=0):
     """Rows whose answers pick the given original letters (None = unanswered, "ERR" = errored)."""
     rows = []
-    for permutation, (order, content) in enumerate(zip(orders, contents), start=start):
+    for permutation, (order, content) in enumerate(zip(orders, contents, strict=False), start=start):
         if content == "ERR":
             rows.append(row(sample, permutation, order, error=True))
             continue

@@ -48,7 +48,7 @@ def test_two_processes_on_one_run_id_never_mix(tmp_path):
         outs = [proc.communicate(timeout=120) for proc in procs]
     codes = sorted(proc.returncode for proc in procs)
     assert codes == [0, 1], outs
-    loser = next(err for proc, (_, err) in zip(procs, outs) if proc.returncode == 1)
+    loser = next(err for proc, (_, err) in zip(procs, outs, strict=True) if proc.returncode == 1)
     assert "is being run by another process" in " ".join(loser.split()) or "made with other settings" in loser
     assert "Traceback" not in loser
     assert asked_per_item(server.per_question, items) == [1] * items  # every item asked once, by one process
@@ -149,7 +149,8 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True,
+                                timeout=60)
         with Store(db) as store:
             (info,) = store.run_infos()
         run_id = info.config.run_id
@@ -157,7 +158,8 @@ def test_a_run_that_died_is_shown_failed_and_the_same_command_resumes_it(tmp_pat
         assert "failed" in line and f"{info.answered}/{items}" in line
         assert max(len(line) for line in listed.stdout.splitlines()) <= 80
 
-        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, env=env, cwd=tmp_path, check=False, capture_output=True, text=True,
+                                timeout=120)
         assert second.returncode == 0, second.stderr
         assert f"resuming run {run_id}" in " ".join(second.stderr.split())
     with Store(db) as store:

@@ -81,9 +81,10 @@ def test_credentials_in_the_model_string_are_stored_nowhere(tmp_path):
 def assert_nowhere(tmp_path, db, run_id: str, terminal: str, secret: str) -> None:
     """Not on the terminal, in the database files, the export, `medgap runs` or the report."""
     env = environment()
-    exported = subprocess.run(medgap("export", run_id, "--db", db), env=env, check=False, capture_output=True, text=True,
-                              timeout=60)
-    listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True, timeout=60)
+    exported = subprocess.run(medgap("export", run_id, "--db", db), env=env, check=False, capture_output=True,
+                              text=True, timeout=60)
+    listed = subprocess.run(medgap("runs", "--db", db), env=env, check=False, capture_output=True, text=True,
+                            timeout=60)
     report = subprocess.run(medgap("report", run_id, "--db", db, "-o", tmp_path / "report.html"), env=env,
                             check=False, capture_output=True, text=True, timeout=120)
     assert exported.returncode == 0 and listed.returncode == 0 and report.returncode == 0, report.stderr
@@ -109,7 +110,7 @@ def test_a_401_echo_is_redacted_in_the_terminal_and_the_rows(tmp_path):
     with serve(server) as base_url:
         ran = subprocess.run(medgap("run", "-m", "openai/m", "--suite", data, "--db", db, "--base-url", base_url,
                                     "--max-failures", "2", "-c", "1"),
-                             env=environment(OPENAI_API_KEY=KEY), cwd=tmp_path, check=False, capture_output=True, text=True,
-                             timeout=120)
+                             env=environment(OPENAI_API_KEY=KEY), cwd=tmp_path, check=False, capture_output=True,
+                             text=True, timeout=120)
     assert ran.returncode == 1 and "HTTP 401" in ran.stderr
     assert KEY not in ran.stdout + ran.stderr and files_contain(tmp_path, KEY) == []

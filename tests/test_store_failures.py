@@ -21,7 +21,8 @@ from medgap.store import Store
 def small_disk(where: Path, size: str, read_only: bool = False):
     where.mkdir()
     options = f"size={size}" + (",ro" if read_only else "")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=False, capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=False,
+                             capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
     try:
@@ -35,7 +36,8 @@ def remount_read_only(where: Path) -> None:
 
 
 def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(medgap(*args), env=environment(), cwd=cwd, check=False, capture_output=True, text=True, timeout=120)
+    return subprocess.run(medgap(*args), env=environment(), cwd=cwd, check=False, capture_output=True, text=True,
+                          timeout=120)
 
 
 def assert_clean(result: subprocess.CompletedProcess, *expected: str) -> str:
@@ -48,8 +50,9 @@ def assert_clean(result: subprocess.CompletedProcess, *expected: str) -> str:
 
 
 def big_items(path: Path, n: int, chars: int) -> Path:
-    lines = [json.dumps({"question": f"第{i}题" + "患者" * (chars // 2), "options": ["A. 甲", "B. 乙", "C. 丙", "D. 丁"],
-                         "answer": "C", "other": {"source": "Med-Exam", "id": i}}, ensure_ascii=False)
+    lines = [json.dumps({"question": f"第{i}题" + "患者" * (chars // 2),
+                         "options": ["A. 甲", "B. 乙", "C. 丙", "D. 丁"], "answer": "C",
+                         "other": {"source": "Med-Exam", "id": i}}, ensure_ascii=False)
              for i in range(n)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

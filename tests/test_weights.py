@@ -48,7 +48,8 @@ class CountingFinder:
 
 def test_assembles_the_parts_in_order_and_records_the_verified_hash(tmp_path):
     spec = spec_for()
-    path = default_model_path(False, spec=spec, find_part=CountingFinder(fake_parts(tmp_path)), directory=tmp_path / "c")
+    finder = CountingFinder(fake_parts(tmp_path))
+    path = default_model_path(False, spec=spec, find_part=finder, directory=tmp_path / "c")
     assert path == tmp_path / "c" / "fake.gguf"
     assert path.read_bytes() == b"".join(CHUNKS)
     assert spec.sha256 in (tmp_path / "c" / "fake.gguf.sha256").read_text()

@@ -28,12 +28,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from hand_answers import HAND, HAND_ERRORS
-from model_labels import COVERAGE, ERRORS
+from hand_answers import HAND, HAND_ERRORS  # noqa: E402 - sys.path is set first
+from model_labels import COVERAGE, ERRORS  # noqa: E402 - sys.path is set first
 
-from medgap.records import Attempt, Response, Row, Sample
-from medgap.scoring import score
-from medgap.scoring.keypoints import key_points
+from medgap.records import Attempt, Response, Row, Sample  # noqa: E402 - sys.path is set first
+from medgap.scoring import score  # noqa: E402 - sys.path is set first
+from medgap.scoring.keypoints import key_points  # noqa: E402 - sys.path is set first
 
 
 def split_of(item_id: str) -> str:
@@ -77,7 +77,7 @@ def main() -> None:
     counts: dict[str, int] = {}
     if len(HAND_ERRORS) != len(HAND):
         raise SystemExit(f"{len(HAND_ERRORS)} hand error labels for {len(HAND)} hand answers")
-    for (item_id, model, answer, labels), (category, reason) in zip(HAND, HAND_ERRORS):
+    for (item_id, model, answer, labels), (category, reason) in zip(HAND, HAND_ERRORS, strict=True):
         counts[item_id] = counts.get(item_id, 0) + 1
         uid = f"{model}:{item_id}:{counts[item_id]}"
         sample = samples[item_id]

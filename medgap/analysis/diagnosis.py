@@ -19,8 +19,9 @@ exists, and the interventions to try in order. Findings are ranked by how far pa
 they are (relative to it); the plan lists each intervention once, in the order the ranked findings
 name them. A finding on an error category that rests mostly on low-confidence pre-labels (more than
 `REVIEW_SHARE` of that category's labels are guesses) is marked `to_review`: it is listed after the
-confident findings and adds nothing to the plan until people (or a judge) have checked those labels. Level 4 (causal reasoning) is research: its rule names the signature and what is known,
-and suggests no intervention as a fix.
+confident findings and adds nothing to the plan until people (or a judge) have checked those labels.
+Level 4 (causal reasoning) is research: its rule names the signature and what is known, and suggests
+no intervention as a fix.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ RULES: list[Rule] = [
          threshold=0.05, support="metrics.n", min_support=20, level=1, interventions=["json", "cot"],
          advice="The model often commits to no option: a required JSON answer field, or reasoning that "
                 "ends in an answer, makes it commit."),
-    Rule(id="output_error", signature="broken output or bare wrong options", metric="errors.weighted_shares.output_error",
+    Rule(id="output_error", signature="broken output or bare wrong options",
+         metric="errors.weighted_shares.output_error",
          op=">", threshold=0.15, support="errors.n", min_support=10, level=1, interventions=["cot"],
          advice="Truncated, looping or garbled replies: raise --max-tokens, check the chat template and stop "
                 "tokens, and lower the temperature before trying any intervention. Wrong options given bare "
@@ -297,7 +299,8 @@ def load_rules(path: str | Path, base: list[Rule] | None = None) -> list[Rule]:
     except OSError as exc:
         raise RulesFileError(f"cannot read: {exc}", path) from None
     except yaml.MarkedYAMLError as exc:
-        raise RulesFileError(f"invalid YAML: {exc.problem}", path, exc.problem_mark.line + 1 if exc.problem_mark else None) from None
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise RulesFileError(f"invalid YAML: {exc.problem}", path, line) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
         raise RulesFileError("expected a mapping with a 'rules' list", path, 1, "rules")
     unknown = sorted(set(raw) - {"replace", "rules"})
@@ -342,5 +345,6 @@ def rules_table_markdown(rules: list[Rule] | None = None) -> str:
     for r in rules if rules is not None else RULES:
         needs = f"{r.support} ≥ {r.min_support}" if r.support else "–"
         tried = " → ".join(r.interventions) or ("research, no intervention" if r.level == 4 else "see advice")
-        lines.append(f"| {r.id} | {r.signature} | {r.scope} | `{r.metric} {r.op} {r.threshold:g}` | {needs} | {r.level} | {tried} |")
+        condition = f"`{r.metric} {r.op} {r.threshold:g}`"
+        lines.append(f"| {r.id} | {r.signature} | {r.scope} | {condition} | {needs} | {r.level} | {tried} |")
     return "\n".join(lines)

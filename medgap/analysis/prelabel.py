@@ -402,7 +402,8 @@ def wrong_choice_rule(row: Row, sample: Sample | None, max_tokens: int | None) -
     endorsed = supported_letters(text, row.attempt.options, extracted)
     if endorsed:
         return [Finding("contextual_inconsistency", "concludes_against_reasoning", "medium",
-                        f"the reasoning endorses {''.join(endorsed)} but the answer is {extracted}: “{clip(text, 40)}”")]
+                        f"the reasoning endorses {''.join(endorsed)} but the answer is {extracted}: "
+                        f"“{clip(text, 40)}”")]
     if case_given(row, sample):
         return [Finding("causal_reasoning_deficiency", "argued_wrong_option", "low",
                         f"reasons its way to a wrong option ({extracted}) on a case: “{clip(text, 40)}”")]
@@ -419,8 +420,9 @@ def wrong_diagnosis_rule(row: Row, sample: Sample | None, max_tokens: int | None
 
     details = row.score.details
     points, covered = details.get("points") or [], details.get("covered") or []
-    missed_diagnoses = [p for p, c in zip(points, covered) if not c and read_point(p).kind == "diagnosis"]
-    if not missed_diagnoses or any(c for p, c in zip(points, covered) if read_point(p).kind == "diagnosis"):
+    missed_diagnoses = [p for p, c in zip(points, covered, strict=False) if not c and read_point(p).kind == "diagnosis"]
+    covered_diagnoses = (c for p, c in zip(points, covered, strict=False) if read_point(p).kind == "diagnosis")
+    if not missed_diagnoses or any(covered_diagnoses):
         return []
     said = stated_diagnosis(row.response.text or "")
     if not said or vaguer(said, missed_diagnoses[0]):

@@ -16,7 +16,7 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.records import Gold, Sample, Source
+from medgap.records import Dimension, Gold, Sample, Source
 
 DATASET = "CMB-Clin"
 ATTRIBUTION = (
@@ -24,7 +24,7 @@ ATTRIBUTION = (
     "https://github.com/FreedomIntelligence/CMB"
 )
 LICENSE = "Apache-2.0"
-DIMENSION = "complex_reasoning"
+DIMENSION: Dimension = "complex_reasoning"
 TASK = "cmb-clin"
 
 
@@ -38,7 +38,7 @@ def _case_fields(case: Any) -> tuple[str, str, list[Any]]:
 
 
 def parse_pair(
-    case: dict[str, Any], pair: Any, number: int, *, path: Path, line: int, index: int, dimension: str
+    case: dict[str, Any], pair: Any, number: int, *, path: Path, line: int, index: int, dimension: Dimension
 ) -> Sample:
     field = f"QA_pairs[{number - 1}]"
     if not isinstance(pair, dict):

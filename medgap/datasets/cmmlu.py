@@ -17,15 +17,15 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.records import Gold, Sample, Source
+from medgap.records import Dimension, Gold, Sample, Source
 
 DATASET = "CMMLU"
 ATTRIBUTION = "CMMLU: Measuring massive multitask language understanding in Chinese (Li et al., 2023), https://github.com/haonan-li/CMMLU"
 LICENSE = "CC BY-NC-SA 4.0"
-DIMENSION = "knowledge_qa"
+DIMENSION: Dimension = "knowledge_qa"
 
 
-def parse_row(row: dict[str, str], *, path: Path, line: int, subject: str, dimension: str) -> Sample:
+def parse_row(row: dict[str, str], *, path: Path, line: int, subject: str, dimension: Dimension) -> Sample:
     check_cells(row)
     options = {letter: required_text(row, letter).strip() for letter in row if _is_option_column(letter)}
     task = f"cmmlu-{subject}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,7 +35,7 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.records import CHOICE_KINDS, DIMENSIONS, Gold, Kind, Sample, Source
+from medgap.records import CHOICE_KINDS, DIMENSIONS, Dimension, Gold, Kind, Sample, Source
 
 KINDS: tuple[str, ...] = get_args(Kind)
 class FieldMap(BaseModel):
@@ -71,7 +71,7 @@ def _column_options(record: dict[str, Any], columns: list[str]) -> dict[str, str
     while cells and (cells[-1] is None or not str(cells[-1]).strip()):
         cells.pop()
     options = {}
-    for index, (column, cell) in enumerate(zip(columns, cells)):
+    for index, (column, cell) in enumerate(zip(columns, cells, strict=False)):
         if cell is None or not str(cell).strip():
             raise DatasetError("empty option between filled ones", field=column)
         options[chr(ord("A") + index)] = str(cell).strip()
@@ -90,7 +90,7 @@ def _options(record: dict[str, Any], fields: FieldMap) -> dict[str, str]:
 
 def _kind(
     record: dict[str, Any], fields: FieldMap, options: dict[str, str], gold: Gold | None, question: str
-) -> str:
+) -> Kind:
     stated = _present(record, fields.kind)
     if stated is not None:
         kind = str(stated).strip()
@@ -99,7 +99,7 @@ def _kind(
         if (kind in CHOICE_KINDS) != bool(options):
             need = "needs options" if kind in CHOICE_KINDS else "must not have options"
             raise DatasetError(f"a {kind} item {need}", field=fields.kind)
-        return kind
+        return cast(Kind, kind)  # checked against KINDS above
     return choice_kind(options, gold, question)
 
 
@@ -122,7 +122,7 @@ def _gold(record: dict[str, Any], fields: FieldMap, options: dict[str, str]) -> 
     return Gold(structure=answer, key_points=points)
 
 
-def _dimension(record: dict[str, Any], fields: FieldMap, override: str | None) -> str:
+def _dimension(record: dict[str, Any], fields: FieldMap, override: Dimension | None) -> Dimension:
     if override is not None:
         return override
     stated = _present(record, fields.dimension)
@@ -138,7 +138,7 @@ def _dimension(record: dict[str, Any], fields: FieldMap, override: str | None) -
 
 
 def parse_record(
-    record: dict[str, Any], fields: FieldMap, *, path: Path, line: int, dimension: str | None, task: str
+    record: dict[str, Any], fields: FieldMap, *, path: Path, line: int, dimension: Dimension | None, task: str
 ) -> Sample:
     question = required_text(record, fields.question).strip()
     options = _options(record, fields)

@@ -43,7 +43,7 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.records import DIMENSIONS, Gold, Sample, Source
+from medgap.records import DIMENSIONS, Dimension, Gold, Sample, Source
 from medgap.scoring.extraction import SOURCE_TYPES, source_key
 
 DATASET = "MedBench"
@@ -53,7 +53,7 @@ LICENSE = "MedBench terms of use"
 # MedBench task (`other.source`, else the file name) -> dimension. Names are matched ignoring case,
 # '-', '_' and spaces; a release suffix (`MedExam_V4`) or split word (`_test`) is dropped when the
 # name itself is not in the table (see `dimension_for`).
-SOURCE_DIMENSIONS: dict[str, str] = {
+SOURCE_DIMENSIONS: dict[str, Dimension] = {
     # 医学知识问答 — exam questions and consultation answers recall knowledge. MedHC (health) and
     # MedMC (medication consultation) are single consultation questions, not cases.
     "Med-Exam": "knowledge_qa",
@@ -151,7 +151,7 @@ def canonical_source(source: str) -> str | None:
     return None
 
 
-def dimension_for(source: str) -> str | None:
+def dimension_for(source: str) -> Dimension | None:
     key = canonical_source(source)
     return None if key is None else _BY_NORMALISED[key]
 
@@ -236,9 +236,8 @@ def _split_examples(body: str) -> tuple[str | None, str]:
     """(worked examples, the rest) of a body where choice questions with their answers ("答: B")
     precede the question; (None, body) when the text before the last answer line is not a choice
     question (a dialogue's "答：" lines stay in the stem)."""
-    last = None
-    for last in _EXAMPLE_ANSWER.finditer(body):
-        pass
+    matches = list(_EXAMPLE_ANSWER.finditer(body))
+    last = matches[-1] if matches else None
     if last is None or not body[last.end() :].strip():
         return None, body
     examples = body[: last.start()]
@@ -416,7 +415,7 @@ def text_has_options(source: str) -> bool:
     )
 
 
-def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: str | None) -> Sample:
+def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: Dimension | None) -> Sample:
     other = _other(record)
     source_name, from_other = source_of(record, path)
     task = f"medbench-{source_name}"
@@ -467,8 +466,9 @@ class _Items:
             _merge_copy(first, sample, line)
             return
         if sample.id in self.samples:
-            same = [s for s in self.samples.values() if s.metadata["other"].get("id") == sample.metadata["other"].get("id")
-                    and s.task == sample.task]
+            other_id = sample.metadata["other"].get("id")
+            same = [s for s in self.samples.values()
+                    if s.metadata["other"].get("id") == other_id and s.task == sample.task]
             twins = [s for s in same if s.metadata["question_key"] == sample.metadata["question_key"]]
             for rank, twin in enumerate(twins):  # replay tells identical questions apart by it
                 twin.metadata["copy"] = rank
@@ -515,9 +515,10 @@ def submission_record(sample: Sample, permutation: int, answer: str | None) -> d
     `sample`, as read, with `answer` set; None for samples not read from a MedBench file."""
     occurrences = sample.metadata.get("occurrences")  # one per given option order, in order
     originals = [o["original"] for o in occurrences] if occurrences else [sample.metadata.get("original")]
-    if permutation >= len(originals) or not isinstance(originals[permutation], dict):
+    original = originals[permutation] if permutation < len(originals) else None
+    if not isinstance(original, dict):
         return None
-    return {**originals[permutation], "answer": answer}
+    return {**original, "answer": answer}
 
 
 def submission_line(sample: Sample, permutation: int) -> int:

@@ -25,7 +25,7 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.records import Gold, Sample, Source
+from medgap.records import Dimension, Gold, Kind, Sample, Source
 
 DATASET = "MTCMB"
 ATTRIBUTION = (
@@ -35,7 +35,7 @@ ATTRIBUTION = (
 LICENSE = "CC-BY 4.0"
 
 # Task (file name suffix) -> dimension.
-TASK_DIMENSIONS = {
+TASK_DIMENSIONS: dict[str, Dimension] = {
     "ED-A": "knowledge_qa",  # attending-physician exam bank
     "ED-B": "knowledge_qa",  # licensing mock exams
     "SE-A": "safety_ethics",  # toxic herbs, dosage limits, contraindications (fill-in)
@@ -49,7 +49,7 @@ _TASK_SUFFIX = re.compile(r"(?:^|[-_])(ED-[AB]|SE-[AB]|FT)$", re.IGNORECASE)
 _ITEM_NUMBER = re.compile(r"^\s*\d{1,4}\s*[.．、]\s*(?!\d)")  # ED-B keeps the exam's "64." prefix
 
 
-def task_dimension(stem: str) -> str | None:
+def task_dimension(stem: str) -> Dimension | None:
     match = _TASK_SUFFIX.search(stem)
     return TASK_DIMENSIONS[match.group(1).upper()] if match else None
 
@@ -59,7 +59,7 @@ def _clean(text: str) -> str:
     return html.unescape(text).strip()
 
 
-def _gold_and_kind(record: dict[str, Any], options: dict[str, str]) -> tuple[Gold, str]:
+def _gold_and_kind(record: dict[str, Any], options: dict[str, str]) -> tuple[Gold, Kind]:
     if record.get("points") is not None:
         points = [_clean(point) for point in bullet_points(record["points"], field="points")]
         return Gold(text="\n".join(points), key_points=points), "open"
@@ -70,7 +70,7 @@ def _gold_and_kind(record: dict[str, Any], options: dict[str, str]) -> tuple[Gol
     return Gold(text=_clean(answer)), "fill"
 
 
-def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: str) -> Sample:
+def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: Dimension) -> Sample:
     task = f"mtcmb-{path.stem}"
     item_id = required_text(record, "id").strip()
     options = {letter: _clean(text) for letter, text in parse_options(record.get("options")).items()}

@@ -11,12 +11,12 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 
 from medgap.datasets.errors import DatasetError
-from medgap.records import DIMENSIONS, Gold
+from medgap.records import DIMENSIONS, Dimension, Gold, Kind
 
 log = logging.getLogger("medgap.datasets")
 
@@ -136,7 +136,7 @@ def csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]
                 message = f"expected {len(header)} cells as in the header, found {len(values)}"
                 yield start, {_CELL_COUNT_ERROR: message}
                 continue
-            yield start, dict(zip(header, values))
+            yield start, dict(zip(header, values, strict=True))
 
     return header, numbered()
 
@@ -437,17 +437,17 @@ def bullet_points(value: Any, field: str = "key_points") -> list[str]:
     return points
 
 
-def resolve_dimension(dimension: str | None, path: Path | None = None) -> str | None:
+def resolve_dimension(dimension: str | None, path: Path | None = None) -> Dimension | None:
     """A dimension given for every item of the file at `path` (checked), or None."""
     if dimension is not None and dimension not in DIMENSIONS:
         raise DatasetError(f"unknown dimension {dimension!r} (one of {', '.join(DIMENSIONS)})", path=path)
-    return dimension
+    return cast(Dimension | None, dimension)  # checked against DIMENSIONS above
 
 
 MULTI_HINTS = ("多选", "多项", "不定项")
 
 
-def choice_kind(options: dict[str, str], gold: Gold | None, question: str) -> str:
+def choice_kind(options: dict[str, str], gold: Gold | None, question: str) -> Kind:
     """The kind of an item whose file does not say it: open without options; else multi when the
     gold has several letters, or (no gold) the question says so (多选, 不定项)."""
     if not options:

@@ -10,10 +10,14 @@ from medgap.models.base import GenerateConfig, Model, ModelRequest
 
 # provider -> (module, class name, one-line description)
 PROVIDERS: dict[str, tuple[str, str, str]] = {
-    "mock": ("medgap.models.mock", "MockModel", "deterministic test models: oracle, first, random, refuse, position?index=N"),
-    "openai": ("medgap.models.openai", "OpenAIModel", "any OpenAI-compatible chat endpoint (--base-url, key from $OPENAI_API_KEY)"),
-    "replay": ("medgap.models.replay", "ReplayModel", "answers from a MedBench-format predictions JSONL: replay/<path>"),
-    "local": ("medgap.models.local", "LocalModel", "in-process GGUF through llama-cpp-python: local/default or local/<path.gguf>"),
+    "mock": ("medgap.models.mock", "MockModel",
+             "deterministic test models: oracle, first, random, refuse, position?index=N"),
+    "openai": ("medgap.models.openai", "OpenAIModel",
+               "any OpenAI-compatible chat endpoint (--base-url, key from $OPENAI_API_KEY)"),
+    "replay": ("medgap.models.replay", "ReplayModel",
+               "answers from a MedBench-format predictions JSONL: replay/<path>"),
+    "local": ("medgap.models.local", "LocalModel",
+              "in-process GGUF through llama-cpp-python: local/default or local/<path.gguf>"),
 }
 
 DEFAULT_MODEL = "local/default"

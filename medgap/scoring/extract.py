@@ -2,7 +2,8 @@
 
 Readers run in priority order and the first one with a verdict decides. A verdict is the letters
 found, or HEDGE when the answer declines or names options without choosing (scored as unanswered).
-Order: the chosen options listed one per line with their texts > an answer the text starts with ("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
+Order: the chosen options listed one per line with their texts > an answer the text starts with
+("C。解析：A项…", "答案：C", a JSON reply) > the last explicit
 marker ("…因此答案是C", "故选D", "C项正确") > JSON inside the text > refusal/hedge > a last line that is
 just the answer > standalone letters > option texts without letters ("首选胺碘酮"; for a multi-answer item a list,
 "发热、咳嗽、盗汗"). Lower-case letters count where they can only be letters ("b", "答案：b"); "(A)(C)(E)"
@@ -68,6 +69,15 @@ _ASCII_FORMS = (
 )
 
 LEADING_JUNK = re.compile(r"[\s>#\"'“‘「【(\[$]*")
+
+
+def _junk_end(text: str) -> int:
+    """Where `text` starts after leading quotes, brackets, markdown marks and spaces."""
+    match = LEADING_JUNK.match(text)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 ITEM_STYLE = re.compile(r"[ \t]*[.、:)][ \t]*\S")  # "A. 利多卡因…": an option being discussed
 DECLINE = re.compile(
     r"无法(?:回答|作答|确定|判断|选择|给出|提供)|不能(?:回答|确定|判断|提供|给出)|不确定|难以(?:确定|判断)"
@@ -206,7 +216,8 @@ def _capital_letters(body: str, letters: set[str]) -> str:
         letter = match.group(1)
         if letter.upper() not in letters:
             return match.group()
-        return match.group()[: match.start(1) - match.start()] + letter.upper() + match.group()[match.end(1) - match.start() :]
+        text = match.group()
+        return text[: match.start(1) - match.start()] + letter.upper() + text[match.end(1) - match.start() :]
 
     return _LOWER_AFTER_MARKER.sub(capital, body)
 
@@ -259,7 +270,7 @@ def _option_starting_at(text: str, start: int, item: _Item) -> str | None:
     found = []
     for letter, option in item.options.items():
         option = _option_text(option)
-        option = option[LEADING_JUNK.match(option).end() :]  # "$A，B，C$均对" as shown after "$"
+        option = option[_junk_end(option) :]  # "$A，B，C$均对" as shown after "$"
         if option[:1].isascii() and option[:1].isalpha() and text.startswith(option, start):
             found.append((len(option), letter))
     return max(found)[1] if found else None
@@ -267,7 +278,7 @@ def _option_starting_at(text: str, start: int, item: _Item) -> str | None:
 
 def _read_leading(body: str, item: _Item) -> Verdict:
     """An answer the text starts with wins over letters its explanation mentions later."""
-    start = LEADING_JUNK.match(body).end()
+    start = _junk_end(body)
     if body.startswith(("{", "```"), start):
         return _read_json(body, item)
     marker = item.patterns.prefix_marker.match(body, start)
@@ -291,9 +302,8 @@ def _is_line_item(line: str, item: _Item) -> bool:
 
 
 def _last_prefix_marker(body: str, item: _Item) -> Verdict:
-    last = None
-    for last in item.patterns.prefix_marker.finditer(body):
-        pass
+    matches = list(item.patterns.prefix_marker.finditer(body))
+    last = matches[-1] if matches else None
     if last is None:
         return None
     hedge = item.patterns.letter_hedge.search(body, max(0, last.start() - 20))
@@ -351,7 +361,7 @@ def _read_final_line(body: str, item: _Item) -> Verdict:
     before = before.rstrip()
     if before and _is_line_item(before[before.rfind("\n") + 1 :], item):
         return None
-    lead = item.patterns.leading.match(last, LEADING_JUNK.match(last).end())
+    lead = item.patterns.leading.match(last, _junk_end(last))
     if lead is None:
         return None
     letters = _letters(lead, item)
@@ -397,9 +407,8 @@ def _option_text(text: str) -> str:
 
 def _committed_parts(body: str, item: _Item) -> Iterator[str]:
     """The concluding sentence, then the first one unless it opens an option-by-option analysis."""
-    last = None
-    for last in CONCLUSION.finditer(body):
-        pass
+    matches = list(CONCLUSION.finditer(body))
+    last = matches[-1] if matches else None
     if last is not None:
         yield _sentence_from(body, last.start())
     start = len(body) - len(body.lstrip())
@@ -439,7 +448,9 @@ def _names_one_character(part: str, text: str) -> bool:
 
 
 # A line that only introduces the answer: "答案：", "正确答案是：", "应选:".
-_INTRO_LINE = re.compile(r"[ \t>#]*(?:正确|最终)?(?:答案|选项|选择)?[ \t]*(?:应该|应)?[ \t]*(?:是|为|选|有)?[ \t]*[:]?[ \t]*")
+_INTRO_LINE = re.compile(
+    r"[ \t>#]*(?:正确|最终)?(?:答案|选项|选择)?[ \t]*(?:应该|应)?[ \t]*(?:是|为|选|有)?[ \t]*[:]?[ \t]*"
+)
 _LISTED_OPTION = re.compile(r"[ \t>#*-]*([A-Z])[ \t]*[.、:)][ \t]*(\S.*?)[ \t]*")
 
 
@@ -468,7 +479,9 @@ def _read_option_lines(body: str, item: _Item) -> Verdict:
 
 
 _TEXT_LIST_SEPARATOR = re.compile(r"[ \t]*(?:[、,;/]|以及|和|及|与)[ \t]*|[ \t]+")
-_LIST_INTRO = re.compile(r"^.*?(?:答案|选项|选择|应选|选)[ \t]*(?:应该|应)?[ \t]*(?:是|为|有)?[ \t]*[:]?[ \t]*", re.DOTALL)
+_LIST_INTRO = re.compile(
+    r"^.*?(?:答案|选项|选择|应选|选)[ \t]*(?:应该|应)?[ \t]*(?:是|为|有)?[ \t]*[:]?[ \t]*", re.DOTALL
+)
 
 
 def _read_text_list(body: str, item: _Item) -> Verdict:

@@ -77,7 +77,7 @@ class Matcher(ABC):
     async def amatch(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
         return self.match(points, answer, sample)
 
-    def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:
+    def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:  # noqa: B027 - optional hook
         """Called once before many jobs are matched (batching hook; nothing to do by default)."""
 
     def describe(self) -> dict[str, Any]:
@@ -87,7 +87,13 @@ class Matcher(ABC):
 # lexical --------------------------------------------------------------------------------------
 
 STOPWORDS = frozenset(
-    ["的", "了", "和", "与", "及", "以及", "或", "或者", "等", "是", "为", "在", "有", "可", "可以", "应", "应该", "需", "需要", "进行", "行", "一", "个", "该", "此", "本", "其", "并", "且", "而", "以", "对", "于", "从", "也", "都", "则", "即", "如", "被", "将", "把", "着", "之", "者", "所", "由", "因", "因此", "所以", "但", "但是", "这", "那", "这些", "例", "本例", "考虑", "提示", "可能", "主要", "包括", "如下", "上述", "时", "后", "中", "无", "不"]
+    [
+        "的", "了", "和", "与", "及", "以及", "或", "或者", "等", "是", "为", "在", "有", "可", "可以", "应",
+        "应该", "需", "需要", "进行", "行", "一", "个", "该", "此", "本", "其", "并", "且", "而", "以", "对",
+        "于", "从", "也", "都", "则", "即", "如", "被", "将", "把", "着", "之", "者", "所", "由", "因", "因此",
+        "所以", "但", "但是", "这", "那", "这些", "例", "本例", "考虑", "提示", "可能", "主要", "包括", "如下",
+        "上述", "时", "后", "中", "无", "不",
+    ]
 )
 _CONTENT_RUN = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
 _CONTENT_CHAR = re.compile(r"[0-9a-z\u4e00-\u9fff]")
@@ -146,7 +152,9 @@ def contrast_weights(profiles: Sequence[Profile]) -> list[tuple[dict[str, float]
     return [(weigh(p.tokens, token_counts), weigh(p.bigrams, bigram_counts)) for p in profiles]
 
 
-def lexical_score(point: Profile, window: Profile, weights: tuple[dict[str, float], dict[str, float]] | None = None) -> float:
+def lexical_score(
+    point: Profile, window: Profile, weights: tuple[dict[str, float], dict[str, float]] | None = None
+) -> float:
     """Weighted share of the point's tokens found in the window, averaged with the weighted share of
     its character bigrams (robust to jieba cutting a term differently in the two texts)."""
     token_weights, bigram_weights = weights or ({t: 1.0 for t in point.tokens}, {b: 1.0 for b in point.bigrams})
@@ -214,7 +222,7 @@ class LexicalMatcher(Matcher):
         answer_profile = answer if isinstance(answer, AnswerProfile) else AnswerProfile(answer)
         profiles = [point_profile(p) for p in points]
         out = []
-        for point, point_prof, weights in zip(points, profiles, contrast_weights(profiles)):
+        for point, point_prof, weights in zip(points, profiles, contrast_weights(profiles), strict=True):
             min_chars = len(point_body(point)) * self.WINDOW_FACTOR + self.WINDOW_EXTRA
             windows = answer_profile.windows(min_chars)
             out.append(max((lexical_score(point_prof, w, weights) for w in windows), default=0.0))
@@ -275,7 +283,7 @@ class EmbeddingMatcher(Matcher):
         if missing:
             if len(self._cache) > 50_000:
                 self._cache.clear()
-            self._cache.update(zip(missing, embedding_model().query(missing)))
+            self._cache.update(zip(missing, embedding_model().query(missing), strict=True))
         return np.stack([self._cache[t] for t in texts])
 
     def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:
@@ -289,7 +297,7 @@ class EmbeddingMatcher(Matcher):
             return [0.0] * len(points)
         similarity = self._vectors([point_body(p) for p in points]) @ self._vectors(windows).T
         claimable = similarity >= similarity.max(axis=0, keepdims=True) - self.MARGIN
-        return [float(row[ok].max()) if ok.any() else 0.0 for row, ok in zip(similarity, claimable)]
+        return [float(row[ok].max()) if ok.any() else 0.0 for row, ok in zip(similarity, claimable, strict=True)]
 
     def match(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
         scores = [round(s, 4) for s in self.similarities(points, answer)]
@@ -303,7 +311,8 @@ class EmbeddingMatcher(Matcher):
 # judge ----------------------------------------------------------------------------------------
 
 JUDGE_SYSTEM = "你是严谨的医学考试阅卷专家。只根据给出的要点判断，不要评价其他内容。"
-JUDGE_TEMPLATE = """请判断【考生回答】覆盖了【参考要点】中的哪几条。某条要点的核心医学含义在回答中被明确表达（措辞可以不同）即算覆盖；
+JUDGE_TEMPLATE = """请判断【考生回答】覆盖了【参考要点】中的哪几条。\
+某条要点的核心医学含义在回答中被明确表达（措辞可以不同）即算覆盖；
 只提到相关词语但意思不符、或与要点相矛盾，不算覆盖。
 
 【题目】
@@ -315,7 +324,8 @@ JUDGE_TEMPLATE = """请判断【考生回答】覆盖了【参考要点】中的
 【考生回答】
 {answer}
 
-只输出一个 JSON 对象，不要输出其他文字，格式：{{"covered": [被覆盖要点的编号, ...]}}。没有覆盖任何要点时输出 {{"covered": []}}。"""
+只输出一个 JSON 对象，不要输出其他文字，格式：{{"covered": [被覆盖要点的编号, ...]}}。\
+没有覆盖任何要点时输出 {{"covered": []}}。"""
 
 
 class JudgeReplyError(ValueError):

@@ -82,7 +82,8 @@ EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
 # a more specific term covers the general one (KEYPOINT_COVERAGE.md: 胺碘酮 covers 抗心律失常药物): the
 # general term is added after each specific one in the answer (never in the point)
 HYPONYMS: dict[str, tuple[str, ...]] = {
-    "抗心律失常药物": ("胺碘酮", "利多卡因", "普罗帕酮", "美托洛尔", "索他洛尔", "维拉帕米", "地尔硫䓬", "腺苷", "普萘洛尔"),
+    "抗心律失常药物": ("胺碘酮", "利多卡因", "普罗帕酮", "美托洛尔", "索他洛尔", "维拉帕米", "地尔硫䓬", "腺苷",
+                       "普萘洛尔"),
     "抗生素": ("青霉素", "头孢", "阿莫西林", "左氧氟沙星", "莫西沙星", "阿奇霉素", "克林霉素", "万古霉素", "甲硝唑",
                "亚胺培南", "美罗培南", "哌拉西林", "β-内酰胺类", "内酰胺类", "喹诺酮类", "大环内酯类"),
     "抗凝": ("肝素", "华法林", "利伐沙班", "达比加群", "低分子肝素"),
@@ -383,23 +384,24 @@ class MedicalMatcher(Matcher):
     def close_calls(self, points: Sequence[str], result: MatchResult) -> list[int]:
         """Statements and lists whose score is within JUDGE_MARGIN of the threshold: where the rules
         are least sure."""
-        return [i for i, (point, score) in enumerate(zip(points, result.scores or []))
+        return [i for i, (point, score) in enumerate(zip(points, result.scores or [], strict=False))
                 if read_point(point).kind in ("statement", "list") and abs(score - self.threshold) < self.JUDGE_MARGIN]
 
     async def amatch(self, points: Sequence[str], answer: str, sample: Sample | None = None) -> MatchResult:
         """The rules' decisions; with a judge, the close calls are the judge's (a judge that fails
         leaves the rules' decisions, noted in `error`)."""
         result = self.match(points, answer, sample)
-        close = self.close_calls(points, result) if self.judge is not None and answer.strip() else []
-        if not close:
+        judge = self.judge
+        close = self.close_calls(points, result) if judge is not None and answer.strip() else []
+        if judge is None or not close:
             return result
         from medgap.scoring.matching import JudgeMatcher
 
-        judged = await JudgeMatcher(self.judge).amatch([points[i] for i in close], answer, sample)
+        judged = await JudgeMatcher(judge).amatch([points[i] for i in close], answer, sample)
         if judged.covered is None:
             return MatchResult(self.name, result.covered, result.scores, error=judged.error, raw=judged.raw)
         covered = list(result.covered or [])
-        for i, decision in zip(close, judged.covered):
+        for i, decision in zip(close, judged.covered, strict=False):
             covered[i] = decision
         return MatchResult(self.name, covered, result.scores, raw=judged.raw)
 
@@ -410,7 +412,7 @@ class MedicalMatcher(Matcher):
         profiles = [med_profile(point_body(p)) for p in points]
         weights = contrast_weights(profiles)
         covered, scores = [], []
-        for point, profile_, weight in zip(points, profiles, weights):
+        for point, profile_, weight in zip(points, profiles, weights, strict=True):
             ok, value = self.decide(point, profile_, weight, parsed)
             covered.append(ok)
             scores.append(round(value, 4))
@@ -423,8 +425,8 @@ class MedicalMatcher(Matcher):
             found = [term_found(part, where) for part in claim.parts]
             return more_than_half(found), sum(found) / len(found)
         if claim.kind == "named":
-            found = self.differential_found(claim.parts, answer)
-            return found, float(found)
+            named = self.differential_found(claim.parts, answer)
+            return named, float(named)
         if claim.kind == "differentials":
             each = [self.differential_found((part,), answer) for part in claim.parts]
             return more_than_half(each, decisive_first=False), sum(each) / len(each)
@@ -434,7 +436,8 @@ class MedicalMatcher(Matcher):
         if claim.kind == "list":
             found = [self.element_found(e, answer) for e in claim.parts]
             whole = self.statement_score(point_profile, weights, answer, len(point_body(point)))
-            return more_than_half(found, decisive_first=False) or whole >= self.threshold, max(sum(found) / len(found), whole)
+            covered = more_than_half(found, decisive_first=False) or whole >= self.threshold
+            return covered, max(sum(found) / len(found), whole)
         value = self.statement_score(med_profile(claim.parts[0]), weights, answer, len(claim.parts[0]))
         return value >= self.threshold, value
 
@@ -467,7 +470,8 @@ class MedicalMatcher(Matcher):
         return described
 
 
-_STATED = re.compile(r"(?:(?<!鉴别)(?:初步诊断|诊断为|诊断是|诊断考虑|最可能的诊断是|诊断|考虑为|考虑是)|(?:^|(?<=[。\n]))\s*考虑)"
+_STATED = re.compile(r"(?:(?<!鉴别)(?:初步诊断|诊断为|诊断是|诊断考虑|最可能的诊断是|诊断|考虑为|考虑是)"
+                     r"|(?:^|(?<=[。\n]))\s*考虑)"
                      r"\s*[：:为是]?\s*"
                      r"([^。；;\n，,（(]{2,30})")
 

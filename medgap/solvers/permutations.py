@@ -48,8 +48,8 @@ def make_attempt(sample: Sample, permutation: int, order: list[str]) -> Attempt:
     if not sample.is_choice:
         return Attempt(sample_id=sample.id, permutation=permutation)
     asked_letters = [chr(ord("A") + i) for i in range(len(order))]
-    options = {asked: sample.options[original] for asked, original in zip(asked_letters, order)}
-    to_asked = {original: asked for asked, original in zip(asked_letters, order)}
+    options = {asked: sample.options[original] for asked, original in zip(asked_letters, order, strict=True)}
+    to_asked = {original: asked for asked, original in zip(asked_letters, order, strict=True)}
     gold = sample.gold.letters if sample.gold is not None else None
     gold_asked = sorted(to_asked[letter] for letter in gold) if gold else None
     return Attempt(

@@ -22,7 +22,7 @@ from medgap import __version__
 from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
 from medgap.models import GenerateConfig, Model, get_model
-from medgap.records import RunConfig, Sample
+from medgap.records import AnswerSettings, RunConfig, Sample
 from medgap.runner import DEFAULT_MAX_FAILURES, Progress, run_eval
 from medgap.solvers import prompts
 from medgap.solvers.base import Solver
@@ -52,6 +52,7 @@ def plan_run(
     *,
     run_id: str | None = None,
     limit: int | None = None,
+    limit_per_task: int | None = None,
     permutations: int | None = None,
     seed: int | None = None,
     interventions: str | list[str] | None = None,
@@ -83,7 +84,7 @@ def plan_run(
     except ValueError as exc:
         raise RunSetupError(str(exc)) from None
     try:
-        loaded = load_suite(suite, limit=limit, dimension=dimension, format=data_format, skip_bad=skip_bad,
+        loaded = load_suite(suite, limit=limit, limit_per_task=limit_per_task, dimension=dimension, format=data_format, skip_bad=skip_bad,
                             on_skip=on_skip)
     except (DatasetError, FileNotFoundError, ValueError) as exc:
         raise RunSetupError(str(exc)) from None
@@ -100,6 +101,7 @@ def plan_run(
         seed=loaded.seed if seed is None else seed,
         permutations=permutations or loaded.permutations,
         limit=limit,
+        limit_per_task=limit_per_task,
         interventions=names,
         match=match,
         prompts={**prompts.TEMPLATES, **intervention_texts(names)},
@@ -138,6 +140,8 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
         max_tokens=max_tokens or stored.get("max_tokens") or defaults.max_tokens,
         timeout_s=timeout,
         choice_mode=choice_mode or stored.get("choice_mode") or backend.default_choice_mode,
+        top_p=stored.get("top_p", defaults.top_p),
+        repeat_penalty=stored.get("repeat_penalty", defaults.repeat_penalty),
     )
 
 
@@ -162,8 +166,20 @@ def start_run(store: Store, config: RunConfig, samples: list[Sample], backend: M
         return
     config.generation = gen.model_dump()
     config.extra["backend"] = backend.describe()
+    config.answer_settings = answer_settings(config, gen, backend)
     store.save_run(config)
     store.save_samples(config.run_id, samples)
+
+
+def answer_settings(config: RunConfig, gen: GenerateConfig, backend: Model) -> AnswerSettings:
+    """The run's one record of what can change an answer: the generation settings, the backend's
+    part (what it sends or applies), and a system prompt the interventions send."""
+    record = {"choice_mode": gen.choice_mode, "temperature": gen.temperature, "top_p": gen.top_p,
+              "max_tokens": gen.max_tokens, "seed": gen.seed, **backend.answer_settings(gen)}
+    sent = config.prompts.get("safety.system") if "safety" in config.interventions else None
+    if sent is not None:  # the template's default is replaced by what is sent
+        record.update(system_prompt=sent, system_prompt_source="sent (safety intervention)")
+    return AnswerSettings(**record)
 
 
 def chain_for(config: RunConfig) -> list[Solver]:

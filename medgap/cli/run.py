@@ -58,7 +58,8 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 def run(
     model: Annotated[str, typer.Option("--model", "-m", help="PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl.")] = DEFAULT_MODEL,
     suite: Annotated[str, typer.Option("--suite", "-s", help="Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder.")] = "demo",
-    limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")] = None,
+    limit_per_task: Annotated[int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it.")] = None,
     db: DbOption = DEFAULT_DB_PATH,
     permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
@@ -90,7 +91,7 @@ def run(
                 samples = store.samples(run_id)
                 err_console.print(f"resuming run [bold]{run_id}[/] ({config.model} on {config.suite})")
             else:
-                config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
+                config, samples = plan_run(model, suite, run_id=run_id, limit=limit, limit_per_task=limit_per_task, permutations=permutations,
                                            seed=seed, interventions=intervention, data_format=data_format,
                                            dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
                                            match=match, judge=judge)

@@ -15,7 +15,7 @@ and the CPU-seconds per item are printed as well (llama.cpp threads spin while w
 so with every core busy elsewhere CPU time inflates too).
 
     python bench/local_speed.py                        # demo-robustness suite, 1 and 5 permutations
-    python bench/local_speed.py --limit 2 --modes logprobs --permutations 5
+    python bench/local_speed.py --limit-per-task 2 --modes logprobs --permutations 5
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def run_medgap(suite: str, limit: int | None, permutations: int, mode: str, max_
                "--run-id", run_id, "--permutations", str(permutations), "--choice-mode", mode,
                "--max-tokens", str(max_tokens), "--quiet"]
     if limit:
-        command += ["--limit", str(limit)]
+        command += ["--limit-per-task", str(limit)]
     started, cpu_started = time.perf_counter(), children_cpu()
     subprocess.run(command, check=True)
     seconds, cpu_seconds = time.perf_counter() - started, children_cpu() - cpu_started
@@ -152,7 +152,7 @@ def agreement(medgap: Timing, bare: Timing) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="demo-robustness", help="suite to take the choice items from")
-    parser.add_argument("--limit", type=int, default=None, help="at most N items per task")
+    parser.add_argument("--limit-per-task", dest="limit", type=int, default=None, help="at most N items per task")
     parser.add_argument("--permutations", type=int, nargs="+", default=[1, 5], help="option orders per item")
     parser.add_argument("--modes", nargs="+", default=["logprobs", "generate"], choices=["logprobs", "generate"])
     parser.add_argument("--max-tokens", type=int, default=64, help="generation cap for the generate mode")

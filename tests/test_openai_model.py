@@ -342,3 +342,26 @@ def test_max_rps_spaces_requests_evenly():
 def test_max_rps_must_be_a_positive_number(value):
     with pytest.raises(ValueError, match="max_rps"):
         OpenAIModel("m", max_rps=value)
+
+
+def test_a_gguf_template_is_read_from_the_metadata_alone(tmp_path):
+    from medgap.models.chat_template import load_template, read_gguf_metadata
+
+    path = write_gguf(tmp_path / "m.gguf", tokens=("<s>", "<|im_end|>", "字", "a"))
+    template = load_template(path)
+    assert (template.bos_token, template.eos_token) == ("<s>", "<|im_end|>")
+    assert template.default_system_prompt() == "You are a helpful assistant."
+    assert template.render([{"role": "system", "content": "只用中文。"}, {"role": "user", "content": "你好"}]) == (
+        "<|im_start|>system\n只用中文。<|im_end|>\n<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n")
+    meta = read_gguf_metadata(path, ("general.architecture",), tokens_key="tokenizer.ggml.tokens")
+    assert meta == {"general.architecture": "llama", "tokenizer.ggml.tokens": ["<s>", "<|im_end|>", "字", "a"]}
+    jinja = tmp_path / "plain.jinja"
+    jinja.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}", encoding="utf-8")
+    assert load_template(jinja).default_system_prompt() is None  # writes no system prompt of its own
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + bytes(8))
+    with pytest.raises(ValueError, match="bad.gguf: not a readable GGUF file"):
+        load_template(bad)
+    empty = write_gguf(tmp_path / "empty.gguf", template="")
+    with pytest.raises(ValueError, match="has no chat template"):
+        load_template(empty)

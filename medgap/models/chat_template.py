@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import mmap
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,7 +69,7 @@ class ChatTemplate:
             return None
         head, tail = with_system.split(_MARK)
         if without.startswith(head) and without.endswith(tail) and len(without) >= len(head) + len(tail):
-            return without[len(head): len(without) - len(tail)]
+            return without[len(head): len(without) - len(tail)] or None
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -102,31 +104,74 @@ def gguf_template(path: Path) -> ChatTemplate:
     """`tokenizer.chat_template` of a GGUF file, with its BOS/EOS token texts (metadata only; the
     weights are not read)."""
     try:
-        from gguf import GGUFReader
-    except ImportError:
-        raise ValueError("reading a chat template from a GGUF file needs the gguf package: pip install gguf") from None
-    try:
-        reader = GGUFReader(str(path), "r")
-    except (ValueError, OSError) as exc:
+        meta = read_gguf_metadata(path, ("tokenizer.chat_template", "tokenizer.ggml.bos_token_id",
+                                         "tokenizer.ggml.eos_token_id"), tokens_key="tokenizer.ggml.tokens")
+    except (ValueError, OSError, struct.error) as exc:
         raise ValueError(f"{path}: not a readable GGUF file ({exc})") from None
-    source = _field(reader, "tokenizer.chat_template")
+    source = meta.get("tokenizer.chat_template")
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"{path} has no chat template in its metadata (tokenizer.chat_template)")
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    tokens = meta.get("tokenizer.ggml.tokens") or []
 
     def token_text(key: str) -> str:
-        index = _field(reader, key)
-        if tokens is None or not isinstance(index, int) or not 0 <= index < len(tokens.data):
-            return ""
-        return bytes(tokens.parts[tokens.data[index]]).decode("utf-8", "replace")
+        index = meta.get(key)
+        return tokens[index] if isinstance(index, int) and 0 <= index < len(tokens) else ""
 
     return ChatTemplate(source=source, bos_token=token_text("tokenizer.ggml.bos_token_id"),
                         eos_token=token_text("tokenizer.ggml.eos_token_id"), origin=str(path))
 
 
-def _field(reader: Any, key: str) -> Any:
-    field = reader.fields.get(key)
-    if field is None:
-        return None
-    value = field.contents()
-    return int(value) if hasattr(value, "__int__") and not isinstance(value, (str, bytes)) else value
+# GGUF value types: struct format of the scalars; 8 = string, 9 = array
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+def read_gguf_metadata(path: Path, keys: tuple[str, ...], tokens_key: str | None = None) -> dict[str, Any]:
+    """The values of `keys` (scalars or strings) in a GGUF file's key-value header, and the string
+    array `tokens_key` as a list; everything else is skipped. Reads the header only, through mmap."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data[:4] != GGUF_MAGIC:
+            raise ValueError("no GGUF magic")
+        version, _tensors, count = struct.unpack_from("<IQQ", data, 4)
+        if version not in (2, 3):
+            raise ValueError(f"GGUF version {version} is not supported")
+        offset = 24
+        found: dict[str, Any] = {}
+
+        def string(at: int) -> tuple[str, int]:
+            (length,) = struct.unpack_from("<Q", data, at)
+            return data[at + 8: at + 8 + length].decode("utf-8", "replace"), at + 8 + length
+
+        def skip(kind: int, at: int) -> int:
+            if kind in _SCALARS:
+                return at + struct.calcsize(_SCALARS[kind])
+            if kind == _STRING:
+                (length,) = struct.unpack_from("<Q", data, at)
+                return at + 8 + length
+            if kind == _ARRAY:
+                inner, n = struct.unpack_from("<IQ", data, at)
+                at += 12
+                if inner in _SCALARS:
+                    return at + n * struct.calcsize(_SCALARS[inner])
+                for _ in range(n):
+                    at = skip(inner, at)
+                return at
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+        for _ in range(count):
+            key, offset = string(offset)
+            (kind,) = struct.unpack_from("<I", data, offset)
+            offset += 4
+            if key in keys and kind in _SCALARS:
+                found[key] = struct.unpack_from(_SCALARS[kind], data, offset)[0]
+            elif key in keys and kind == _STRING:
+                found[key] = string(offset)[0]
+            elif key == tokens_key and kind == _ARRAY and struct.unpack_from("<I", data, offset)[0] == _STRING:
+                (n,) = struct.unpack_from("<Q", data, offset + 4)
+                at, tokens = offset + 12, []
+                for _ in range(n):
+                    text, at = string(at)
+                    tokens.append(text)
+                found[key] = tokens
+            offset = skip(kind, offset)
+        return found

@@ -6,8 +6,9 @@ agree (issue 19), and that a run killed and resumed stores what an uninterrupted
     python bench/same_answers.py --db runs.db RUN_A RUN_B [--db-b other.db]
 
 Prints, over the rows both runs hold: choice rows with the same chosen letters, generated rows
-(open, fill, extraction, record) with identical text, the largest difference between the two runs'
-letter log-probabilities, and every row that differs.
+(open, fill, extraction, record) with identical text, rows identical in every byte of the response
+text and log-probabilities, the largest difference between the two runs' letter log-probabilities,
+and every row whose answer differs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def compare(a: list[Row], b: list[Row]) -> dict:
     written = [k for k in shared if left[k].kind not in CHOICE_KINDS]
     same_choice = [k for k in choice if left[k].score.extracted == right[k].score.extracted]
     same_text = [k for k in written if left[k].response.text == right[k].response.text]
+    identical = [k for k in shared if left[k].response.text == right[k].response.text
+                 and left[k].response.logprobs == right[k].response.logprobs]
     gaps = [abs(left[k].response.logprobs[letter] - right[k].response.logprobs[letter])
             for k in choice if left[k].response.logprobs and right[k].response.logprobs
             for letter in left[k].response.logprobs if letter in right[k].response.logprobs]
@@ -37,6 +40,7 @@ def compare(a: list[Row], b: list[Row]) -> dict:
         "rows": (len(shared), len(left), len(right)),
         "choice": (len(same_choice), len(choice)),
         "text": (len(same_text), len(written)),
+        "identical": (len(identical), len(shared)),
         "max_logprob_gap": max(gaps) if gaps else None,
         "differ": [(k, left[k].kind, left[k].score.extracted, right[k].score.extracted)
                    for k in choice if k not in same_choice]
@@ -61,6 +65,7 @@ def main() -> None:
     print(f"{args.run_a} vs {args.run_b}: {shared} rows in both ({in_a} and {in_b} stored)")
     print(f"  choice rows, same letters:      {result['choice'][0]} of {result['choice'][1]}")
     print(f"  generated rows, identical text: {result['text'][0]} of {result['text'][1]}")
+    print(f"  rows with identical response text and log-probs: {result['identical'][0]} of {result['identical'][1]}")
     if result["max_logprob_gap"] is not None:
         print(f"  largest letter log-prob gap:    {result['max_logprob_gap']:.4f} nats")
     for key, kind, a, b in result["differ"]:

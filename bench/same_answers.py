@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medgap.records import CHOICE_KINDS, Row  # noqa: E402
-from medgap.store import Store  # noqa: E402
+from medgap.records import CHOICE_KINDS, Row
+from medgap.store import Store
 
 
 def compare(a: list[Row], b: list[Row]) -> dict:

@@ -121,6 +121,7 @@ def test_logprob_runs_record_their_settings_and_how_close_each_call_was(tmp_path
     assert "decided by < 0.1 nats" in table and "3 of 3" in table
     rows = [json.loads(line) for line in CliRunner().invoke(app, ["export", "lp", "--db", db]).stdout.splitlines()]
     assert [row["extracted"] for row in rows] == ["C"] * 3
+    assert all(row["details"]["logprob_margin"] == pytest.approx(0.05) for row in rows)
 
 
 def test_limit_counts_items_in_all_and_limit_per_task_per_task(tmp_path):

@@ -152,6 +152,7 @@ class AnswerSettings(BaseModel):
     assistant_prefix: str | None = None  # what the answer continues in log-prob scoring ("答案：")
     logprob_method: str | None = None
     chat_template: dict[str, Any] | None = None  # origin, sha256, default system prompt
+    server_cache: str | None = None  # how a server's prompt cache is kept from changing answers
     model: str = ""  # model file hash, or the endpoint's model id
     backend: str = ""  # backend and version
 

@@ -212,12 +212,13 @@ def test_a_server_that_returns_no_logprobs_is_refused_not_guessed():
 
 def test_completions_route_sends_the_rendered_chat_prompt_with_the_answer_prefix(tmp_path):
     template = write_gguf(tmp_path / "model.gguf")
-    server = ChatServer(top_logprobs=LETTERS_AT_THE_ANSWER, owned_by="me")
+    server = ChatServer(top_logprobs=LETTERS_AT_THE_ANSWER, owned_by="llamacpp")
     with serve(server) as base_url:
         model = OpenAIModel("m", base_url=base_url, template=str(template))
         (single,) = ask(model, make_request(choice_mode="logprobs"))
         (multi,) = ask(model, make_request(choice_mode="logprobs", kind="multi"))
     body = server.bodies[0]
+    assert body["cache_prompt"] is False  # llama-server: evaluated from an empty cache, as in-process
     assert body["prompt"] == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
                               "<|im_start|>user\n高血压的首选降压药是？<|im_end|>\n<|im_start|>assistant\n答案：")
     assert (body["max_tokens"], body["logprobs"], body["temperature"]) == (1, 20, 0.0)
@@ -263,10 +264,23 @@ def test_sampling_settings_and_a_neutral_penalty_are_sent_explicitly(owned_by, o
     with serve(server) as base_url:
         model = OpenAIModel("m", base_url=base_url, server=option)
         ask(model, make_request(max_tokens=100))
-    body = server.bodies[0]
+    body = server.bodies[-1]
     assert (body["temperature"], body["top_p"], body[sent], body["max_tokens"]) == (0.0, 1.0, 1.0, 100)
     assert absent not in body
     assert model.answer_settings(GenerateConfig())["repeat_penalty"] == 1.0
+
+
+def test_llama_cpp_python_evaluates_every_request_from_an_empty_cache():
+    """Its server reuses the previous prompt's shared prefix (no switch to stop it), which changes
+    greedy text: a one-token prompt sharing nothing goes before each request, one request at a time."""
+    server = ChatServer(owned_by="me", delay=0.05)
+    with serve(server) as base_url:
+        model = OpenAIModel("m", base_url=base_url, max_concurrency=4)
+        responses = ask(model, *(make_request(question=f"问题{i}") for i in range(3)))
+    assert all(r.error is None and r.text == "答案：A" for r in responses)
+    kinds = ["flush" if body.get("prompt") == "\n" and body["max_tokens"] == 1 else "ask" for body in server.bodies]
+    assert kinds == ["flush", "ask"] * 3  # never two asks in a row, though 4 could be in flight
+    assert "emptied before every request" in model.answer_settings(GenerateConfig())["server_cache"]
 
 
 def test_an_unknown_server_gets_no_vendor_fields_and_the_record_says_so():

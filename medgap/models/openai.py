@@ -26,6 +26,7 @@ texts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -53,10 +54,17 @@ ANSWER_PREFIX = "答案："  # as the in-process backend: the answer continues t
 MULTI_ANSWER_TOKENS = 8
 LOGPROB_METHODS = ("completions", "prefill", "first_letter")
 # server kind -> the body field of its repetition penalty (servers not named here get none sent)
-PENALTY_FIELDS = {"llama.cpp": "repeat_penalty", "vllm": "repetition_penalty"}
+PENALTY_FIELDS = {"llama-cpp-python": "repeat_penalty", "llama.cpp": "repeat_penalty", "vllm": "repetition_penalty"}
 SERVER_KINDS = (*PENALTY_FIELDS, "other")
 # `owned_by` of GET /models entries: llama-cpp-python answers "me", llama.cpp's llama-server "llamacpp"
-OWNERS = {"me": "llama.cpp", "llamacpp": "llama.cpp", "vllm": "vllm"}
+OWNERS = {"me": "llama-cpp-python", "llamacpp": "llama.cpp", "vllm": "vllm"}
+# llama.cpp servers reuse the KV cache of the previous prompt's longest shared prefix, which changes
+# the numbers (and greedy text) of what follows: llama-server is told not to (`cache_prompt`);
+# llama-cpp-python has no such switch, so a one-token prompt that shares nothing with any chat prompt
+# goes first, and the request is evaluated from an empty cache, as in-process.
+FLUSH_BODY = {"prompt": "\n", "max_tokens": 1, "temperature": 0.0}
+SERVER_CACHE = {"llama.cpp": "prompt cache off (cache_prompt: false)",
+                "llama-cpp-python": "emptied before every request (a one-token prompt first; requests one at a time)"}
 PROBE_TIMEOUT_S = 10.0
 
 
@@ -84,6 +92,7 @@ class OpenAIModel(Model):
         self.logprob_method = choose("logprobs", options.get("logprobs"), LOGPROB_METHODS)
         self._server_info: dict[str, Any] | None = None
         self._probe_lock = threading.Lock()
+        self._flush_lock: asyncio.Lock | None = None  # made on the session's loop
         self._limiter: Any = None  # aiolimiter.AsyncLimiter when max_rps is set, made with the session
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -156,6 +165,7 @@ class OpenAIModel(Model):
             "system_prompt_source": ("chat template default" if default_system is not None else "none") if self.template
             else "server's chat template (unknown)",
             "chat_template": self.template.describe() if self.template else None,
+            "server_cache": SERVER_CACHE.get(info["kind"]),
             "assistant_prefix": ANSWER_PREFIX if route in ("completions", "prefill") else ("" if not logprobs else None),
             "logprob_method": route,
         }
@@ -167,6 +177,7 @@ class OpenAIModel(Model):
             connector = aiohttp.TCPConnector(limit=self.max_concurrency, keepalive_timeout=60, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
             self._session_loop = loop
+            self._flush_lock = asyncio.Lock()
             if self.max_rps:
                 from aiolimiter import AsyncLimiter
 
@@ -197,9 +208,11 @@ class OpenAIModel(Model):
         body: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p}
         if config.seed is not None:
             body["seed"] = config.seed
-        penalty = PENALTY_FIELDS.get(self.server_info()["kind"])
-        if penalty:
-            body[penalty] = config.repeat_penalty
+        kind = self.server_info()["kind"]
+        if kind in PENALTY_FIELDS:
+            body[PENALTY_FIELDS[kind]] = config.repeat_penalty
+        if kind == "llama.cpp":
+            body["cache_prompt"] = False
         return body
 
     def _messages(self, request: ModelRequest) -> list[dict[str, str]]:
@@ -232,6 +245,25 @@ class OpenAIModel(Model):
     async def generate(self, request: ModelRequest) -> Response:
         if self._server_info is None:
             await asyncio.to_thread(self.server_info)
+        if self.server_info()["kind"] != "llama-cpp-python":
+            return await self._generate(request)
+        self._get_session()
+        assert self._flush_lock is not None
+        async with self._flush_lock:  # the server answers one request at a time anyway
+            await self._flush()
+            return await self._generate(request)
+
+    async def _flush(self) -> None:
+        """Make llama-cpp-python's server evaluate the next prompt from an empty cache (see FLUSH_BODY);
+        a failure here is left to the request itself to meet."""
+        headers, _ = self._headers()
+        body = json.dumps({"model": self.name, **FLUSH_BODY}).encode()
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with self._get_session().post(f"{self.base_url}/completions", data=body, headers=headers,
+                                                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)) as reply:
+                await reply.read()
+
+    async def _generate(self, request: ModelRequest) -> Response:
         wants_logprobs = request.config.choice_mode == "logprobs" and request.sample.is_choice and bool(request.attempt.options)
         route = self.logprob_route() if wants_logprobs else None
         url, body = self._call(request, route)

@@ -379,3 +379,13 @@ def test_a_gguf_template_is_read_from_the_metadata_alone(tmp_path):
     empty = write_gguf(tmp_path / "empty.gguf", template="")
     with pytest.raises(ValueError, match="has no chat template"):
         load_template(empty)
+
+
+def test_a_server_that_did_not_answer_is_asked_again_not_taken_for_an_unknown_one():
+    with serve(ChatServer()) as base_url:
+        pass  # the port is free again: connections are refused
+    model = OpenAIModel("m", base_url=base_url)
+    assert model.server_info()["kind"] == "other" and model._server_info is None  # not settled
+    with serve(ChatServer(owned_by=None)) as base_url:  # answers 404: no GET /models
+        model = OpenAIModel("m", base_url=base_url)
+        assert model.server_info()["kind"] == "other" and model._server_info is not None

@@ -65,7 +65,7 @@ OWNERS = {"me": "llama-cpp-python", "llamacpp": "llama.cpp", "vllm": "vllm"}
 FLUSH_BODY = {"prompt": "\n", "max_tokens": 1, "temperature": 0.0}
 SERVER_CACHE = {"llama.cpp": "prompt cache off (cache_prompt: false)",
                 "llama-cpp-python": "emptied before every request (a one-token prompt first; requests one at a time)"}
-PROBE_TIMEOUT_S = 10.0
+DEFAULT_PROBE_WAIT_S = 120.0  # GET /models waits like a request (the default --timeout)
 
 
 class OpenAIModel(Model):
@@ -114,33 +114,46 @@ class OpenAIModel(Model):
 
     # what the server is --------------------------------------------------------------------------
     def server_info(self) -> dict[str, Any]:
-        """What `GET /models` says (served model ids, which server), asked once; the kind given as
-        `?server=` wins. Unreachable or unknown: kind "other" (no vendor-specific fields sent)."""
+        """What `GET /models` says (served model ids, which server); the kind given as `?server=` wins.
+        A server without the endpoint is kind "other" (no vendor-specific fields sent). An answer that
+        did not come (timeout, refused connection, 5xx) is asked again next time, not taken for "other"."""
         with self._probe_lock:  # concurrent first requests ask once
-            if self._server_info is None:
-                self._server_info = self._probe()
-        return self._server_info
+            if self._server_info is not None:
+                return self._server_info
+            info, settled = self._probe()
+            if settled:
+                self._server_info = info
+        return info
 
-    def _probe(self) -> dict[str, Any]:
-        listing = self._get_json(f"{self.base_url}/models") or {}
+    def _probe(self) -> tuple[dict[str, Any], bool]:
+        listing, settled = self._get_json(f"{self.base_url}/models")
+        listing = listing or {}
         entries = [e for e in listing.get("data") or [] if isinstance(e, dict)] if isinstance(listing, dict) else []
         owners = {str(e.get("owned_by", "")) for e in entries}
         detected = next((OWNERS[o] for o in owners if o in OWNERS), "other")
         info: dict[str, Any] = {"kind": self.server or detected, "detected": detected,
                                 "models": [str(e.get("id")) for e in entries]}
         # vLLM answers GET /version beside /v1
-        version = self._get_json(f"{self.base_url.rsplit('/', 1)[0]}/version") if info["kind"] == "vllm" else None
+        version = self._get_json(f"{self.base_url.rsplit('/', 1)[0]}/version")[0] if info["kind"] == "vllm" else None
         if isinstance(version, dict) and version.get("version"):
             info["version"] = str(version["version"])
-        return info
+        return info, settled or self.server is not None
 
-    def _get_json(self, url: str) -> Any:
+    def _get_json(self, url: str) -> tuple[Any, bool]:
+        """The JSON at `url` (None if there is none) and whether the server answered at all. Waits
+        as long as a request may: a busy server (llama-cpp-python's answers one call at a time)
+        answers once it is free."""
         headers, _ = self._headers()
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=PROBE_TIMEOUT_S) as reply:
-                return json.loads(reply.read())
-        except (OSError, ValueError, urllib.error.URLError):  # no such endpoint, not JSON, not reachable
-            return None
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=self.timeout or DEFAULT_PROBE_WAIT_S) as reply:
+                return json.loads(reply.read()), True
+        except urllib.error.HTTPError as exc:  # answered: no such endpoint (404), or not allowed
+            return None, exc.code < 500
+        except ValueError:  # answered, not JSON
+            return None, True
+        except OSError:  # timed out, refused, unreachable
+            return None, False
 
     def logprob_route(self) -> str:
         """How letter log-probabilities are read from this server (see the module docstring)."""
@@ -148,7 +161,11 @@ class OpenAIModel(Model):
             return self.logprob_method
         if self.template is not None:
             return "completions"
-        return "prefill" if self.server_info()["kind"] == "vllm" else "first_letter"
+        return "prefill" if self._kind() == "vllm" else "first_letter"
+
+    def _kind(self) -> str:
+        """The server's kind as far as known, without asking (requests use this)."""
+        return (self._server_info or {}).get("kind") or self.server or "other"
 
     def answer_settings(self, config: GenerateConfig) -> dict[str, Any]:
         info = self.server_info()
@@ -208,7 +225,7 @@ class OpenAIModel(Model):
         body: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p}
         if config.seed is not None:
             body["seed"] = config.seed
-        kind = self.server_info()["kind"]
+        kind = self._kind()
         if kind in PENALTY_FIELDS:
             body[PENALTY_FIELDS[kind]] = config.repeat_penalty
         if kind == "llama.cpp":
@@ -245,22 +262,22 @@ class OpenAIModel(Model):
     async def generate(self, request: ModelRequest) -> Response:
         if self._server_info is None:
             await asyncio.to_thread(self.server_info)
-        if self.server_info()["kind"] != "llama-cpp-python":
+        if self._kind() != "llama-cpp-python":
             return await self._generate(request)
         self._get_session()
         assert self._flush_lock is not None
         async with self._flush_lock:  # the server answers one request at a time anyway
-            await self._flush()
+            await self._flush(request)
             return await self._generate(request)
 
-    async def _flush(self) -> None:
+    async def _flush(self, request: ModelRequest) -> None:
         """Make llama-cpp-python's server evaluate the next prompt from an empty cache (see FLUSH_BODY);
         a failure here is left to the request itself to meet."""
         headers, _ = self._headers()
         body = json.dumps({"model": self.name, **FLUSH_BODY}).encode()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             async with self._get_session().post(f"{self.base_url}/completions", data=body, headers=headers,
-                                                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)) as reply:
+                                                timeout=self._client_timeout(request)) as reply:
                 await reply.read()
 
     async def _generate(self, request: ModelRequest) -> Response:

@@ -9,6 +9,11 @@ from pydantic import BaseModel, Field
 
 from medgap.records import Attempt, Message, Response, Sample
 
+# Log-probability scoring of a choice item reads the next token after the prompt plus this assistant
+# prefix (as the prompts ask for "答案：X"); multi-answer items then decode at most this many tokens.
+ANSWER_PREFIX = "答案："
+MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
+
 
 class GenerateConfig(BaseModel):
     """Generation settings; recorded with every run."""

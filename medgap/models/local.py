@@ -27,12 +27,10 @@ from typing import Any
 import numpy as np
 
 from medgap.models import weights
-from medgap.models.base import GenerateConfig, Model, ModelRequest
+from medgap.models.base import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, GenerateConfig, Model, ModelRequest
 from medgap.models.chat_template import ChatTemplate
 from medgap.records import Message, Response
 
-ANSWER_PREFIX = "答案："
-MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
 GGUF_MAGIC = b"GGUF"
 # `medgap run` passes these to every backend; here requests run one at a time and are not timed out
 RUNNER_OPTIONS = ("timeout", "max_concurrency")

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from medgap.models.base import GenerateConfig, Model, ModelRequest
+from medgap.models.base import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, GenerateConfig, Model, ModelRequest
 from medgap.models.chat_template import ChatTemplate, load_template
 from medgap.records import Response
 
@@ -50,8 +50,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 TOP_LOGPROBS = 20  # the most the OpenAI API returns
 ERROR_BODY_CHARS = 300
-ANSWER_PREFIX = "答案："  # as the in-process backend: the answer continues this
-MULTI_ANSWER_TOKENS = 8
 LOGPROB_METHODS = ("completions", "prefill", "first_letter")
 # server kind -> the body field of its repetition penalty (servers not named here get none sent)
 PENALTY_FIELDS = {"llama-cpp-python": "repeat_penalty", "llama.cpp": "repeat_penalty", "vllm": "repetition_penalty"}

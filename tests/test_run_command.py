@@ -108,13 +108,15 @@ def test_logprob_runs_record_their_settings_and_how_close_each_call_was(tmp_path
         result = CliRunner().invoke(app, ["run", "-m", "openai/m", "--suite", str(data), "--db", db, "--base-url",
                                           base_url, "--run-id", "lp", "--choice-mode", "logprobs", "-i", "safety"])
     assert result.exit_code == 0, result.output
-    assert all(body["repeat_penalty"] == 1.0 and body["top_p"] == 1.0 for body in server.bodies)
+    asked = [body for body in server.bodies if "messages" in body]  # not the one-token cache flushes
+    assert len(asked) == 3 and all(body["repeat_penalty"] == 1.0 and body["top_p"] == 1.0 for body in asked)
     summary = json.loads(CliRunner().invoke(app, ["results", "lp", "--db", db, "--json"]).stdout)
     settings = summary["settings"]
     assert (settings["choice_mode"], settings["temperature"], settings["max_tokens"]) == ("logprobs", 0.0, 512)
     assert (settings["repeat_penalty"], settings["logprob_method"]) == (1.0, "first_letter")
     assert settings["system_prompt_source"] == "sent (safety intervention)" and "医学" in settings["system_prompt"]
-    assert "llama.cpp" in settings["backend"] and "served-model" in settings["model"]
+    assert "llama-cpp-python" in settings["backend"] and "served-model" in settings["model"]
+    assert settings["server_cache"].startswith("emptied before every request")
     assert (summary["overall"]["close_calls"], summary["overall"]["logprob_rows"]) == (3, 3)
     assert summary["overall"]["median_margin"] == pytest.approx(0.05)
     table = CliRunner().invoke(app, ["results", "lp", "--db", db]).output

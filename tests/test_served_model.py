@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -48,28 +49,34 @@ def llama_cpp_server(model_path: str) -> Iterator[str]:
     command = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "4096", "--n_threads", str(available_cores()),
                "--n_threads_batch", str(available_cores()), "--logits_all", "true"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited: {process.stderr.read().decode()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=5) as reply:
-                    json.loads(reply.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start within 300 s") from None
-                time.sleep(1)
-        yield base_url
-    finally:
-        process.terminate()
+    # a file, not a pipe: the server's llama.cpp log would fill a pipe and block it
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            wait_until_serving(f"http://127.0.0.1:{port}/v1", process, log)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + 300
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the server exited: {log.read().decode(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=5) as reply:
+                json.loads(reply.read())
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start within 300 s") from None
+            time.sleep(1)
 
 
 @pytest.mark.slow
@@ -97,11 +104,11 @@ def test_the_embedded_model_gives_the_same_answers_in_process_and_served():
         first_letter = asyncio.run(answers(get_model("openai/qwen?logprobs=first_letter", base_url=base_url,
                                                      timeout=300.0)))["logprobs"]
     assert served_model.logprob_route() == "completions"
-    assert served_model.server_info()["kind"] == "llama.cpp"
+    assert served_model.server_info()["kind"] == "llama-cpp-python"
     for mine, theirs in zip(in_process["logprobs"], served["logprobs"]):
         assert theirs.error is None and theirs.text == mine.text and mine.text.startswith(ANSWER_PREFIX)
         for letter, value in theirs.logprobs.items():  # the server lists its top 20: all four letters here
-            assert abs(value - mine.logprobs[letter]) < 0.1, (letter, value, mine.logprobs)
+            assert abs(value - mine.logprobs[letter]) < 0.02, (letter, value, mine.logprobs)  # 0.003 measured
     # generated text: the same with the same settings (llama-cpp-python's server would add its 1.1 repeat penalty)
     assert [r.text for r in served["generate"]] == [r.text for r in in_process["generate"]]
     assert served["open"][0].text == in_process["open"][0].text and served["open"][0].text

@@ -101,7 +101,7 @@ def medgap_run_command(suite: str, limit: int | None, permutations: int, mode: s
     command = [*medgap_command(), "run", "--model", "local/default", "--suite", suite, "--db", str(db),
                "--run-id", run_id, "--permutations", str(permutations), "--choice-mode", mode,
                "--max-tokens", str(max_tokens), "--quiet"]
-    return command + (["--limit", str(limit)] if limit else [])
+    return command + (["--limit-per-task", str(limit)] if limit else [])
 
 
 def stored_rows(db: Path, run_id: str) -> list[Row]:
@@ -285,7 +285,7 @@ def main() -> None:
         return children[sys.argv[1]](*sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="demo-robustness", help="suite to take the choice items from")
-    parser.add_argument("--limit", type=int, default=None, help="at most N items per task")
+    parser.add_argument("--limit-per-task", dest="limit", type=int, default=None, help="at most N items per task")
     parser.add_argument("--permutations", type=int, nargs="+", default=[1, 5], help="option orders per item")
     parser.add_argument("--modes", nargs="+", default=["logprobs", "generate"], choices=["logprobs", "generate"])
     parser.add_argument("--max-tokens", type=int, default=64, help="generation cap for the generate mode")

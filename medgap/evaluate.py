@@ -27,7 +27,7 @@ from medgap.analysis.metrics import summarize_run
 from medgap.datasets import DatasetError
 from medgap.executors import EXECUTORS, Executor
 from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model, parse_model_name
-from medgap.records import RunConfig, Sample
+from medgap.records import AnswerSettings, RunConfig, Sample
 from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, Progress, pending_attempts, run_eval
 from medgap.settings import differences
 from medgap.solvers import prompts
@@ -61,6 +61,7 @@ def plan_run(
     *,
     run_id: str | None = None,
     limit: int | None = None,
+    limit_per_task: int | None = None,
     permutations: int | None = None,
     seed: int | None = None,
     interventions: str | list[str] | None = None,
@@ -91,6 +92,7 @@ def plan_run(
         seed = base.seed if seed is None else seed
         permutations = permutations or base.permutations
         limit = base.limit if limit is None else limit
+        limit_per_task = base.limit_per_task if limit_per_task is None else limit_per_task
         interventions = base.interventions if interventions is None else interventions
         match = match or base.match
         judge = judge or base.extra.get("judge")
@@ -110,8 +112,8 @@ def plan_run(
     loaded = None
     if suite is not None or base is None:
         try:
-            loaded = load_suite(suite or DEFAULT_SUITE, limit=limit, dimension=dimension, format=data_format,
-                                skip_bad=skip_bad, on_skip=on_skip)
+            loaded = load_suite(suite or DEFAULT_SUITE, limit=limit, limit_per_task=limit_per_task,
+                                dimension=dimension, format=data_format, skip_bad=skip_bad, on_skip=on_skip)
         except (DatasetError, FileNotFoundError, ValueError) as exc:
             raise RunSetupError(str(exc)) from None
         if not loaded.samples:
@@ -127,6 +129,7 @@ def plan_run(
         seed=seed if seed is not None else loaded.seed,
         permutations=permutations or loaded.permutations,
         limit=limit,
+        limit_per_task=limit_per_task,
         interventions=names,
         match=match,
         prompts={**prompts.TEMPLATES, **intervention_texts(names)},
@@ -224,6 +227,8 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
         max_tokens=max_tokens or stored.get("max_tokens") or defaults.max_tokens,
         timeout_s=timeout,
         choice_mode=choice_mode or stored.get("choice_mode") or backend.default_choice_mode,
+        top_p=stored.get("top_p", defaults.top_p),
+        repeat_penalty=stored.get("repeat_penalty", defaults.repeat_penalty),
     )
 
 
@@ -246,6 +251,7 @@ def settle(config: RunConfig, backend: Model, gen: GenerateConfig) -> None:
     """Record in `config` how it is asked: the generation settings and the backend."""
     config.generation = gen.model_dump()
     config.extra["backend"] = backend.describe()
+    config.answer_settings = answer_settings(config, gen, backend)
 
 
 def count_attempts(samples: list[Sample], config: RunConfig) -> int:
@@ -346,6 +352,17 @@ def claim_run(store: Store, config: RunConfig, samples: list[Sample] | None, bac
         missing = count_attempts(claim.samples, claim.config) - len(store.completed_keys(target))
         lease.status = "complete" if missing <= 0 else "failed"
         lease.message = f"{missing} items failed; run again to retry them" if missing > 0 else None
+
+
+def answer_settings(config: RunConfig, gen: GenerateConfig, backend: Model) -> AnswerSettings:
+    """The run's one record of what can change an answer: the generation settings, the backend's
+    part (what it sends or applies), and a system prompt the interventions send."""
+    record = {"choice_mode": gen.choice_mode, "temperature": gen.temperature, "top_p": gen.top_p,
+              "max_tokens": gen.max_tokens, "seed": gen.seed, **backend.answer_settings(gen)}
+    sent = config.prompts.get("safety.system") if "safety" in config.interventions else None
+    if sent is not None:  # the template's default is replaced by what is sent
+        record.update(system_prompt=sent, system_prompt_source="sent (safety intervention)")
+    return AnswerSettings(**record)
 
 
 def chain_for(config: RunConfig) -> list[Solver]:

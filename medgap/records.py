@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 Dimension = Literal[
     "knowledge_qa",
@@ -142,6 +142,28 @@ class Row(BaseModel):
         return self.kind in CHOICE_KINDS and not self.errored and self.score.extracted is None
 
 
+class AnswerSettings(BaseModel):
+    """Every setting that can change an answer, as the run applied it: one record, stored with the
+    run, shown by `medgap results --json` and the report. Compare two runs' records to see why the
+    same model answered differently."""
+
+    choice_mode: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    repeat_penalty: float | None = None  # None: not sent; the server's own default applies
+    seed: int | None = None
+    # the system prompt the model saw: as sent, or the chat template's default written out
+    system_prompt: str | None = None
+    system_prompt_source: str = "none"  # "sent", "chat template default", "none", "server's chat template (unknown)"
+    assistant_prefix: str | None = None  # what the answer continues in log-prob scoring ("答案：")
+    logprob_method: str | None = None
+    chat_template: dict[str, Any] | None = None  # origin, sha256, default system prompt
+    server_cache: str | None = None  # how a server's prompt cache is kept from changing answers
+    model: str = ""  # model file hash, or the endpoint's model id
+    backend: str = ""  # backend and version
+
+
 class RunConfig(BaseModel):
     """Everything needed to reproduce a run."""
 
@@ -150,7 +172,8 @@ class RunConfig(BaseModel):
     suite: str
     seed: int = 0
     permutations: int = 1
-    limit: int | None = None
+    limit: int | None = None  # items in all
+    limit_per_task: int | None = None
     interventions: list[str] = Field(default_factory=list)
     match: str = "medical"
     generation: dict[str, Any] = Field(default_factory=dict)  # temperature, max_tokens, ...
@@ -158,3 +181,12 @@ class RunConfig(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     created: str = ""
     extra: dict[str, Any] = Field(default_factory=dict)
+    answer_settings: AnswerSettings | None = None  # None: a run stored before medgap recorded them
+
+    @model_validator(mode="before")
+    @classmethod
+    def _limit_was_per_task(cls, data: Any) -> Any:
+        """Runs stored before `limit_per_task` existed meant it by `limit`."""
+        if isinstance(data, dict) and "limit" in data and "limit_per_task" not in data:
+            data = {**data, "limit_per_task": data["limit"], "limit": None}
+        return data

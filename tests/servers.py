@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat server on 127.0.0.1 for tests (and anything else that needs a
 real HTTP peer): per-request delay, a script of failures, scripted replies and logprobs, and
-counters of what it received.
+counters of what it received. `owned_by` makes it list a model under GET /v1/models as that
+server would (llama-cpp-python says "me", vLLM "vllm"); it also answers POST /v1/completions.
 
     server = ChatServer(delay=0.2, failures=[Failure(429, retry_after="1"), Failure(500)])
     with serve(server) as base_url:          # "http://127.0.0.1:PORT/v1"
@@ -46,6 +47,11 @@ class ChatServer:
     delay: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     top_logprobs: list[tuple[str, float]] | LogprobsFn | None = None
+    # with logprobs asked in the chat endpoint: the tokens written, each with its top alternatives
+    # (otherwise one token, the first of top_logprobs)
+    written: list[tuple[str, list[tuple[str, float]]]] | None = None
+    owned_by: str | None = None  # None: no GET /v1/models (404)
+    model_ids: list[str] = field(default_factory=lambda: ["served-model"])
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 3})
     # a page answered with status 200 instead of a completion (a proxy's error page): request headers -> HTML
     page: Callable[[dict[str, str]], str] | None = None
@@ -69,7 +75,7 @@ class ChatServer:
             self.peers.add(tuple(peer[:2]))
         body = await request.json()
         self.bodies.append(body)
-        question = last_user_message(body)
+        question = last_user_message(body) if "messages" in body else str(body.get("prompt", ""))
         self.per_question[question] += 1
         if index < len(self.failures):
             failure = self.failures[index]
@@ -83,13 +89,38 @@ class ChatServer:
             await asyncio.sleep(self.delay)
         if self.page is not None:
             return web.Response(text=self.page(dict(request.headers)), content_type="text/html")
+        if "messages" not in body:
+            return web.json_response(self.text_completion(body, question))
         return web.json_response(self.completion(body, question))
+
+    async def models(self, request: web.Request) -> web.Response:
+        if self.owned_by is None:
+            raise web.HTTPNotFound()
+        return web.json_response({"object": "list", "data": [
+            {"id": model_id, "object": "model", "owned_by": self.owned_by} for model_id in self.model_ids]})
+
+    def text_completion(self, body: dict[str, Any], prompt: str) -> dict[str, Any]:
+        """POST /v1/completions, logprobs in the legacy format ({token: logprob} per position)."""
+        top = self.top_logprobs(prompt) if callable(self.top_logprobs) else (self.top_logprobs or [])
+        text = top[0][0] if top else (self.reply(prompt) if callable(self.reply) else self.reply)
+        choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "length"}
+        if body.get("logprobs") and top:
+            choice["logprobs"] = {"tokens": [text], "token_logprobs": [top[0][1]], "top_logprobs": [dict(top)],
+                                  "text_offset": [len(prompt)]}
+        usage = {**self.usage, "total_tokens": sum(self.usage.values())}
+        return {"id": f"cmpl-{self.requests}", "object": "text_completion", "model": body.get("model", ""),
+                "choices": [choice], "usage": usage}
 
     def completion(self, body: dict[str, Any], question: str) -> dict[str, Any]:
         text = self.reply(question) if callable(self.reply) else self.reply
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop"}
-        if body.get("logprobs") and self.top_logprobs is not None:
+        if body.get("logprobs") and self.written is not None:
+            content = [{"token": token, "logprob": top[0][1] if top else 0.0,
+                        "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]} for token, top in self.written]
+            choice["message"]["content"] = "".join(token for token, _ in self.written)
+            choice["logprobs"] = {"content": content}
+        elif body.get("logprobs") and self.top_logprobs is not None:
             top = self.top_logprobs(question) if callable(self.top_logprobs) else self.top_logprobs
             entries = [{"token": token, "logprob": logprob, "bytes": list(token.encode())} for token, logprob in top]
             first = entries[0] if entries else {"token": text, "logprob": 0.0}
@@ -113,6 +144,8 @@ def serve(server: ChatServer | None = None, **config: Any) -> Iterator[str]:
     server = server if server is not None else ChatServer(**config)
     app = web.Application()
     app.router.add_post("/v1/chat/completions", server.handle)
+    app.router.add_post("/v1/completions", server.handle)
+    app.router.add_get("/v1/models", server.models)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     ready = threading.Event()

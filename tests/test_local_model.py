@@ -30,8 +30,14 @@ SPACED_LETTER = 1000  # the fake tokenizer's id for " X" is 1000 + ord("X")
 class FakeLlama:
     """The surface of medgap's Llama subclass, with a character-level tokenizer."""
 
-    def __init__(self, n_ctx: int = 4096, logits=None, completions=(), can_trim: bool = True) -> None:
+    def __init__(self, n_ctx: int = 4096, logits=None, completions=(), can_trim: bool = True,
+                 n_batch: int = 512) -> None:
         self.input_ids = np.zeros(n_ctx, dtype=np.intc)
+        # where each cached token was computed: (first, last) position of its llama.cpp batch, the
+        # thing its numbers depend on besides the tokens themselves
+        self.batch_of: list[tuple[int, int]] = [(0, 0)] * n_ctx
+        self.n_batch = n_batch
+        self.chat_template = None
         self.n_tokens = 0
         self.evaluated: list[list[int]] = []  # each eval() call's tokens
         self.resets = 0
@@ -65,8 +71,12 @@ class FakeLlama:
         time.sleep(0.001)
         tokens = list(tokens)
         assert self.n_tokens + len(tokens) <= len(self.input_ids)
-        self.input_ids[self.n_tokens : self.n_tokens + len(tokens)] = tokens
-        self.n_tokens += len(tokens)
+        for start in range(0, len(tokens), self.n_batch):  # as Llama.eval: batches from the first new token
+            batch = tokens[start : start + self.n_batch]
+            first = self.n_tokens
+            self.input_ids[first : first + len(batch)] = batch
+            self.batch_of[first : first + len(batch)] = [(first, first + len(batch) - 1)] * len(batch)
+            self.n_tokens += len(batch)
         self.evaluated.append(tokens)
         self.busy = False
 
@@ -79,9 +89,18 @@ class FakeLlama:
     def set_threads(self, threads: int) -> None:
         self.threads.append(threads)
 
-    def create_completion(self, prompt, max_tokens, temperature, stop=None, seed=None, stopping_criteria=None):
+    def cache_state(self) -> list[tuple[int, tuple[int, int]]]:
+        """Each cached token with the batch it was computed in: equal states give equal logits."""
+        return [(int(self.input_ids[i]), self.batch_of[i]) for i in range(self.n_tokens)]
+
+    def create_completion(self, prompt, max_tokens, temperature, stop=None, seed=None, stopping_criteria=None,
+                          top_p=0.95, repeat_penalty=1.0):
+        # medgap evaluates the prompt itself first: llama.cpp then samples from the cached prompt as is
+        assert list(self.input_ids[: self.n_tokens]) == list(prompt)
         self.completion_calls.append({"prompt": list(prompt), "max_tokens": max_tokens, "temperature": temperature,
-                                      "stop": stop, "seed": seed, "stopping_criteria": stopping_criteria})
+                                      "stop": stop, "seed": seed, "stopping_criteria": stopping_criteria,
+                                      "top_p": top_p, "repeat_penalty": repeat_penalty,
+                                      "cache_state": self.cache_state()})
         script = self.tokenize(self.completions.pop(0).encode(), add_bos=False)
         generated: list[int] = []
         for token in script[:max_tokens]:
@@ -162,9 +181,9 @@ def test_a_letter_written_with_a_leading_space_counts_for_that_letter(gguf):
     assert response.logprobs["B"] > response.logprobs["A"]
 
 
-def test_option_orders_of_one_item_reuse_the_cached_prefix(gguf):
-    fake = FakeLlama(logits=logits_with(A=1.0))
-    model = make_model(gguf, fake)
+def test_option_orders_of_one_item_reuse_whole_batches_of_the_cached_prefix(gguf):
+    fake = FakeLlama(logits=logits_with(A=1.0), n_batch=16)
+    model = make_model(gguf, fake, n_batch="16")
     sample = choice_sample("q1", n_options=4)
     first, second = request_for(sample, 0, k=2, choice_mode="logprobs"), request_for(sample, 1, k=2, choice_mode="logprobs")
     ask(model, first)
@@ -173,23 +192,52 @@ def test_option_orders_of_one_item_reuse_the_cached_prefix(gguf):
     second_tokens = model.prompt_tokens(fake, second.messages, ANSWER_PREFIX)
     shared = next(i for i, (a, b) in enumerate(zip(first_tokens, second_tokens)) if a != b)
     assert shared > len(prompts.TEMPLATES["single"]) // 2  # instruction and question are shared
-    assert fake.evaluated[-1] == second_tokens[shared:]
+    reused = shared // 16 * 16  # whole batches only
+    assert reused > 0 and fake.evaluated[-1] == second_tokens[reused:]
     assert list(fake.input_ids[: fake.n_tokens]) == second_tokens
     assert fake.resets == 1  # only the very first request started from an empty cache
 
 
-def test_the_same_prompt_again_re_evaluates_one_token_for_fresh_logits(gguf):
-    fake = FakeLlama(logits=logits_with(A=1.0))
-    model = make_model(gguf, fake)
+def fresh_state(gguf, request: ModelRequest, n_batch: int = 16):
+    """The cache a request leaves in a model that has answered nothing before."""
+    fake = FakeLlama(logits=logits_with(A=1.0), n_batch=n_batch, completions=["答案：A"] * 2)
+    ask(make_model(gguf, fake, n_batch=str(n_batch)), request)
+    return fake
+
+
+@pytest.mark.parametrize("mode", ["logprobs", "generate"])
+def test_a_request_sees_the_same_cache_whatever_was_asked_before(gguf, mode):
+    """Same request, same numbers: after two different predecessors (and in a fresh process, as
+    after a resume) every cached token was computed in the same llama.cpp batch."""
+    item = request_for(choice_sample("q9", n_options=4), choice_mode=mode)
+    predecessors = [request_for(choice_sample("q1", n_options=4), 1, k=2, choice_mode=mode),
+                    request_for(open_sample(), max_tokens=8)]
+    expected = fresh_state(gguf, item)
+    states = []
+    for predecessor in predecessors:
+        fake = FakeLlama(logits=logits_with(A=1.0), n_batch=16, completions=["答案：B", "答案：A"])
+        model = make_model(gguf, fake, n_batch="16")
+        ask(model, predecessor)
+        ask(model, item)
+        states.append(fake.completion_calls[-1]["cache_state"] if mode == "generate" else fake.cache_state())
+    want = expected.completion_calls[-1]["cache_state"] if mode == "generate" else expected.cache_state()
+    assert states == [want, want]
+
+
+def test_the_same_prompt_again_re_evaluates_its_last_batch_as_a_fresh_cache_would(gguf):
+    fake = FakeLlama(logits=logits_with(A=1.0), n_batch=16)
+    model = make_model(gguf, fake, n_batch="16")
     request = request_for(choice_sample("q1"), choice_mode="logprobs")
     ask(model, request)
+    first = fake.cache_state()
     ask(model, request)
-    assert len(fake.evaluated[-1]) == 1
+    assert len(fake.evaluated[-1]) == len(fake.evaluated[0]) - (len(fake.evaluated[0]) - 1) // 16 * 16
+    assert fake.cache_state() == first
 
 
 def test_a_model_that_cannot_trim_its_cache_starts_over(gguf):
-    fake = FakeLlama(logits=logits_with(A=1.0), can_trim=False)
-    model = make_model(gguf, fake)
+    fake = FakeLlama(logits=logits_with(A=1.0), can_trim=False, n_batch=16)
+    model = make_model(gguf, fake, n_batch="16")
     sample = choice_sample("q1")
     ask(model, request_for(sample, 0, k=2, choice_mode="logprobs"))
     ask(model, request_for(sample, 1, k=2, choice_mode="logprobs"))
@@ -214,6 +262,7 @@ def test_open_items_are_generated_even_in_logprob_mode(gguf):
     assert response.text == "建议低盐饮食，规律监测血压。" and response.logprobs is None
     call = fake.completion_calls[0]
     assert (call["max_tokens"], call["temperature"], call["seed"]) == (300, 0.7, 5)
+    assert (call["top_p"], call["repeat_penalty"]) == (1.0, 1.0)  # sent explicitly, not llama.cpp's defaults
     assert call["stopping_criteria"] is None
     assert fake.detokenize(call["prompt"]).decode().endswith("<|assistant|>")
 

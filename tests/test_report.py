@@ -419,3 +419,25 @@ def test_open_ended_scores_and_diagnosis_render_when_present(store):
     assert "95% CI 50.0% – 75.0%" in html.split('id="overview"')[1].split("</section>")[0]
     diagnosis = html.split('id="diagnosis"')[1].split("</section>")[0]
     assert "安全伦理薄弱" in diagnosis and "safety_reminder" in diagnosis
+
+
+def test_answer_settings_and_close_calls_are_shown(tmp_path):
+    from medgap.records import AnswerSettings
+
+    samples = [choice_sample(f"q{i}", answer="A") for i in range(3)]
+    margins = {"q0": {"A": -0.70, "B": -0.75}, "q1": {"A": -0.1, "B": -3.0}, "q2": {"B": -0.2, "A": -0.25}}
+    with Store(tmp_path / "runs.db") as store:
+        write_run(store, "lp", "local/default", {k: Response(text="", logprobs=v) for k, v in margins.items()}, samples)
+        config = store.run_config("lp")
+        config.answer_settings = AnswerSettings(
+            choice_mode="logprobs", temperature=0.0, top_p=1.0, max_tokens=64, repeat_penalty=1.0, seed=0,
+            system_prompt="You are <Qwen>.", system_prompt_source="chat template default", assistant_prefix="答案：",
+            model="m.gguf sha256:abc", backend="llama-cpp-python 0.3.36")
+        store.save_run(config)
+        html = report_for_runs(store, ["lp"])
+    section = html.split('id="config"')[1].split("</section>")[0]
+    assert "Answer setting: system prompt" in section and "You are &lt;Qwen&gt;." in section
+    assert "Answer setting: assistant prefix" in section and "答案：" in section and "sha256:abc" in section
+    overview = html.split('id="overview"')[1].split("</section>")[0]
+    assert "Close calls" in overview and "of 3 rows decided by log-probabilities" in overview
+    assert re.search(r'card-value">2<', overview)  # q0 and q2: 0.05 nats apart

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from servers import ChatServer, Failure, serve
 from typer.testing import CliRunner
 
@@ -19,9 +20,9 @@ from tests.helpers import choice_sample
 app = load_commands()
 
 
-def write_items(path, n: int):
+def write_items(path, n: int, source: str = "Med-Exam"):
     lines = [json.dumps({"question": f"第{i}题：首选的处理措施是", "options": ["A. 甲", "B. 乙", "C. 丙", "D. 丁"],
-                         "answer": "C", "other": {"source": "Med-Exam", "id": i}}, ensure_ascii=False)
+                         "answer": "C", "other": {"source": source, "id": i}}, ensure_ascii=False)
              for i in range(n)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -94,3 +95,47 @@ def test_an_experiment_against_a_rejecting_endpoint_stops_in_its_first_arm(tmp_p
     assert result.exit_code == 1, result.output
     assert "stopped: 3 items in a row failed" in message and "rows of run exp-baseline are stored" in message
     assert "medgap experiment --run-id exp" in message and server.requests == 3
+
+
+def test_logprob_runs_record_their_settings_and_how_close_each_call_was(tmp_path):
+    """An API run in logprobs mode stores every answer-changing setting with the run, a margin per
+    row, and `results` counts the rows decided by less than 0.1 nats."""
+    data = write_items(tmp_path / "Med-Exam.jsonl", 3)
+    db = str(tmp_path / "runs.db")
+    close = [("C", -0.70), ("A", -0.75), ("B", -3.0)]  # C over A by 0.05 nats: a near tie
+    server = ChatServer(written=[("答案", [("答案", -0.1)]), ("：", [("：", 0.0)]), ("C", close)], owned_by="me")
+    with serve(server) as base_url:
+        result = CliRunner().invoke(app, ["run", "-m", "openai/m", "--suite", str(data), "--db", db, "--base-url",
+                                          base_url, "--run-id", "lp", "--choice-mode", "logprobs", "-i", "safety"])
+    assert result.exit_code == 0, result.output
+    asked = [body for body in server.bodies if "messages" in body]  # not the one-token cache flushes
+    assert len(asked) == 3 and all(body["repeat_penalty"] == 1.0 and body["top_p"] == 1.0 for body in asked)
+    summary = json.loads(CliRunner().invoke(app, ["results", "lp", "--db", db, "--json"]).stdout)
+    settings = summary["settings"]
+    assert (settings["choice_mode"], settings["temperature"], settings["max_tokens"]) == ("logprobs", 0.0, 512)
+    assert (settings["repeat_penalty"], settings["logprob_method"]) == (1.0, "first_letter")
+    assert settings["system_prompt_source"] == "sent (safety intervention)" and "医学" in settings["system_prompt"]
+    assert "llama-cpp-python" in settings["backend"] and "served-model" in settings["model"]
+    assert settings["server_cache"].startswith("emptied before every request")
+    assert (summary["overall"]["close_calls"], summary["overall"]["logprob_rows"]) == (3, 3)
+    assert summary["overall"]["median_margin"] == pytest.approx(0.05)
+    table = CliRunner().invoke(app, ["results", "lp", "--db", db]).output
+    assert "decided by < 0.1 nats" in table and "3 of 3" in table
+    rows = [json.loads(line) for line in CliRunner().invoke(app, ["export", "lp", "--db", db]).stdout.splitlines()]
+    assert [row["extracted"] for row in rows] == ["C"] * 3
+    assert all(row["details"]["logprob_margin"] == pytest.approx(0.05) for row in rows)
+
+
+def test_limit_counts_items_in_all_and_limit_per_task_per_task(tmp_path):
+    data = tmp_path / "two"
+    data.mkdir()
+    write_items(data / "Med-Exam.jsonl", 6)
+    write_items(data / "Med-Other.jsonl", 6, source="Med-Other")
+    db = str(tmp_path / "runs.db")
+    for run_id, flags, items in (("total", ["--limit", "4"], 4), ("per-task", ["--limit-per-task", "4"], 8)):
+        result = CliRunner().invoke(app, ["run", "-m", "mock/first", "--suite", str(data), "--db", db, "--run-id",
+                                          run_id, "-q", "--dimension", "knowledge_qa", *flags])
+        assert result.exit_code == 0, result.output
+        assert json.loads(CliRunner().invoke(app, ["results", run_id, "--db", db, "--json"]).stdout)["overall"]["items"] == items
+    help_text = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
+    assert "At most N items in all" in help_text and "At most N items per task" in help_text

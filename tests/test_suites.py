@@ -72,15 +72,32 @@ def test_demo_rows_are_verbatim_copies_of_the_source_rows(source_data):
 
 
 def test_data_directory_as_suite_with_deterministic_limit(source_data):
-    first = load_suite(str(source_data), limit=3)
-    again = load_suite(str(source_data), limit=3)
+    first = load_suite(str(source_data), limit_per_task=3)
+    again = load_suite(str(source_data), limit_per_task=3)
     assert [s.id for s in first.samples] == [s.id for s in again.samples]
     per_task = Counter(sample.task for sample in first.samples)
     assert len(per_task) == 9 + 5 + 1 and set(per_task.values()) == {3}
-    larger = {s.id for s in load_suite(str(source_data), limit=10).samples}
+    larger = {s.id for s in load_suite(str(source_data), limit_per_task=10).samples}
     assert {s.id for s in first.samples} <= larger
-    other_seed = load_suite(str(source_data), limit=3, seed=1)
+    other_seed = load_suite(str(source_data), limit_per_task=3, seed=1)
     assert {s.id for s in other_seed.samples} != {s.id for s in first.samples}
+
+
+def test_limit_is_a_total_drawn_from_every_task_in_turn():
+    demo = load_suite("demo")
+    tasks = list(dict.fromkeys(s.task for s in demo.samples))
+    twelve = load_suite("demo", limit=12).samples
+    assert len(demo.samples) == 43 and len(twelve) == 12  # not 12 per task: that would be all 43
+    assert [s.task for s in twelve] == tasks[:12]  # 14 tasks: the first 12 give one item each
+    twenty = load_suite("demo", limit=20).samples
+    assert set(Counter(s.task for s in twenty).values()) == {1, 2}  # every task once, then a second round
+    positions = [[s.id for s in demo.samples].index(s.id) for s in twelve]
+    assert positions == sorted(positions)
+    assert {s.id for s in load_suite("demo", limit=5).samples} <= {s.id for s in twelve}
+    both = load_suite("demo", limit_per_task=1, limit=3).samples
+    assert len(both) == 3 and len({s.task for s in both}) == 3
+    with pytest.raises(DatasetError, match="limit must be at least 1"):
+        load_suite("demo", limit=0)
 
 
 def test_take_per_task_keeps_file_order(source_data):
@@ -133,7 +150,7 @@ entries:
     mine = [s for s in suite.samples if s.task == "renamed"]
     assert len(mine) == 4 and all(s.id.startswith("renamed/") and s.kind == "single" for s in mine)
     assert sum(s.task == "mtcmb-TCM-SE-A" for s in suite.samples) == 4  # found in the package data folder
-    capped = load_suite(str(path), limit=2)
+    capped = load_suite(str(path), limit_per_task=2)
     assert Counter(s.task for s in capped.samples) == {"renamed": 2, "mtcmb-TCM-SE-A": 2}
     assert {s.id for s in capped.samples} <= {s.id for s in suite.samples}
 
@@ -186,7 +203,8 @@ def test_datasets_command_lists_suites_and_formats(capsys):
 
 def test_datasets_command_inspects_a_file(capsys, source_data):
     datasets(
-        spec=str(source_data / "mtcmb"), format=None, dimension=None, limit=5, skip_bad=False, json_out=True
+        spec=str(source_data / "mtcmb"), format=None, dimension=None, limit=None, limit_per_task=5, skip_bad=False,
+        json_out=True
     )
     [suite] = json.loads(capsys.readouterr().out)["suites"]
     assert suite["items"] == 25 and suite["tasks"]["mtcmb-TCM-FT"]["kinds"] == {"open": 5}

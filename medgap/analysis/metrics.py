@@ -38,10 +38,24 @@ def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
         "accuracy_answered": correct / answered if answered else None,
     }
     out["ci_low"], out["ci_high"] = share_ci(item_values(graded))
+    out.update(margin_metrics(graded))
     multi = [r for r in graded if r.kind == "multi"]
     if multi:
         out.update(micro_f1_of(multi, prefix="multi_"))
     return out
+
+
+CLOSE_CALL_NATS = 0.1
+
+
+def margin_metrics(rows: list[Row]) -> dict:
+    """How fragile a log-probability accuracy is: rows decided by less than CLOSE_CALL_NATS between
+    the chosen option and the runner-up (`close_calls`), of the rows decided by log-probabilities."""
+    margins = [r.score.details["logprob_margin"] for r in rows if r.score.details.get("logprob_margin") is not None]
+    if not margins:
+        return {}
+    return {"logprob_rows": len(margins), "close_calls": sum(m < CLOSE_CALL_NATS for m in margins),
+            "close_call_nats": CLOSE_CALL_NATS, "median_margin": float(sorted(margins)[(len(margins) - 1) // 2])}
 
 
 def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
@@ -114,7 +128,8 @@ def summarize_run(store, run_id: str, *, written: list[Row] | None = None,
     """Summary of a stored run. `written` (rows this process just stored, with the run's `samples`)
     saves reading the run back when they are all the rows it holds."""
     config = store.run_config(run_id)
-    header = {"suite": config.suite, "permutations": config.permutations, "seed": config.seed}
+    header = {"suite": config.suite, "permutations": config.permutations, "seed": config.seed,
+              "settings": config.answer_settings.model_dump() if config.answer_settings else None}
     if written is None or samples is None or store.count_rows(run_id) != len(written):
         return summarize(run_id, config.model, store.rows(run_id), store.samples(run_id), **header)
     position = {sample.id: i for i, sample in enumerate(samples)}

@@ -125,7 +125,8 @@ def experiment(
     baseline: Annotated[str, typer.Option("--baseline", "-a", help="Arm A: 'plain' or comma-separated interventions.")] = "plain",
     treatment: Annotated[str, typer.Option("--treatment", "-b", help="Arm B: 'plain' or comma-separated interventions, e.g. checklist,cot.")] = ...,
     db: DbOption = DEFAULT_DB_PATH,
-    limit: Annotated[int | None, typer.Option(help="At most N items per task (the same items in both arms).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (the same items in both arms).")] = None,
+    limit_per_task: Annotated[int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (the same items in both arms).")] = None,
     permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item, the same in both arms (default: the suite's; 5 or more when an arm votes).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders, shared by both arms.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes them.")] = None,
@@ -163,7 +164,7 @@ def experiment(
                 if config is not None:
                     planned[arm] = (config, store.samples(arm_id))
                     continue
-                config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, permutations=permutations,
+                config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, limit_per_task=limit_per_task, permutations=permutations,
                                            seed=seed, interventions=arm_names[arm], on_skip=report_skip,
                                            settings=settings, match=match, judge=judge)
                 config.extra["experiment"] = {"name": name, "arm": arm, **{a: arm_names[a] or ["plain"] for a in ARMS}}

@@ -43,7 +43,13 @@ def keypoints(
     dimension: Annotated[
         str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")
     ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most N items per task.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
+    ] = None,
+    limit_per_task: Annotated[
+        int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the key points of every open-ended item: the source's own list (given), points derived
@@ -53,7 +59,7 @@ def keypoints(
     from medgap.datasets.suites import load_suite
 
     try:
-        samples = load_suite(dataset, limit=limit, dimension=dimension, format=data_format).samples
+        samples = load_suite(dataset, limit=limit, limit_per_task=limit_per_task, dimension=dimension, format=data_format).samples
         if overrides is not None:
             samples = apply_overrides(samples, overrides)
     except (DatasetError, OverrideError, FileNotFoundError, ValueError) as exc:

@@ -71,7 +71,8 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 def run(
     model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: {DEFAULT_MODEL}, or the run's own when resuming)", show_default=False)] = None,
     suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: {DEFAULT_SUITE}, or the run's own when resuming)", show_default=False)] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N items per task.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")] = None,
+    limit_per_task: Annotated[int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the newest unfinished run with the same settings is resumed, else a new run is named.")] = None,
     force_new: Annotated[bool, typer.Option("--force-new", help="Start a new run even if one with this --run-id or these settings exists (a taken ID gets -2, -3, ...).")] = False,
     db: DbOption = DEFAULT_DB_PATH,
@@ -102,7 +103,8 @@ def run(
     with open_store(db, must_exist=False) as store:
         try:
             base = store.run_config(run_id) if run_id and not force_new and store.has_run(run_id) else None
-            config, samples = plan_run(model, suite, run_id=run_id, limit=limit, permutations=permutations,
+            config, samples = plan_run(model, suite, run_id=run_id, limit=limit, limit_per_task=limit_per_task,
+                                       permutations=permutations,
                                        seed=seed, interventions=intervention, data_format=data_format,
                                        dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
                                        match=match, judge=judge, base=base)

@@ -18,6 +18,7 @@ class Column:
     with_ci: bool = False  # show [ci_low, ci_high] (keys "<key>_ci_low"/"ci_low" for accuracy)
     percent: bool = True
     hide_zero: bool = False  # no line for a count of 0
+    of: str | None = None  # shown as "value of group[of]"
 
 
 COLUMNS: list[Column] = [
@@ -28,6 +29,7 @@ COLUMNS: list[Column] = [
     Column("strict_accuracy", "strict accuracy [95% CI]", with_ci=True),
     Column("robustness", "robustness [95% CI]", with_ci=True),
     Column("unanswered", "unanswered"),
+    Column("close_calls", "decided by < 0.1 nats", percent=False, of="logprob_rows"),
     Column("multi_micro_f1", "multi micro-F1"),
     Column("micro_f1", "extraction micro-F1 [95% CI]", with_ci=True),
     Column("macro_f1", "class macro-F1"),
@@ -96,7 +98,7 @@ def results_table(summary: dict, by: str = "dimensions") -> Table:
             table.add_row(
                 group_label(name) if index == 0 else "",
                 column.label.replace(" [95% CI]", ""),
-                fmt(group[column.key], column.percent),
+                fmt(group[column.key], column.percent) + (f" of {group[column.of]}" if column.of else ""),
                 "\n".join(part for part in (ci_text(group, column), note_text(group, column)) if part),
                 style="bold" if name == "overall" else None,
                 end_section=index == len(columns) - 1,

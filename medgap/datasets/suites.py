@@ -10,7 +10,7 @@ YAML file:
         format: cmmlu               # optional; told from the content otherwise
         dimension: knowledge_qa     # optional; overrides the loader's own mapping
         task: my-task               # optional; renames the task (and the id prefix) of its items
-        limit: 10                   # optional; items kept per task, drawn with the suite seed
+        limit_per_task: 10          # optional; items kept per task, drawn with the suite seed
         kinds: [single, multi]      # optional; keep only these kinds
 
 `load_suite` also takes a bundled suite's name or a single data file / directory.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from medgap.datasets import FORMATS, ensure_unique_ids, load_file
 from medgap.datasets.errors import DatasetError
@@ -44,7 +44,8 @@ class SuiteEntry(BaseModel):
     format: str | None = None
     dimension: Dimension | None = None
     task: str | None = None
-    limit: int | None = Field(default=None, ge=1)
+    # items kept per task; `limit` is the older name of the key
+    limit_per_task: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("limit_per_task", "limit"))
     kinds: list[Kind] | None = None
     fields: FieldMap | None = None  # column mapping for the generic format
     keypoints: str | None = None  # JSONL of item id -> key points, preferred over derived ones
@@ -114,6 +115,19 @@ def take_per_task(samples: list[Sample], limit: int | None, seed: int) -> list[S
     for items in by_task.values():
         ranked = sorted(items, key=lambda sample: _rank(seed, sample.id))
         keep.update(sample.id for sample in ranked[:limit])
+    return [sample for sample in samples if sample.id in keep]
+
+
+def take_total(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
+    """At most `limit` items in all, in file order: each task's first-ranked item (the rank of
+    `take_per_task`), then each task's second, and so on, tasks in the order they first appear. So
+    every task is represented as far as the limit allows, and a larger limit keeps a smaller one's picks."""
+    by_task: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_task[sample.task].append(sample)
+    ranked = [sorted(items, key=lambda sample: _rank(seed, sample.id)) for items in by_task.values()]
+    order = [items[depth] for depth in range(max(map(len, ranked), default=0)) for items in ranked if depth < len(items)]
+    keep = {sample.id for sample in order[:limit]}
     return [sample for sample in samples if sample.id in keep]
 
 
@@ -207,13 +221,13 @@ def _entry_samples(
     if entry.license or entry.attribution:
         credit = {k: v for k, v in {"license": entry.license, "attribution": entry.attribution}.items() if v}
         samples = [s.model_copy(update={"source": s.source.model_copy(update=credit)}) for s in samples]
-    return take_per_task(samples, entry.limit, suite.seed)
+    return take_per_task(samples, entry.limit_per_task, suite.seed)
 
 
 def _from_yaml(
     path: Path,
     *,
-    limit: int | None,
+    limit_per_task: int | None,
     dimension: str | None,
     format: str | None,
     skip_bad: bool,
@@ -235,7 +249,7 @@ def _from_yaml(
         seed=spec.seed,
         permutations=spec.permutations,
         max_tokens=spec.max_tokens,
-        samples=take_per_task(samples, limit, spec.seed),
+        samples=take_per_task(samples, limit_per_task, spec.seed),
         skipped=skips.messages,
     )
 
@@ -243,6 +257,7 @@ def _from_yaml(
 def load_suite(
     spec: str | Path,
     *,
+    limit_per_task: int | None = None,
     limit: int | None = None,
     dimension: str | None = None,
     format: str | None = None,
@@ -252,18 +267,29 @@ def load_suite(
 ) -> Suite:
     """A suite from a bundled name (`demo`), a suite YAML file, or one data file / directory.
 
-    `limit` caps items per task (drawn with the suite's seed; `seed` only for a bare data file).
-    `dimension` and `format` apply to a data file, and to a YAML entry that does not set its own.
+    `limit_per_task` caps items per task, then `limit` the items in all, taken from every task in
+    turn (both drawn with the suite's seed; `seed` only for a bare data file). `dimension` and
+    `format` apply to a data file, and to a YAML entry that does not set its own.
     """
+    suite = _load_suite(spec, limit_per_task=limit_per_task, dimension=dimension, format=format,
+                        skip_bad=skip_bad, on_skip=on_skip, seed=seed, limit=limit)
+    if limit is not None:
+        suite.samples = take_total(suite.samples, limit, suite.seed)
+    return suite
+
+
+def _load_suite(spec: str | Path, *, limit_per_task: int | None, limit: int | None, dimension: str | None,
+                format: str | None, skip_bad: bool, on_skip: OnSkip | None, seed: int) -> Suite:
     if isinstance(spec, str) and spec in list_suites():
         path = BUNDLED_SUITES / f"{spec}.yaml"
     else:
         path = Path(spec).expanduser()
-    if limit is not None and limit < 1:
-        raise DatasetError(f"limit must be at least 1, got {limit}")
+    for name, value in (("limit", limit), ("limit per task", limit_per_task)):
+        if value is not None and value < 1:
+            raise DatasetError(f"{name} must be at least 1, got {value}")
     if path.is_file() and path.suffix.lower() in SUITE_SUFFIXES:
         return _from_yaml(
-            path, limit=limit, dimension=dimension, format=format, skip_bad=skip_bad, on_skip=on_skip
+            path, limit_per_task=limit_per_task, dimension=dimension, format=format, skip_bad=skip_bad, on_skip=on_skip
         )
     if not path.exists():
         bundled = ", ".join(list_suites()) or "none"
@@ -276,6 +302,6 @@ def load_suite(
         name=path.name,
         description=str(path),
         seed=seed,
-        samples=take_per_task(samples, limit, seed),
+        samples=take_per_task(samples, limit_per_task, seed),
         skipped=skips.messages,
     )

@@ -9,11 +9,19 @@ from pydantic import BaseModel, Field
 
 from medgap.records import Attempt, Message, Response, Sample
 
+# Log-probability scoring of a choice item reads the next token after the prompt plus this assistant
+# prefix (as the prompts ask for "答案：X"); multi-answer items then decode at most this many tokens.
+ANSWER_PREFIX = "答案："
+MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
+
 
 class GenerateConfig(BaseModel):
     """Generation settings; recorded with every run."""
 
     temperature: float = 0.0
+    top_p: float = 1.0
+    # 1.0 = no penalty; sent explicitly, since some servers default otherwise (llama.cpp's is 1.1)
+    repeat_penalty: float = 1.0
     max_tokens: int = 512
     timeout_s: float = 120.0
     # "generate": free text, answer extracted afterwards. "logprobs": compare the next-token
@@ -57,3 +65,8 @@ class Model(ABC):
     def describe(self) -> dict[str, Any]:
         """What gets recorded in the run config (never secrets)."""
         return {"name": self.name, **{k: v for k, v in self.options.items() if "key" not in k.lower()}}
+
+    def answer_settings(self, config: GenerateConfig) -> dict[str, Any]:
+        """This backend's part of the run's `AnswerSettings`: what it sends or applies with `config`
+        (model identity, backend version, effective system prompt, assistant prefix, penalties)."""
+        return {"model": self.name, "backend": f"medgap {type(self).__name__}"}

@@ -5,9 +5,9 @@ pass over the prompt plus the assistant prefix "答案：", no decoding; the lm-
 HELM approach). `--choice-mode generate` decodes free text instead, stopping as soon as a complete
 "答案：X" has been written. Open items are always generated.
 
-Local evaluation is bounded by prompt processing, so every request reuses the KV cache of the
-longest token prefix it shares with the previous one (the chat template's system block, the
-instruction, and the question when the runner asks an item's option orders back to back).
+Every request reuses the KV cache only in whole n_batch chunks shared with the previous request,
+so its logits, and its greedy text, are exactly those of an empty cache: the same request gives the
+same answer whatever was asked before it, and after a resume (see `LocalModel.evaluate`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from medgap.models import local_probe, weights
-from medgap.models.base import Model, ModelRequest
+from medgap.models.base import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, GenerateConfig, Model, ModelRequest
+from medgap.models.chat_template import ChatTemplate
 from medgap.models.local_runtime import CoreShare, configure_openmp, llama_cpp_version, physical_cores
 from medgap.records import Message, Response
 
-ANSWER_PREFIX = "答案："
 EXTRA_BUFFER_TYPES = False  # llama.cpp's CPU extra buffer types (AMX, repacked weights); see MedgapLlama
-MULTI_ANSWER_TOKENS = 8  # "ABCDE" and separators fit; the letters are often merged tokens ("AB")
 GGUF_MAGIC = b"GGUF"
 # `medgap run` passes these to every backend; here requests run one at a time and are not timed out
 RUNNER_OPTIONS = ("timeout", "max_concurrency")
@@ -78,7 +77,6 @@ def _llama_class() -> type:
     """llama_cpp.Llama plus what medgap needs that its high-level API lacks (imported lazily)."""
     configure_openmp()
     from llama_cpp import Llama, llama_get_logits_ith, llama_set_n_threads
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     class MedgapLlama(Llama):
         # Llama builds its llama_model_params here and loads the model right after, with no argument for
@@ -96,22 +94,22 @@ def _llama_class() -> type:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            template = self.metadata.get("tokenizer.chat_template")
-            self._chat_formatter = template and Jinja2ChatFormatter(
-                template=template,
-                eos_token=self._special_text(self.token_eos()),
+            source = self.metadata.get("tokenizer.chat_template")
+            self.chat_template = source and ChatTemplate(
+                source=source,
                 bos_token=self._special_text(self.token_bos()),
-                add_generation_prompt=True,
+                eos_token=self._special_text(self.token_eos()),
+                origin=f"{self.model_path} (GGUF metadata)",
             )
 
         def chat_prompt(self, messages: list[dict[str, str]]) -> str:
             """The prompt text the GGUF's own chat template makes, ending where the assistant speaks."""
-            if not self._chat_formatter:
+            if not self.chat_template:
                 raise ValueError(
                     f"{self.model_path} has no chat template in its metadata (tokenizer.chat_template); "
                     "medgap needs an instruction-tuned chat model"
                 )
-            return self._chat_formatter(messages=messages).prompt
+            return self.chat_template.render(messages)
 
         def next_token_logits(self) -> np.ndarray:
             """Logits of the token after the last one evaluated (llama.cpp keeps only that row here)."""
@@ -227,6 +225,22 @@ class LocalModel(Model):
             "default_choice_mode": self.default_choice_mode,
         }
 
+    def answer_settings(self, config: GenerateConfig) -> dict[str, Any]:
+        template = self.loaded().chat_template
+        default_system = template.default_system_prompt() if template else None
+        logprobs = config.choice_mode == "logprobs"
+        return {
+            "model": f"{self.path.name} sha256:{self.describe()['sha256']}",
+            "backend": f"llama-cpp-python {llama_cpp_version()} (in-process, n_batch={self.settings.n_batch})",
+            "repeat_penalty": config.repeat_penalty,
+            "seed": self.seed_for(config),
+            "system_prompt": default_system,
+            "system_prompt_source": "chat template default" if default_system is not None else "none",
+            "chat_template": template.describe() if template else None,
+            "assistant_prefix": ANSWER_PREFIX if logprobs else "",
+            "logprob_method": "next-token distribution after the assistant prefix, whole vocabulary" if logprobs else None,
+        }
+
     # Everything below runs on the worker thread.
 
     def answer(self, request: ModelRequest) -> Response:
@@ -260,8 +274,17 @@ class LocalModel(Model):
         return tokens
 
     def evaluate(self, llm: Any, tokens: list[int]) -> int:
-        """Evaluate `tokens`, keeping the cached prefix shared with the last request. Returns tokens reused."""
-        reused = min(common_prefix_length(llm.input_ids[: llm.n_tokens], tokens), len(tokens) - 1)
+        """Evaluate `tokens` exactly as an empty cache would, reusing only what that leaves unchanged.
+
+        llama.cpp evaluates a prompt in chunks of n_batch tokens from where the cache ends, and a
+        token's numbers depend (in the last bits) on the chunk it was computed in. So only whole
+        chunks from the start are kept, the ones the cache holds for the same tokens: every chunk
+        evaluated after them starts where a fresh evaluation's would. The logits, and all text
+        decoded from them, are then the same whatever was asked before (or whether the run was
+        resumed). Returns how many tokens were reused."""
+        n_batch = self.settings.n_batch
+        shared = min(common_prefix_length(llm.input_ids[: llm.n_tokens], tokens), len(tokens) - 1)
+        reused = shared // n_batch * n_batch  # the chunk holding the last token is always evaluated
         if reused <= 0 or not llm.can_trim_cache():
             llm.reset()
             reused = 0
@@ -300,6 +323,9 @@ class LocalModel(Model):
     def complete(self, llm: Any, request: ModelRequest) -> Response:
         config = request.config
         tokens = self.prompt_tokens(llm, request.messages)
+        # The prompt is evaluated here, as from an empty cache; llama.cpp then samples straight from
+        # its logits (its own prefix reuse would re-chunk the prompt and change greedy text).
+        self.evaluate(llm, tokens)
         stop_when_answered = None
         if request.sample.is_choice:
             def stop_when_answered(input_ids: np.ndarray, _logits: np.ndarray) -> bool:
@@ -309,9 +335,16 @@ class LocalModel(Model):
             prompt=tokens,
             max_tokens=min(config.max_tokens, self.settings.n_ctx - len(tokens)),
             temperature=config.temperature,
-            seed=config.seed,
+            top_p=config.top_p,
+            repeat_penalty=config.repeat_penalty,
+            seed=self.seed_for(config),
             stopping_criteria=stop_when_answered,
         )
         usage = out["usage"]
         return Response(text=out["choices"][0]["text"], prompt_tokens=usage["prompt_tokens"],
                         completion_tokens=usage["completion_tokens"])
+
+    def seed_for(self, config: GenerateConfig) -> int:
+        """Every request seeds the sampler itself, so a sampled answer does not depend on how many
+        were drawn before it (in this process, or before a resume)."""
+        return config.seed if config.seed is not None else self.settings.seed

@@ -1,5 +1,21 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp server, Ollama, DeepSeek, Qwen...).
 
+Sampling settings are sent explicitly (temperature, top_p, max_tokens, seed), and so is a neutral
+repetition penalty where the server is known to default otherwise (`repeat_penalty` for llama.cpp
+servers, `repetition_penalty` for vLLM; told apart by `GET /models`, or `?server=`), so one model gives
+the same answers served and in-process.
+
+Choice items by log-probabilities (`--choice-mode logprobs`) read the letter distribution at the
+answer position, the way the in-process backend does, by the first of these the server allows:
+- `completions`: the chat prompt rendered with the model's own chat template (`?template=` a GGUF
+  file or a Jinja file), plus the answer prefix "答案：", sent to `/completions` for one token;
+- `prefill`: vLLM continues an assistant message "答案：" in the chat endpoint
+  (`continue_final_message`), so the server's own template renders the prompt;
+- `first_letter`: the answer is generated in the chat endpoint with logprobs, and the distribution
+  is read where the model writes its first option letter.
+`?logprobs=completions|prefill|first_letter` picks one. A server that returns no logprobs gets a
+clear error, never a letter guessed from other tokens.
+
 One shared aiohttp session per event loop; retries with exponential backoff and jitter on 429,
 5xx, timeouts and connection errors, honouring `Retry-After`; an optional cap on requests per
 second (`max_rps`, for APIs with rate limits) so 429s are avoided rather than waited out. The API
@@ -10,19 +26,24 @@ texts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import random
+import threading
 import time
 import unicodedata
+import urllib.error
+import urllib.request
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from medgap.models.base import Model, ModelRequest
+from medgap.models.base import ANSWER_PREFIX, MULTI_ANSWER_TOKENS, GenerateConfig, Model, ModelRequest
+from medgap.models.chat_template import ChatTemplate, load_template
 from medgap.records import Response
 from medgap.redact import redact, register
 
@@ -30,6 +51,20 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 TOP_LOGPROBS = 20  # the most the OpenAI API returns
 ERROR_BODY_CHARS = 300
+LOGPROB_METHODS = ("completions", "prefill", "first_letter")
+# server kind -> the body field of its repetition penalty (servers not named here get none sent)
+PENALTY_FIELDS = {"llama-cpp-python": "repeat_penalty", "llama.cpp": "repeat_penalty", "vllm": "repetition_penalty"}
+SERVER_KINDS = (*PENALTY_FIELDS, "other")
+# `owned_by` of GET /models entries: llama-cpp-python answers "me", llama.cpp's llama-server "llamacpp"
+OWNERS = {"me": "llama-cpp-python", "llamacpp": "llama.cpp", "vllm": "vllm"}
+# llama.cpp servers reuse the KV cache of the previous prompt's longest shared prefix, which changes
+# the numbers (and greedy text) of what follows: llama-server is told not to (`cache_prompt`);
+# llama-cpp-python has no such switch, so a one-token prompt that shares nothing with any chat prompt
+# goes first, and the request is evaluated from an empty cache, as in-process.
+FLUSH_BODY = {"prompt": "\n", "max_tokens": 1, "temperature": 0.0}
+SERVER_CACHE = {"llama.cpp": "prompt cache off (cache_prompt: false)",
+                "llama-cpp-python": "emptied before every request (a one-token prompt first; requests one at a time)"}
+DEFAULT_PROBE_WAIT_S = 120.0  # GET /models waits like a request (the default --timeout)
 
 
 class OpenAIModel(Model):
@@ -51,6 +86,12 @@ class OpenAIModel(Model):
         self.backoff_base = float(options.get("backoff_base", 1.0))  # seconds before the first retry
         self.backoff_max = float(options.get("backoff_max", 60.0))  # cap on any single wait
         self.max_rps = positive_float(options.get("max_rps"), "max_rps")
+        self.template: ChatTemplate | None = load_template(options["template"]) if options.get("template") else None
+        self.server = choose("server", options.get("server"), SERVER_KINDS)
+        self.logprob_method = choose("logprobs", options.get("logprobs"), LOGPROB_METHODS)
+        self._server_info: dict[str, Any] | None = None
+        self._probe_lock = threading.Lock()
+        self._flush_lock: asyncio.Lock | None = None  # made on the session's loop
         self._limiter: Any = None  # aiolimiter.AsyncLimiter when max_rps is set, made with the session
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -70,6 +111,83 @@ class OpenAIModel(Model):
             "max_retries": self.max_retries,
             "timeout": self.timeout,
             "max_rps": self.max_rps,
+            "server": self.server_info(),
+            "template": self.template.origin if self.template else None,
+        }
+
+    # what the server is --------------------------------------------------------------------------
+    def server_info(self) -> dict[str, Any]:
+        """What `GET /models` says (served model ids, which server); the kind given as `?server=` wins.
+        A server without the endpoint is kind "other" (no vendor-specific fields sent). An answer that
+        did not come (timeout, refused connection, 5xx) is asked again next time, not taken for "other"."""
+        with self._probe_lock:  # concurrent first requests ask once
+            if self._server_info is not None:
+                return self._server_info
+            info, settled = self._probe()
+            if settled:
+                self._server_info = info
+        return info
+
+    def _probe(self) -> tuple[dict[str, Any], bool]:
+        listing, settled = self._get_json(f"{self.base_url}/models")
+        listing = listing or {}
+        entries = [e for e in listing.get("data") or [] if isinstance(e, dict)] if isinstance(listing, dict) else []
+        owners = {str(e.get("owned_by", "")) for e in entries}
+        detected = next((OWNERS[o] for o in owners if o in OWNERS), "other")
+        info: dict[str, Any] = {"kind": self.server or detected, "detected": detected,
+                                "models": [str(e.get("id")) for e in entries]}
+        # vLLM answers GET /version beside /v1
+        version = self._get_json(f"{self.base_url.rsplit('/', 1)[0]}/version")[0] if info["kind"] == "vllm" else None
+        if isinstance(version, dict) and version.get("version"):
+            info["version"] = str(version["version"])
+        return info, settled or self.server is not None
+
+    def _get_json(self, url: str) -> tuple[Any, bool]:
+        """The JSON at `url` (None if there is none) and whether the server answered at all. Waits
+        as long as a request may: a busy server (llama-cpp-python's answers one call at a time)
+        answers once it is free."""
+        headers, _ = self._headers()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=self.timeout or DEFAULT_PROBE_WAIT_S) as reply:
+                return json.loads(reply.read()), True
+        except urllib.error.HTTPError as exc:  # answered: no such endpoint (404), or not allowed
+            return None, exc.code < 500
+        except ValueError:  # answered, not JSON
+            return None, True
+        except OSError:  # timed out, refused, unreachable
+            return None, False
+
+    def logprob_route(self) -> str:
+        """How letter log-probabilities are read from this server (see the module docstring)."""
+        if self.logprob_method:
+            return self.logprob_method
+        if self.template is not None:
+            return "completions"
+        return "prefill" if self._kind() == "vllm" else "first_letter"
+
+    def _kind(self) -> str:
+        """The server's kind as far as known, without asking (requests use this)."""
+        return (self._server_info or {}).get("kind") or self.server or "other"
+
+    def answer_settings(self, config: GenerateConfig) -> dict[str, Any]:
+        info = self.server_info()
+        penalty = PENALTY_FIELDS.get(info["kind"])
+        logprobs = config.choice_mode == "logprobs"
+        route = self.logprob_route() if logprobs else None
+        default_system = self.template.default_system_prompt() if self.template else None
+        served = f"; the server lists {', '.join(info['models'])}" if info["models"] else ""
+        return {
+            "model": f"{self.name} at {without_credentials(self.base_url)}{served}",
+            "backend": f"openai-compatible server ({info['kind']}{' ' + info['version'] if 'version' in info else ''})",
+            "repeat_penalty": config.repeat_penalty if penalty else None,
+            "system_prompt": default_system,
+            "system_prompt_source": ("chat template default" if default_system is not None else "none") if self.template
+            else "server's chat template (unknown)",
+            "chat_template": self.template.describe() if self.template else None,
+            "server_cache": SERVER_CACHE.get(info["kind"]),
+            "assistant_prefix": ANSWER_PREFIX if route in ("completions", "prefill") else ("" if not logprobs else None),
+            "logprob_method": route,
         }
 
     # session -------------------------------------------------------------------------------------
@@ -79,6 +197,7 @@ class OpenAIModel(Model):
             connector = aiohttp.TCPConnector(limit=self.max_concurrency, keepalive_timeout=60, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
             self._session_loop = loop
+            self._flush_lock = asyncio.Lock()
             if self.max_rps:
                 from aiolimiter import AsyncLimiter
 
@@ -106,24 +225,70 @@ class OpenAIModel(Model):
         return self._timeouts[seconds]
 
     # the call ------------------------------------------------------------------------------------
-    def _body(self, request: ModelRequest, logprobs: bool) -> bytes:
-        config = request.config
-        body: dict[str, Any] = {
-            "model": self.name,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": config.temperature,
-            "max_tokens": 1 if logprobs else config.max_tokens,
-        }
+    def _sampling(self, config: GenerateConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {"temperature": config.temperature, "top_p": config.top_p}
         if config.seed is not None:
             body["seed"] = config.seed
-        if logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = TOP_LOGPROBS
-        return json.dumps(body, ensure_ascii=False).encode()
+        kind = self._kind()
+        if kind in PENALTY_FIELDS:
+            body[PENALTY_FIELDS[kind]] = config.repeat_penalty
+        if kind == "llama.cpp":
+            body["cache_prompt"] = False
+        return body
+
+    def _messages(self, request: ModelRequest) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content} for m in request.messages]
+
+    def _call(self, request: ModelRequest, route: str | None) -> tuple[str, dict[str, Any]]:
+        """The endpoint and body of one request (`route`: how letter log-probabilities are read, or
+        None for plain text)."""
+        config = request.config
+        answer_tokens = MULTI_ANSWER_TOKENS if request.sample.kind == "multi" else 1
+        body: dict[str, Any] = {"model": self.name, **self._sampling(config)}
+        if route == "completions":
+            assert self.template is not None
+            prompt = self.template.render(self._messages(request)) + ANSWER_PREFIX
+            if self.template.bos_token and prompt.startswith(self.template.bos_token):
+                prompt = prompt[len(self.template.bos_token):]  # the server adds BOS itself when the model wants one
+            body.update(prompt=prompt, max_tokens=answer_tokens, logprobs=TOP_LOGPROBS, stop=["\n"])
+            return f"{self.base_url}/completions", body
+        body["messages"] = self._messages(request)
+        if route == "prefill":
+            body["messages"].append({"role": "assistant", "content": ANSWER_PREFIX})
+            body.update(continue_final_message=True, add_generation_prompt=False, max_tokens=answer_tokens,
+                        logprobs=True, top_logprobs=TOP_LOGPROBS, stop=["\n"])
+        elif route == "first_letter":
+            body.update(max_tokens=config.max_tokens, logprobs=True, top_logprobs=TOP_LOGPROBS)
+        else:
+            body["max_tokens"] = config.max_tokens
+        return f"{self.base_url}/chat/completions", body
 
     async def generate(self, request: ModelRequest) -> Response:
-        logprobs = request.config.choice_mode == "logprobs" and bool(request.attempt.options)
-        payload = self._body(request, logprobs)
+        if self._server_info is None:
+            await asyncio.to_thread(self.server_info)
+        if self._kind() != "llama-cpp-python":
+            return await self._generate(request)
+        self._get_session()
+        assert self._flush_lock is not None
+        async with self._flush_lock:  # the server answers one request at a time anyway
+            await self._flush(request)
+            return await self._generate(request)
+
+    async def _flush(self, request: ModelRequest) -> None:
+        """Make llama-cpp-python's server evaluate the next prompt from an empty cache (see FLUSH_BODY);
+        a failure here is left to the request itself to meet."""
+        headers, _ = self._headers()
+        body = json.dumps({"model": self.name, **FLUSH_BODY}).encode()
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with self._get_session().post(f"{self.base_url}/completions", data=body, headers=headers,
+                                                timeout=self._client_timeout(request)) as reply:
+                await reply.read()
+
+    async def _generate(self, request: ModelRequest) -> Response:
+        wants_logprobs = request.config.choice_mode == "logprobs" and request.sample.is_choice and bool(request.attempt.options)
+        route = self.logprob_route() if wants_logprobs else None
+        url, body = self._call(request, route)
+        payload = json.dumps(body, ensure_ascii=False).encode()
         session = self._get_session()
         headers, _ = self._headers()
         timeout = self._client_timeout(request)
@@ -135,7 +300,7 @@ class OpenAIModel(Model):
                 await self._limiter.acquire()
             started = time.perf_counter()
             try:
-                async with session.post(self.url, data=payload, headers=headers, timeout=timeout) as reply:
+                async with session.post(url, data=payload, headers=headers, timeout=timeout) as reply:
                     raw, cut = await read_at_most(reply, self.max_reply_bytes)
                     latency = time.perf_counter() - started
                     if cut:
@@ -143,10 +308,10 @@ class OpenAIModel(Model):
                                         latency_s=latency, error=f"HTTP {reply.status}: reply larger than "
                                         f"{self.max_reply_bytes:,} bytes (--max-reply-bytes); stored cut there")
                     if reply.status == 200:
-                        return parse_completion(raw, request, latency, logprobs)
+                        return parse_completion(raw, request, latency, route)
                     error = f"HTTP {reply.status}: {snippet(raw)}"
                     if not retryable(reply.status):
-                        return Response(error=redact(error), latency_s=latency)
+                        return Response(error=redact(refusal(error, route, url)), latency_s=latency)
                     wait = retry_after_seconds(reply.headers.get("Retry-After"))
             except TimeoutError:  # aiohttp's ServerTimeoutError is one too
                 error = f"timed out after {timeout.total:g} s"
@@ -163,42 +328,90 @@ class OpenAIModel(Model):
         return random.uniform(ceiling / 2, ceiling)  # jitter keeps many workers from retrying in lockstep
 
 
-def parse_completion(raw: bytes, request: ModelRequest, latency: float, logprobs: bool) -> Response:
+def parse_completion(raw: bytes, request: ModelRequest, latency: float, route: str | None) -> Response:
     try:
         data = json.loads(raw)
         choice = data["choices"][0]
-        text = (choice.get("message") or {}).get("content") or ""
+        text = (choice.get("message") or {}).get("content") if "message" in choice else choice.get("text")
+        text = text or ""
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return Response(error=f"malformed completion: {snippet(raw)}", latency_s=latency)
     usage = data.get("usage") or {}
-    letter_logprobs = option_logprobs(choice, list(request.attempt.options)) if logprobs else None
-    return Response(
-        text=text,
-        logprobs=letter_logprobs,
-        latency_s=latency,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-    )
+    counts = {"latency_s": latency, "prompt_tokens": usage.get("prompt_tokens"),
+              "completion_tokens": usage.get("completion_tokens")}
+    if route is None:
+        return Response(text=text, **counts)
+    positions = token_positions(choice)
+    if not positions:
+        return Response(error=f"the server returned no logprobs for --choice-mode logprobs ({route}); it may not "
+                              "offer them: use --choice-mode generate", **counts)
+    letters = list(request.attempt.options)
+    if route == "first_letter":
+        at = next((i for i, (token, _) in enumerate(positions) if as_letter(token) in letters), None)
+        if at is None:  # no option letter written: scored from the text, like generate mode
+            return Response(text=text, **counts)
+        return Response(text=text, logprobs=option_logprobs(positions[at][1], letters), **counts)
+    logprobs = option_logprobs(positions[0][1], letters)
+    if request.sample.kind != "multi" and logprobs:
+        text = max(logprobs, key=logprobs.__getitem__)
+    return Response(text=ANSWER_PREFIX + text, logprobs=logprobs, **counts)
 
 
-def option_logprobs(choice: dict[str, Any], letters: list[str]) -> dict[str, float] | None:
-    """Log-probability of each option letter among the first token's top alternatives.
+def token_positions(choice: dict[str, Any]) -> list[tuple[str, list[tuple[str, float]]]]:
+    """(token written, [(alternative, log-probability), ...]) per generated position, from either the
+    chat format (`logprobs.content[i].top_logprobs`) or the completions format
+    (`logprobs.tokens[i]`, `logprobs.top_logprobs[i]` as {token: logprob})."""
+    found = choice.get("logprobs")
+    if not isinstance(found, dict):
+        return []
+    positions: list[tuple[str, list[tuple[str, float]]]] = []
+    if isinstance(found.get("content"), list):
+        for entry in found["content"]:
+            top = entry.get("top_logprobs") or [entry]
+            positions.append((str(entry.get("token", "")),
+                              [(str(t.get("token", "")), t.get("logprob")) for t in top if isinstance(t, dict)]))
+    elif isinstance(found.get("top_logprobs"), list):
+        tokens = found.get("tokens") or []
+        for index, top in enumerate(found["top_logprobs"]):
+            token = str(tokens[index]) if index < len(tokens) else ""
+            positions.append((token, list((top or {}).items()) if isinstance(top, dict) else []))
+    return positions
+
+
+def as_letter(token: str) -> str:
+    return unicodedata.normalize("NFKC", token).strip()
+
+
+def option_logprobs(top: list[tuple[str, Any]], letters: list[str]) -> dict[str, float]:
+    """Log-probability of each option letter among one position's top alternatives.
 
     Tokens are compared after stripping spaces and folding full-width letters to ASCII; several
-    tokens naming the same letter ("A", " A", "Ａ") have their probabilities added.
+    tokens naming the same letter ("A", " A", "Ａ") have their probabilities added. Letters outside
+    the top alternatives are left out (they are less likely than every one listed).
     """
-    try:
-        top = choice["logprobs"]["content"][0]["top_logprobs"]
-    except (KeyError, IndexError, TypeError):
-        return None
     wanted = set(letters)
     found: dict[str, float] = {}
-    for entry in top:
-        letter = unicodedata.normalize("NFKC", str(entry.get("token", ""))).strip()
-        logprob = entry.get("logprob")
-        if letter in wanted and isinstance(logprob, (int, float)):
+    for token, logprob in top:
+        letter = as_letter(token)
+        if letter in wanted and isinstance(logprob, (int, float)) and math.isfinite(logprob):
             found[letter] = logprob if letter not in found else logaddexp(found[letter], logprob)
     return found
+
+
+def refusal(error: str, route: str | None, url: str) -> str:
+    """A client error on a log-probability request says which route the server refused."""
+    if route is None:
+        return error
+    return (f"{error} — the server refused {route} log-probability scoring at {url}; choose another with "
+            f"?logprobs={'|'.join(LOGPROB_METHODS)} or use --choice-mode generate")
+
+
+def choose(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
+    if value in (None, "", "auto"):
+        return None
+    if value not in allowed:
+        raise ValueError(f"openai: {name}={value!r} must be one of auto, {', '.join(allowed)}")
+    return str(value)
 
 
 def logaddexp(a: float, b: float) -> float:

@@ -188,6 +188,16 @@ def headline_section(run: RunData) -> Section:
                 f"{overall.get('unanswered_n', 0)} of {overall.get('n', 0)} graded rows",
             )
         )
+    if overall.get("logprob_rows"):
+        cards.append(
+            count_card(
+                "险胜", "Close calls",
+                overall["close_calls"],
+                f"of {overall['logprob_rows']} rows decided by log-probabilities had the chosen option "
+                f"less than {overall['close_call_nats']:g} nats above the runner-up",
+                warn=bool(overall["close_calls"]),
+            )
+        )
     errors = overall.get("errors") or 0
     cards.append(
         count_card(
@@ -764,7 +774,8 @@ def config_block(run: RunData) -> str:
         ("Suite", c.suite),
         ("Seed", c.seed),
         ("Option orders (permutations)", c.permutations),
-        ("Limit per task", c.limit if c.limit is not None else "–"),
+        ("Limit (items in all)", c.limit if c.limit is not None else "–"),
+        ("Limit per task", c.limit_per_task if c.limit_per_task is not None else "–"),
         ("Interventions", ", ".join(c.interventions) or "–"),
         ("Answer matching", c.match),
         ("Created", c.created or "–"),
@@ -774,6 +785,10 @@ def config_block(run: RunData) -> str:
             json.dumps(redact(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–",
         ),
     ]
+    if c.answer_settings is not None:
+        fields += [(f"Answer setting: {k.replace('_', ' ')}",
+                    v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True))
+                   for k, v in c.answer_settings.model_dump().items()]
     fields += [
         (
             k.replace("_", " ").capitalize(),
@@ -808,6 +823,8 @@ def reproduce_command(run: RunData) -> str:
         "--permutations",
         str(c.permutations),
     ]
+    if c.limit_per_task is not None:
+        args += ["--limit-per-task", str(c.limit_per_task)]
     if c.limit is not None:
         args += ["--limit", str(c.limit)]
     if c.interventions:

@@ -40,7 +40,7 @@ def test_flags_show_no_value_placeholder_in_help():
         assert "<bool>" not in shown.output, command
     run_help = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"}).output
     assert re.search(r"--quiet\s+-q\s+No progress bar", run_help)  # the flag, then its help
-    assert re.search(r"--limit\s+<int>", run_help)  # options that take a value still say which
+    assert re.search(r"--limit\s+<int range>", run_help)  # options that take a value still say which
 
 
 def test_the_closing_hint_of_a_run_is_one_line_at_any_width(tmp_path):

@@ -185,12 +185,13 @@ def test_option_orders_of_one_item_reuse_whole_batches_of_the_cached_prefix(gguf
     fake = FakeLlama(logits=logits_with(A=1.0), n_batch=16)
     model = make_model(gguf, fake, n_batch="16")
     sample = choice_sample("q1", n_options=4)
-    first, second = request_for(sample, 0, k=2, choice_mode="logprobs"), request_for(sample, 1, k=2, choice_mode="logprobs")
+    first = request_for(sample, 0, k=2, choice_mode="logprobs")
+    second = request_for(sample, 1, k=2, choice_mode="logprobs")
     ask(model, first)
     first_tokens = fake.evaluated[-1]
     ask(model, second)
     second_tokens = model.prompt_tokens(fake, second.messages, ANSWER_PREFIX)
-    shared = next(i for i, (a, b) in enumerate(zip(first_tokens, second_tokens)) if a != b)
+    shared = next(i for i, (a, b) in enumerate(zip(first_tokens, second_tokens, strict=False)) if a != b)
     assert shared > len(prompts.TEMPLATES["single"]) // 2  # instruction and question are shared
     reused = shared // 16 * 16  # whole batches only
     assert reused > 0 and fake.evaluated[-1] == second_tokens[reused:]
@@ -431,12 +432,12 @@ def test_the_embedded_model_answers_in_both_modes():
 
     results, prompt = asyncio.run(run_all())
     assert prompt.startswith("<|im_start|>system") and prompt.endswith("<|im_start|>assistant\n")
-    for sample, response in zip(samples, results["logprobs"]):
+    for sample, response in zip(samples, results["logprobs"], strict=True):
         assert set(response.logprobs) == set(sample.options)
         assert all(-30 < value < 0 for value in response.logprobs.values())
         best = max(response.logprobs, key=response.logprobs.get)
         assert response.text == f"{ANSWER_PREFIX}{best}"
-    correct = sum(r.text.endswith(s.gold.letters[0]) for s, r in zip(samples, results["logprobs"]))
+    correct = sum(r.text.endswith(s.gold.letters[0]) for s, r in zip(samples, results["logprobs"], strict=True))
     assert correct >= 2, [r.text for r in results["logprobs"]]
     for response in results["generate"]:
         assert response.error is None and re.search(r"[A-D]", response.text), response.text

@@ -79,7 +79,7 @@ def test_retries_429_with_retry_after_then_500_then_ok():
         response, elapsed = timed(model, make_request())
     assert response.error is None and response.text == "答案：A"
     assert server.requests == 4
-    gaps = [later - earlier for earlier, later in zip(server.arrival_times, server.arrival_times[1:])]
+    gaps = [later - earlier for earlier, later in zip(server.arrival_times, server.arrival_times[1:], strict=False)]
     assert gaps[0] >= 0.95 and gaps[1] >= 0.95, gaps  # Retry-After: 1 was waited out, twice
     assert gaps[2] < 0.5, gaps  # the 500 had no Retry-After: short exponential backoff
     assert elapsed < 5

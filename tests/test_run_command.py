@@ -136,6 +136,7 @@ def test_limit_counts_items_in_all_and_limit_per_task_per_task(tmp_path):
         result = CliRunner().invoke(app, ["run", "-m", "mock/first", "--suite", str(data), "--db", db, "--run-id",
                                           run_id, "-q", "--dimension", "knowledge_qa", *flags])
         assert result.exit_code == 0, result.output
-        assert json.loads(CliRunner().invoke(app, ["results", run_id, "--db", db, "--json"]).stdout)["overall"]["items"] == items
+        shown = CliRunner().invoke(app, ["results", run_id, "--db", db, "--json"]).stdout
+        assert json.loads(shown)["overall"]["items"] == items
     help_text = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
     assert "At most N items in all" in help_text and "At most N items per task" in help_text

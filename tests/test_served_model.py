@@ -105,7 +105,7 @@ def test_the_embedded_model_gives_the_same_answers_in_process_and_served():
                                                      timeout=300.0)))["logprobs"]
     assert served_model.logprob_route() == "completions"
     assert served_model.server_info()["kind"] == "llama-cpp-python"
-    for mine, theirs in zip(in_process["logprobs"], served["logprobs"]):
+    for mine, theirs in zip(in_process["logprobs"], served["logprobs"], strict=True):
         assert theirs.error is None and theirs.text == mine.text and mine.text.startswith(ANSWER_PREFIX)
         for letter, value in theirs.logprobs.items():  # the server lists its top 20: all four letters here
             assert abs(value - mine.logprobs[letter]) < 0.02, (letter, value, mine.logprobs)  # 0.003 measured

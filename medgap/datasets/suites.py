@@ -126,7 +126,8 @@ def take_total(samples: list[Sample], limit: int, seed: int) -> list[Sample]:
     for sample in samples:
         by_task[sample.task].append(sample)
     ranked = [sorted(items, key=lambda sample: _rank(seed, sample.id)) for items in by_task.values()]
-    order = [items[depth] for depth in range(max(map(len, ranked), default=0)) for items in ranked if depth < len(items)]
+    deepest = max(map(len, ranked), default=0)
+    order = [items[depth] for depth in range(deepest) for items in ranked if depth < len(items)]
     keep = {sample.id for sample in order[:limit]}
     return [sample for sample in samples if sample.id in keep]
 

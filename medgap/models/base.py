@@ -59,7 +59,7 @@ class Model(ABC):
     async def generate(self, request: ModelRequest) -> Response:
         """Answer one request. Failures after retries come back as `Response(error=...)`."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook: most backends hold nothing
         """Release connections, threads or weights."""
 
     def describe(self) -> dict[str, Any]:

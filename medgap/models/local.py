@@ -60,7 +60,8 @@ class LocalSettings:
         if api_only:
             raise ValueError(f"{', '.join(api_only)} is for openai/ models; local/ models run in-process")
         if unknown:
-            raise ValueError(f"unknown option(s) for local models: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown option(s) for local models: {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
         values = {}
         for name in known & set(options):
             try:
@@ -238,7 +239,9 @@ class LocalModel(Model):
             "system_prompt_source": "chat template default" if default_system is not None else "none",
             "chat_template": template.describe() if template else None,
             "assistant_prefix": ANSWER_PREFIX if logprobs else "",
-            "logprob_method": "next-token distribution after the assistant prefix, whole vocabulary" if logprobs else None,
+            "logprob_method": (
+                "next-token distribution after the assistant prefix, whole vocabulary" if logprobs else None
+            ),
         }
 
     # Everything below runs on the worker thread.
@@ -295,10 +298,12 @@ class LocalModel(Model):
 
     def letter_tokens(self, llm: Any, letter: str) -> list[int]:
         if letter not in self._letter_tokens:
-            spellings = {tuple(llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)) for s in (letter, f" {letter}")}
+            spellings = {tuple(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+                         for text in (letter, f" {letter}")}
             ids = sorted(ids[0] for ids in spellings if len(ids) == 1)
             if not ids:
-                raise ValueError(f"option letter {letter!r} is not a single token for this model; use --choice-mode generate")
+                raise ValueError(f"option letter {letter!r} is not a single token for this model; "
+                                 "use --choice-mode generate")
             self._letter_tokens[letter] = ids
         return self._letter_tokens[letter]
 
@@ -306,7 +311,8 @@ class LocalModel(Model):
         tokens = self.prompt_tokens(llm, request.messages, ANSWER_PREFIX)
         self.evaluate(llm, tokens)
         letters = list(request.attempt.options)
-        logprobs = letter_logprobs(llm.next_token_logits(), {l: self.letter_tokens(llm, l) for l in letters})
+        token_ids = {letter: self.letter_tokens(llm, letter) for letter in letters}
+        logprobs = letter_logprobs(llm.next_token_logits(), token_ids)
         completion_tokens = 1
         if request.sample.kind == "multi":
             # Several letters cannot be read off one distribution: decode the answer greedily from here

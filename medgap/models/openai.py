@@ -182,11 +182,14 @@ class OpenAIModel(Model):
             "backend": f"openai-compatible server ({info['kind']}{' ' + info['version'] if 'version' in info else ''})",
             "repeat_penalty": config.repeat_penalty if penalty else None,
             "system_prompt": default_system,
-            "system_prompt_source": ("chat template default" if default_system is not None else "none") if self.template
-            else "server's chat template (unknown)",
+            "system_prompt_source": (
+                ("chat template default" if default_system is not None else "none") if self.template
+                else "server's chat template (unknown)"
+            ),
             "chat_template": self.template.describe() if self.template else None,
             "server_cache": SERVER_CACHE.get(info["kind"]),
-            "assistant_prefix": ANSWER_PREFIX if route in ("completions", "prefill") else ("" if not logprobs else None),
+            "assistant_prefix": (ANSWER_PREFIX if route in ("completions", "prefill")
+                                 else ("" if not logprobs else None)),
             "logprob_method": route,
         }
 
@@ -285,7 +288,8 @@ class OpenAIModel(Model):
                 await reply.read()
 
     async def _generate(self, request: ModelRequest) -> Response:
-        wants_logprobs = request.config.choice_mode == "logprobs" and request.sample.is_choice and bool(request.attempt.options)
+        wants_logprobs = (request.config.choice_mode == "logprobs" and request.sample.is_choice
+                          and bool(request.attempt.options))
         route = self.logprob_route() if wants_logprobs else None
         url, body = self._call(request, route)
         payload = json.dumps(body, ensure_ascii=False).encode()
@@ -337,7 +341,7 @@ def parse_completion(raw: bytes, request: ModelRequest, latency: float, route: s
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return Response(error=f"malformed completion: {snippet(raw)}", latency_s=latency)
     usage = data.get("usage") or {}
-    counts = {"latency_s": latency, "prompt_tokens": usage.get("prompt_tokens"),
+    counts: dict[str, Any] = {"latency_s": latency, "prompt_tokens": usage.get("prompt_tokens"),
               "completion_tokens": usage.get("completion_tokens")}
     if route is None:
         return Response(text=text, **counts)
@@ -369,7 +373,8 @@ def token_positions(choice: dict[str, Any]) -> list[tuple[str, list[tuple[str, f
         for entry in found["content"]:
             top = entry.get("top_logprobs") or [entry]
             positions.append((str(entry.get("token", "")),
-                              [(str(t.get("token", "")), t.get("logprob")) for t in top if isinstance(t, dict)]))
+                              [(str(t.get("token", "")), float(t["logprob"])) for t in top
+                               if isinstance(t, dict) and isinstance(t.get("logprob"), int | float)]))
     elif isinstance(found.get("top_logprobs"), list):
         tokens = found.get("tokens") or []
         for index, top in enumerate(found["top_logprobs"]):

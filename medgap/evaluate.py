@@ -118,6 +118,11 @@ def plan_run(
             raise RunSetupError(str(exc)) from None
         if not loaded.samples:
             raise RunSetupError(f"suite {suite or DEFAULT_SUITE!r} has no items")
+    if loaded is not None:
+        suite_name, suite_seed, suite_permutations = loaded.name, loaded.seed, loaded.permutations
+    else:
+        assert base is not None  # the suite goes unloaded only when resuming `base`
+        suite_name, suite_seed, suite_permutations = base.suite, base.seed, base.permutations
     settings = settings or InterventionSettings()
     kb = settings.kb or os.environ.get(KB_ENV)
     if kb:  # recorded absolute, so a resumed run finds it from any folder
@@ -125,9 +130,9 @@ def plan_run(
     config = RunConfig(
         run_id=run_id or (base.run_id if base else new_run_id(model)),
         model=model,
-        suite=loaded.name if loaded else base.suite,
-        seed=seed if seed is not None else loaded.seed,
-        permutations=permutations or loaded.permutations,
+        suite=suite_name,
+        seed=seed if seed is not None else suite_seed,
+        permutations=permutations or suite_permutations,
         limit=limit,
         limit_per_task=limit_per_task,
         interventions=names,

@@ -63,9 +63,9 @@ TEST_NOTE = ("p: ᴹ exact McNemar (right/wrong per item), ᵂ Wilcoxon signed-r
 
 def comparison_table(result: dict) -> Table:
     """One section per group (overall, then each dimension); narrow enough for an 80-column terminal."""
-    table = Table(title=f"A = {escape(result['run_a'])}   B = {escape(result['run_b'])}   ({result['items']} shared items)",
-                  title_justify="left", caption=TEST_NOTE, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+    title = f"A = {escape(result['run_a'])}   B = {escape(result['run_b'])}   ({result['items']} shared items)"
+    table = Table(title=title, title_justify="left", caption=TEST_NOTE, caption_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     for column in ("metric", "A", "B", "B − A [95% CI]", "p", "A/B", "n"):
         table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
     groups = {"overall": result["overall"], **result["dimensions"]}
@@ -120,30 +120,103 @@ def arm_config(store, run_id: str, model: str, names: list[str]) -> RunConfig | 
 
 @app.command()
 def experiment(
-    model: Annotated[str, typer.Option("--model", "-m", help="PROVIDER/NAME of the model both arms ask.")] = DEFAULT_MODEL,
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Bundled suite name, suite YAML file, or data file/folder.")] = "demo",
-    baseline: Annotated[str, typer.Option("--baseline", "-a", help="Arm A: 'plain' or comma-separated interventions.")] = "plain",
-    treatment: Annotated[str, typer.Option("--treatment", "-b", help="Arm B: 'plain' or comma-separated interventions, e.g. checklist,cot.")] = ...,
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="PROVIDER/NAME of the model both arms ask."),
+    ] = DEFAULT_MODEL,
+    suite: Annotated[
+        str,
+        typer.Option("--suite", "-s", help="Bundled suite name, suite YAML file, or data file/folder."),
+    ] = "demo",
+    baseline: Annotated[
+        str,
+        typer.Option("--baseline", "-a", help="Arm A: 'plain' or comma-separated interventions."),
+    ] = "plain",
+    treatment: str = typer.Option(  # required: no default, yet it must stay in this place among the options
+        ..., "--treatment", "-b", help="Arm B: 'plain' or comma-separated interventions, e.g. checklist,cot."
+    ),
     db: DbOption = DEFAULT_DB_PATH,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (the same items in both arms).")] = None,
-    limit_per_task: Annotated[int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (the same items in both arms).")] = None,
-    permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item, the same in both arms (default: the suite's; 5 or more when an arm votes).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders, shared by both arms.")] = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes them.")] = None,
-    kb: Annotated[Path | None, typer.Option("--kb", help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: $MEDGAP_KB, else the shipped drug-contraindication KB).")] = None,
-    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1,
+            help="At most N items in all, taken from every task in turn (the same items in both arms).",
+        ),
+    ] = None,
+    limit_per_task: Annotated[
+        int | None,
+        typer.Option("--limit-per-task", min=1, help="At most N items per task (the same items in both arms)."),
+    ] = None,
+    permutations: Annotated[
+        int | None,
+        typer.Option(
+            "--permutations", "-k",
+            help="Option orders per choice item, the same in both arms (default: the suite's; 5 or more when an arm "
+            "votes).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed for item sampling and option orders, shared by both arms."),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Experiment name: the arms are stored as NAME-baseline and NAME-treatment; an existing name resumes "
+            "them.",
+        ),
+    ] = None,
+    kb: Annotated[
+        Path | None,
+        typer.Option(
+            "--kb",
+            help="Knowledge base for retrieval/verify: a `medgap kb build` file or a markdown folder (default: "
+            "$MEDGAP_KB, else the shipped drug-contraindication KB).",
+        ),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's)."),
+    ] = None,
     max_rps: MaxRpsOption = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     executor: ExecutorOption = "inprocess",
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own when resuming]")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models."),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own "
+            "when resuming]",
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]"),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
-    match: Annotated[str, typer.Option("--match", help="How open answers are matched to key points in both arms: medical (default), lexical, embedding, judge (needs --judge).")] = "medical",
+    match: Annotated[
+        str,
+        typer.Option(
+            "--match",
+            help="How open answers are matched to key points in both arms: medical (default), lexical, embedding, "
+            "judge (needs --judge).",
+        ),
+    ] = "medical",
     judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge, PROVIDER/NAME.")] = None,
-    choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written answers switch to 'generate').")] = None,
+    choice_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--choice-mode",
+            help="'generate' or 'logprobs' for choice items (default: the backend's; interventions that need written "
+            "answers switch to 'generate').",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -164,10 +237,11 @@ def experiment(
                 if config is not None:
                     planned[arm] = (config, store.samples(arm_id))
                     continue
-                config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, limit_per_task=limit_per_task, permutations=permutations,
-                                           seed=seed, interventions=arm_names[arm], on_skip=report_skip,
-                                           settings=settings, match=match, judge=judge)
+                config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, limit_per_task=limit_per_task,
+                                           permutations=permutations, seed=seed, interventions=arm_names[arm],
+                                           on_skip=report_skip, settings=settings, match=match, judge=judge)
                 config.extra["experiment"] = {"name": name, "arm": arm, **{a: arm_names[a] or ["plain"] for a in ARMS}}
+                assert samples is not None  # without `base`, plan_run always loads the suite
                 planned[arm] = (config, samples)
             align_arms(store, planned)
             with executor_session(executor, ray_address):  # one Ray cluster for both arms

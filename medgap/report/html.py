@@ -117,8 +117,8 @@ def ci_keys(key: str) -> tuple[str, str]:
     return ("ci_low", "ci_high") if key == "accuracy" else (f"{key}_ci_low", f"{key}_ci_high")
 
 
-def bar_of(group: dict | None, key: str) -> Bar:
-    if not group or group.get(key) is None:
+def bar_of(group: dict | None, key: str | None) -> Bar:
+    if not group or key is None or group.get(key) is None:
         return Bar(None)
     low, high = ci_keys(key)
     n = group.get(f"{key}_n", group.get("n") if key == "accuracy" else None)
@@ -285,11 +285,9 @@ def leaderboard_section(runs: list[RunData]) -> Section:
 
 
 def metric_note(key: str | None) -> str:
-    return (
-        ""
-        if key in (None, "accuracy")
-        else f' <span class="metric">{esc(METRIC_NAMES.get(key, (key,))[-1])}</span>'
-    )
+    if key is None or key == "accuracy":
+        return ""
+    return f' <span class="metric">{esc(METRIC_NAMES.get(key, (key, key))[-1])}</span>'
 
 
 def dimension_section(runs: list[RunData]) -> Section | None:
@@ -307,12 +305,12 @@ def dimension_section(runs: list[RunData]) -> Section | None:
     ]
     labels = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
     categories = [
-        label if key in (None, "accuracy") else Label(label.main, f"{label.sub} · {METRIC_NAMES[key][1]}")
-        for label, key in zip(labels, keys)
+        label if key is None or key == "accuracy" else Label(label.main, f"{label.sub} · {METRIC_NAMES[key][1]}")
+        for label, key in zip(labels, keys, strict=True)
     ]
     series = [
-        Series(run.name, [bar_of(g, k) for g, k in zip(run_groups, keys)])
-        for run, run_groups in zip(runs, groups)
+        Series(run.name, [bar_of(g, k) for g, k in zip(run_groups, keys, strict=True)])
+        for run, run_groups in zip(runs, groups, strict=True)
     ]
     chart = bar_chart(categories, series, "Score by dimension (accuracy, else the named metric) with 95% CIs")
     tables = stacked(
@@ -480,7 +478,8 @@ TASK_FAMILIES = (
         "Open-ended answers",
         ("macro_recall", "rouge_l"),
         "Macro recall: share of the reference key points a response covers, averaged over items. "
-        "ROUGE-L: longest-common-subsequence F-score against the reference, on single characters (as MedBench and OpenCompass compute it).",
+        "ROUGE-L: longest-common-subsequence F-score against the reference, on single characters "
+        "(as MedBench and OpenCompass compute it).",
     ),
     MetricFamily(
         "Fill-in answers", ("fill_accuracy",), "Fill-in accuracy: share of blanks filled as expected."
@@ -704,7 +703,8 @@ def count_text(value: object) -> str:
 
 
 def signed_points(value: object) -> str:
-    return "–" if number(value) is None else f"{value * 100:+.1f} pp"
+    points = number(value)
+    return "–" if points is None else f"{points * 100:+.1f} pp"
 
 
 def p_text(value: object) -> str:

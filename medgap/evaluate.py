@@ -287,8 +287,9 @@ def other_settings(run_id: str, changed: list[str]) -> RunSetupError:
 
 def check_resume(base: RunConfig, asked: RunConfig) -> None:
     """Refuse a resume whose planned settings already differ, before the backend is opened (a local
-    model is loaded then); generation and backend settings are compared again by `claim_run`."""
-    changed = [line for line in differences(base, asked) if not line.startswith(("generation.", "extra.backend"))]
+    model is loaded then); generation, backend and answer settings are compared again by `claim_run`."""
+    later = ("generation.", "extra.backend", "answer_settings")
+    changed = [line for line in differences(base, asked) if not line.startswith(later)]
     if changed:
         raise other_settings(base.run_id, changed)
 

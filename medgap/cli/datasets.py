@@ -116,7 +116,8 @@ def datasets(
         ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")
+        int | None,
+        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
     ] = None,
     limit_per_task: Annotated[
         int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")
@@ -131,7 +132,8 @@ def datasets(
         if spec is None:
             suites = [load_suite(name) for name in list_suites()]
         else:
-            suites = [load_suite(spec, limit=limit, limit_per_task=limit_per_task, dimension=dimension, format=format, skip_bad=skip_bad)]
+            suites = [load_suite(spec, limit=limit, limit_per_task=limit_per_task, dimension=dimension, format=format,
+                                 skip_bad=skip_bad)]
     except DatasetError as exc:
         raise fail(str(exc)) from None
     if json_out:

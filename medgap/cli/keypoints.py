@@ -59,7 +59,8 @@ def keypoints(
     from medgap.datasets.suites import load_suite
 
     try:
-        samples = load_suite(dataset, limit=limit, limit_per_task=limit_per_task, dimension=dimension, format=data_format).samples
+        samples = load_suite(dataset, limit=limit, limit_per_task=limit_per_task, dimension=dimension,
+                             format=data_format).samples
         if overrides is not None:
             samples = apply_overrides(samples, overrides)
     except (DatasetError, OverrideError, FileNotFoundError, ValueError) as exc:

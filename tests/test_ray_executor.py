@@ -169,8 +169,9 @@ def test_cli_runs_on_ray_and_refuses_workers_without_it(tmp_path):
 
 def test_experiment_takes_the_executor_flags(tmp_path):
     db = str(tmp_path / "runs.db")
-    result = CliRunner().invoke(app, ["experiment", "-m", "mock/oracle", "-s", "demo-robustness", "--limit", "1",
-                                      "-b", "cot", "--db", db, "--run-id", "e", "--executor", "ray", "--workers", "2",
+    result = CliRunner().invoke(app, ["experiment", "-m", "mock/oracle", "-s", "demo-robustness",
+                                      "--limit-per-task", "1", "-b", "cot", "--db", db, "--run-id", "e",
+                                      "--executor", "ray", "--workers", "2",
                                       "-q", "--json"])
     assert result.exit_code == 0, result.output
     with Store(db) as store:

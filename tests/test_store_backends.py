@@ -146,7 +146,7 @@ def test_run_on_postgresql_stores_the_same_rows_and_prints_the_same_metrics_as_s
     report = tmp_path / "r.html"
     run_cli("report", "r", "--db", pg_url, "-o", str(report))
     assert report.stat().st_size > 10_000
-    out = run_cli("experiment", "-m", "mock/oracle", "-s", "demo-robustness", "--limit", "1", "-b", "cot",
+    out = run_cli("experiment", "-m", "mock/oracle", "-s", "demo-robustness", "--limit-per-task", "1", "-b", "cot",
                   "--run-id", "e", "--db", pg_url, "-q", "--json")
     assert json.loads(out[out.index("{"):])["items"] == 7  # stderr (the arms) comes first here
     run_cli("compare", "e-baseline", "e-treatment", "--db", pg_url)
@@ -172,8 +172,8 @@ def same_rows(a: Store, b: Store, run_id: str) -> bool:
 
 def test_db_copy_moves_runs_both_ways_with_their_annotations(tmp_path, pg_url):
     first, back = tmp_path / "a.db", tmp_path / "b.db"
-    run_cli("run", "-m", "mock/random", "-s", "demo-robustness", "--limit", "1", "--run-id", "x", "--db", str(first),
-            "-q")
+    run_cli("run", "-m", "mock/random", "-s", "demo-robustness", "--limit-per-task", "1", "--run-id", "x",
+            "--db", str(first), "-q")
     build_run(first)
     with Store(first) as store:
         prepare(store, RUN_ID)  # pre-labels, the annotation sample, hashed tokens
@@ -251,7 +251,8 @@ def test_serve_lists_and_reports_runs_from_postgresql(pg_url):
 
     from medgap.report.server import create_app
 
-    run_cli("run", "-m", "mock/first", "-s", "demo-robustness", "--limit", "1", "--run-id", "s/1", "--db", pg_url, "-q")
+    run_cli("run", "-m", "mock/first", "-s", "demo-robustness", "--limit-per-task", "1", "--run-id", "s/1",
+            "--db", pg_url, "-q")
     with serve(create_app(pg_url)) as base:
         index = urllib.request.urlopen(f"{base}/", timeout=30).read().decode()
         report = urllib.request.urlopen(f"{base}/runs/s/1", timeout=60).read().decode()

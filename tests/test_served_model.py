@@ -42,11 +42,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The in-process backend loads models with llama.cpp's CPU extra buffer types off (their repacked-weight
+# kernels compute the same logits with other rounding: letter log-probs differ by up to ~0.07 nats), so the
+# server must load the same way to compute the same arithmetic. Its CLI has no such option.
+SERVER_WITHOUT_EXTRA_BUFFER_TYPES = """
+import runpy, sys
+import llama_cpp
+
+class Llama(llama_cpp.Llama):
+    @property
+    def model_params(self):
+        return self._params
+
+    @model_params.setter
+    def model_params(self, params):
+        params.use_extra_bufts = False
+        self._params = params
+
+llama_cpp.Llama = Llama
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @contextlib.contextmanager
 def llama_cpp_server(model_path: str) -> Iterator[str]:
     """llama-cpp-python's server on the GGUF, with the settings the in-process backend uses."""
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
+    command = [sys.executable, "-c", SERVER_WITHOUT_EXTRA_BUFFER_TYPES, "--model", model_path, "--host", "127.0.0.1",
                "--port", str(port), "--n_ctx", "4096", "--n_threads", str(available_cores()),
                "--n_threads_batch", str(available_cores()), "--logits_all", "true"]
     # a file, not a pipe: the server's llama.cpp log would fill a pipe and block it

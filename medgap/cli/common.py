@@ -24,6 +24,10 @@ DbOption = Annotated[str, typer.Option(
     "--db", help="Where runs are stored: a SQLite file, or a PostgreSQL server as postgresql://user@host/dbname "
     "(pip install 'medgap[distributed]').", envvar="MEDGAP_DB")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOption = Annotated[int | None, typer.Option(
+    "--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")]
+LimitPerTaskOption = Annotated[int | None, typer.Option(
+    "--limit-per-task", min=1, help="At most N items per task (seeded draw).")]
 MaxRpsOption = Annotated[float | None, typer.Option(
     "--max-rps",
     help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]

@@ -10,7 +10,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 
 from medgap.cli.app import app
-from medgap.cli.common import JsonOption, console, fail, print_json
+from medgap.cli.common import JsonOption, LimitOption, LimitPerTaskOption, console, fail, print_json
 from medgap.datasets import FORMATS, DatasetError
 from medgap.datasets.suites import Suite, list_suites, load_suite
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
@@ -115,13 +115,8 @@ def datasets(
             f"names none ({', '.join(DIMENSIONS)}).",
         ),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
-    ] = None,
-    limit_per_task: Annotated[
-        int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")
-    ] = None,
+    limit: LimitOption = None,
+    limit_per_task: LimitPerTaskOption = None,
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip malformed rows (each is reported) instead of stopping.")
     ] = False,

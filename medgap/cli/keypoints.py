@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from medgap.cli.app import app
-from medgap.cli.common import JsonOption, console, err_console, fail, print_json
+from medgap.cli.common import JsonOption, LimitOption, LimitPerTaskOption, console, err_console, fail, print_json
 from medgap.scoring.keypoints import (
     OverrideError,
     apply_overrides,
@@ -43,13 +43,8 @@ def keypoints(
     dimension: Annotated[
         str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
-    ] = None,
-    limit_per_task: Annotated[
-        int | None, typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw).")
-    ] = None,
+    limit: LimitOption = None,
+    limit_per_task: LimitPerTaskOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the key points of every open-ended item: the source's own list (given), points derived

@@ -33,6 +33,8 @@ from medgap.cli.common import (
     DbOption,
     ExecutorOption,
     JsonOption,
+    LimitOption,
+    LimitPerTaskOption,
     MaxFailuresOption,
     MaxReplyBytesOption,
     MaxRpsOption,
@@ -88,14 +90,8 @@ def run(
             show_default=False,
         ),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw)."),
-    ] = None,
-    limit_per_task: Annotated[
-        int | None,
-        typer.Option("--limit-per-task", min=1, help="At most N items per task (seeded draw)."),
-    ] = None,
+    limit: LimitOption = None,
+    limit_per_task: LimitPerTaskOption = None,
     run_id: Annotated[
         str | None,
         typer.Option(

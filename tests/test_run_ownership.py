@@ -39,7 +39,7 @@ def test_two_processes_on_one_run_id_never_mix(tmp_path):
     db = tmp_path / "runs.db"
     server = ChatServer(delay=0.25, reply="答案：C")
     with serve(server) as base_url:
-        first = medgap("run", "-m", "openai/model-a", "--suite", data, "--db", db, "--run-id", "shared",
+        first = medgap("run", "-m", "openai/model-a", "--suite", data, "--db", db, "--run-id", "one-run",
                        "-c", "2", "--base-url", base_url, "-q")
         second = [*first[:first.index("openai/model-a")], "openai/model-b", *first[first.index("openai/model-a") + 1:]]
         env = environment(OPENAI_API_KEY=KEY)
@@ -53,10 +53,10 @@ def test_two_processes_on_one_run_id_never_mix(tmp_path):
     assert "Traceback" not in loser
     assert asked_per_item(server.per_question, items) == [1] * items  # every item asked once, by one process
     with Store(db) as store:
-        rows = store.rows("shared")
-        model = store.run_config("shared").model
+        rows = store.rows("one-run")
+        model = store.run_config("one-run").model
     assert len(rows) == items and {row.settings["model"] for row in rows} == {model}
-    assert len(digests(db, "shared")) == 1
+    assert len(digests(db, "one-run")) == 1
 
 
 def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_one_is_refused(tmp_path):

@@ -57,7 +57,7 @@ def test_demo_data_ships_each_source_attribution():
 
 
 def test_demo_rows_are_verbatim_copies_of_the_source_rows(source_data):
-    """The fixtures hold every demo row, copied from the full data (`make_fixtures.py --check`)."""
+    """The fixtures hold every demo row, copied from the full data (`tools/make_fixtures.py --check`)."""
     demo = PACKAGE_DATA / "demo"
     pairs = [(p, source_data / "mtcmb" / p.name) for p in (demo / "mtcmb").glob("*.jsonl")]
     pairs += [

@@ -56,3 +56,11 @@ def test_errors_naming_a_command_are_one_line(tmp_path):
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert "(run `medgap run` first, or pass --db)" in line
+
+
+def test_help_texts_keep_their_bracketed_defaults():
+    # rich reads "[default: ...]" written inside a help text as markup and drops it; defaults that
+    # depend on the run are written in parentheses instead.
+    shown = CliRunner().invoke(load_commands(), ["experiment", "--help"], env={"COLUMNS": "200"}).output
+    assert "default: 0.0, or the run's own when resuming" in shown
+    assert "default: the suite's, else 512" in shown

@@ -28,6 +28,13 @@ LimitOption = Annotated[int | None, typer.Option(
     "--limit", min=1, help="At most N items in all, taken from every task in turn (seeded draw).")]
 LimitPerTaskOption = Annotated[int | None, typer.Option(
     "--limit-per-task", min=1, help="At most N items per task (seeded draw).")]
+ConcurrencyOption = Annotated[int | None, typer.Option(
+    "--max-concurrency", "-c", help="Requests in flight (default: the backend's).")]
+BaseUrlOption = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Per-request timeout in seconds.")]
+DataFormatOption = Annotated[str | None, typer.Option("--format", help="Force the data format of a single data file.")]
+DimensionOption = Annotated[str | None, typer.Option(
+    "--dimension", help="MedBench dimension for a data file whose source does not say.")]
 MaxRpsOption = Annotated[float | None, typer.Option(
     "--max-rps",
     help="openai/ models: at most this many requests per second, evenly spaced (for APIs with rate limits).")]

@@ -14,12 +14,15 @@ from medgap.analysis.experiments import NoSharedItems, compare_runs
 from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
+    BaseUrlOption,
+    ConcurrencyOption,
     DbOption,
     ExecutorOption,
     JsonOption,
     MaxFailuresOption,
     MaxRpsOption,
     RayAddressOption,
+    TimeoutOption,
     WorkersOption,
     console,
     err_console,
@@ -175,31 +178,25 @@ def experiment(
             "$MEDGAP_KB, else the shipped drug-contraindication KB).",
         ),
     ] = None,
-    max_concurrency: Annotated[
-        int | None,
-        typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's)."),
-    ] = None,
+    max_concurrency: ConcurrencyOption = None,
     max_rps: MaxRpsOption = None,
     max_failures: MaxFailuresOption = DEFAULT_MAX_FAILURES,
     executor: ExecutorOption = "inprocess",
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models."),
-    ] = None,
+    base_url: BaseUrlOption = None,
     temperature: Annotated[
         float | None,
         typer.Option(
-            help="Sampling temperature (self_consistency uses 0.7 when this is 0). [default: 0.0, or the run's own "
-            "when resuming]",
+            help="Sampling temperature (self_consistency uses 0.7 when this is 0; default: 0.0, or the run's own "
+            "when resuming).",
         ),
     ] = None,
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", help="Cap on generated tokens per call. [default: the suite's, else 512]"),
+        typer.Option("--max-tokens", help="Cap on generated tokens per call (default: the suite's, else 512)."),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
+    timeout: TimeoutOption = 120.0,
     match: Annotated[
         str,
         typer.Option(

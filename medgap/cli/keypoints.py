@@ -10,7 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from medgap.cli.app import app
-from medgap.cli.common import JsonOption, LimitOption, LimitPerTaskOption, console, err_console, fail, print_json
+from medgap.cli.common import (
+    DataFormatOption,
+    DimensionOption,
+    JsonOption,
+    LimitOption,
+    LimitPerTaskOption,
+    console,
+    err_console,
+    fail,
+    print_json,
+)
 from medgap.scoring.keypoints import (
     OverrideError,
     apply_overrides,
@@ -37,12 +47,8 @@ def keypoints(
         Path | None,
         typer.Option("--output", "-o", help="Write the points in force as an editable override JSONL file."),
     ] = None,
-    data_format: Annotated[
-        str | None, typer.Option("--format", help="Force the data format of a single data file.")
-    ] = None,
-    dimension: Annotated[
-        str | None, typer.Option(help="MedBench dimension for a data file whose source does not say.")
-    ] = None,
+    data_format: DataFormatOption = None,
+    dimension: DimensionOption = None,
     limit: LimitOption = None,
     limit_per_task: LimitPerTaskOption = None,
     as_json: JsonOption = False,

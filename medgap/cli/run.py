@@ -30,7 +30,11 @@ from medgap.analysis.metrics import summarize_run
 from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
+    BaseUrlOption,
+    ConcurrencyOption,
+    DataFormatOption,
     DbOption,
+    DimensionOption,
     ExecutorOption,
     JsonOption,
     LimitOption,
@@ -39,6 +43,7 @@ from medgap.cli.common import (
     MaxReplyBytesOption,
     MaxRpsOption,
     RayAddressOption,
+    TimeoutOption,
     WorkersOption,
     console,
     err_console,
@@ -117,15 +122,9 @@ def run(
         int | None,
         typer.Option(help="Seed for item sampling and option orders (default: the suite's)."),
     ] = None,
-    max_concurrency: Annotated[
-        int | None,
-        typer.Option("--max-concurrency", "-c", help="Requests in flight (default: the backend's)."),
-    ] = None,
+    max_concurrency: ConcurrencyOption = None,
     max_rps: MaxRpsOption = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="OpenAI-compatible endpoint for openai/ models."),
-    ] = None,
+    base_url: BaseUrlOption = None,
     temperature: Annotated[
         float | None,
         typer.Option(help="Sampling temperature (default: 0.0, or the run's own when resuming)."),
@@ -137,7 +136,7 @@ def run(
             help="Cap on generated tokens (default: the suite's, else 512; the run's own when resuming).",
         ),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 120.0,
+    timeout: TimeoutOption = 120.0,
     choice_mode: Annotated[
         str | None,
         typer.Option(
@@ -153,14 +152,8 @@ def run(
             help="Comma-separated interventions, e.g. checklist,cot (see `medgap interventions`).",
         ),
     ] = None,
-    data_format: Annotated[
-        str | None,
-        typer.Option("--format", help="Force the data format of a single data file."),
-    ] = None,
-    dimension: Annotated[
-        str | None,
-        typer.Option(help="MedBench dimension for a data file whose source does not say."),
-    ] = None,
+    data_format: DataFormatOption = None,
+    dimension: DimensionOption = None,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Report and skip malformed rows instead of stopping."),

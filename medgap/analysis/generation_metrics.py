@@ -13,10 +13,7 @@ def record_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
     if not records:
         return {}
     graded = [r for r in records if r.graded]
-    out: dict = {
-        "record_n": len(graded),
-        "record_ungraded": sum(1 for r in records if not r.errored and r.score.value is None),
-    }
+    out: dict = {"record_n": len(graded)}  # rows without gold: `ungraded` of row_counts, for every kind
     if not graded:
         return out
     out["section_coverage"] = _mean(r.score.details.get("section_coverage", 0.0) for r in graded)

@@ -6,7 +6,8 @@ It removes
   sends) and the values of environment variables whose name says KEY, TOKEN, SECRET or PASSWORD;
 - `Bearer <token>` (an Authorization header echoed back by a proxy or an error page);
 - `api_key=...`, `"api-key": "..."`, `token: ...` and the like;
-- the `user:password@` of URLs (`http://user:pw@host/v1` -> `http://[redacted]@host/v1`).
+- the `user:password@` of URLs (`http://user:pw@host/v1` -> `http://[redacted]@host/v1`);
+- in dicts (`redact_value`), the value of every key whose name says it holds a secret.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 MARK = "[redacted]"
 MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are too common to replace blindly
 SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+SECRET_FIELD = re.compile(r"api[_-]?key|secret|password|authorization|bearer|access[_-]?token", re.IGNORECASE)
 
 _registered: set[str] = set()
 
@@ -54,11 +57,17 @@ def redact(text: str) -> str:
 
 
 def redact_value(value):
-    """`redact` applied to every string inside dicts and lists (a run config, a JSON record)."""
+    """`redact` applied to every string inside dicts and lists (a run config, a JSON record); a string
+    under a key named for a secret is replaced whole (`api_key_env`, naming a variable, is kept)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: redact_value(item) for key, item in value.items()}
+        return {key: MARK if is_secret_field(key, item) else redact_value(item) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_value(item) for item in value]
     return value
+
+
+def is_secret_field(key: object, value: object) -> bool:
+    name = str(key)
+    return isinstance(value, str) and bool(SECRET_FIELD.search(name)) and not name.lower().endswith("_env")

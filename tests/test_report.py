@@ -243,7 +243,7 @@ def test_configuration_is_there_to_reproduce_the_run_and_secrets_are_not(store):
     ):
         assert expected in config
     assert "medgap run --model mock/fixture --suite fixture-suite --seed 7 --permutations 1" in config
-    assert SECRET not in html and "***" in config
+    assert SECRET not in html and "[redacted]" in config
 
 
 def test_several_runs_give_a_ranked_leaderboard_and_side_by_side_charts(tmp_path):

@@ -114,3 +114,12 @@ def test_a_401_echo_is_redacted_in_the_terminal_and_the_rows(tmp_path):
                              text=True, timeout=120)
     assert ran.returncode == 1 and "HTTP 401" in ran.stderr
     assert KEY not in ran.stdout + ran.stderr and files_contain(tmp_path, KEY) == []
+
+
+def test_one_redaction_masks_secret_fields_and_keeps_names_of_variables():
+    from medgap.redact import MARK, redact_value
+
+    config = {"backend": {"api_key": "abc", "api_key_env": "OPENAI_API_KEY", "timeout": 30,
+                          "headers": {"Authorization": "xyz"}}, "note": "ok"}
+    assert redact_value(config) == {"backend": {"api_key": MARK, "api_key_env": "OPENAI_API_KEY", "timeout": 30,
+                                                "headers": {"Authorization": MARK}}, "note": "ok"}

@@ -23,6 +23,7 @@ from medgap import __version__
 from medgap.analysis import taxonomy
 from medgap.cli.tables import COLUMNS, Column, note_text
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
+from medgap.redact import redact, redact_value
 from medgap.report.charts import (
     WIDTH,
     Bar,
@@ -88,7 +89,6 @@ STATUS_LABELS = {
     "ungraded": ("未评分", "ungraded"),
 }
 PANEL_WIDTH = 560  # charts in side-by-side panels: a narrower canvas keeps the text legible
-SECRET_KEY = re.compile(r"api[_-]?key|secret|password|authorization|bearer|access[_-]?token", re.IGNORECASE)
 
 
 @dataclass
@@ -758,14 +758,6 @@ def config_section(runs: list[RunData]) -> Section:
     return Section("config", "运行配置", "Run configuration", "".join(config_block(r) for r in runs))
 
 
-def redact(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: ("***" if SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
 def config_block(run: RunData) -> str:
     c = run.config
     fields = [
@@ -782,7 +774,7 @@ def config_block(run: RunData) -> str:
         ("Versions", ", ".join(f"{k} {v}" for k, v in c.versions.items()) or "–"),
         (
             "Generation",
-            json.dumps(redact(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–",
+            json.dumps(redact_value(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–",
         ),
     ]
     if c.answer_settings is not None:
@@ -792,7 +784,7 @@ def config_block(run: RunData) -> str:
     fields += [
         (
             k.replace("_", " ").capitalize(),
-            json.dumps(redact(v), ensure_ascii=False, sort_keys=True) if not isinstance(v, str) else v,
+            json.dumps(redact_value(v), ensure_ascii=False, sort_keys=True) if not isinstance(v, str) else redact(v),
         )
         for k, v in c.extra.items()
     ]

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from medgap.models import get_model
-from medgap.models.local import ANSWER_PREFIX, available_cores
+from medgap.models.base import ANSWER_PREFIX
+from medgap.models.local_runtime import physical_cores
 from medgap.records import Gold, Sample, Source
 from tests.test_local_model import EASY_ITEMS, open_sample, real_model_missing, request_for
 
@@ -70,8 +71,8 @@ def llama_cpp_server(model_path: str) -> Iterator[str]:
     """llama-cpp-python's server on the GGUF, with the settings the in-process backend uses."""
     port = free_port()
     command = [sys.executable, "-c", SERVER_WITHOUT_EXTRA_BUFFER_TYPES, "--model", model_path, "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "4096", "--n_threads", str(available_cores()),
-               "--n_threads_batch", str(available_cores()), "--logits_all", "true"]
+               "--port", str(port), "--n_ctx", "4096", "--n_threads", str(physical_cores()),
+               "--n_threads_batch", str(physical_cores()), "--logits_all", "true"]
     # a file, not a pipe: the server's llama.cpp log would fill a pipe and block it
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

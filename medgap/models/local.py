@@ -39,16 +39,12 @@ API_OPTIONS = ("base_url", "max_rps")  # options of HTTP backends, refused here 
 ANSWER_WRITTEN = re.compile(r"答案\s*(?:是|为|[:：])?\s*[A-Z](?:[\s,，、和及]*[A-Z])*[\s,，、和及]*[^A-Z\s,，、和及]")
 
 
-def available_cores() -> int:
-    return physical_cores()
-
-
 @dataclass(frozen=True)
 class LocalSettings:
     """llama.cpp context settings, from `local/NAME?n_ctx=8192&n_threads=4` or keyword options."""
 
     n_ctx: int = 4096
-    n_threads: int = field(default_factory=available_cores)
+    n_threads: int = field(default_factory=physical_cores)
     n_batch: int = 512
     seed: int = 0
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from medgap import __version__
-from medgap.analysis.metrics import summarize_run
+from medgap.analysis.metrics import RunSummary, summarize_run
 from medgap.datasets import DatasetError
 from medgap.executors import EXECUTORS, Executor
 from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model, parse_model_name
@@ -137,7 +137,7 @@ def plan_run(
         limit_per_task=limit_per_task,
         interventions=names,
         match=match,
-        prompts={**prompts.TEMPLATES, **intervention_texts(names)},
+        prompts={**prompts.templates(), **intervention_texts(names)},
         versions=versions(),
         created=base.created if base else datetime.now(UTC).isoformat(timespec="seconds"),
         generation=dict(base.generation) if base else {},
@@ -383,7 +383,7 @@ def chain_for(config: RunConfig) -> list[Solver]:
 def run_suite(store: Store, config: RunConfig, samples: list[Sample], backend: Model, gen: GenerateConfig, *,
               concurrency: int | None = None, progress: Progress | None = None, chain=None, matcher=None,
               max_failures: int = DEFAULT_MAX_FAILURES, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-              holder: Holder | None = None, executor: Executor | None = None) -> dict:
+              holder: Holder | None = None, executor: Executor | None = None) -> RunSummary:
     """Ask everything not yet stored for `config.run_id`, then return the run's summary. Pass the
     `chain_for(config)` built before `claim_run` to fail on a bad intervention before storing, and
     `matcher_for(config)` when the run matches key points other than by the default (`medical`); `holder` is the

@@ -7,9 +7,9 @@ Data flows one way: a `Sample` is asked as an `Attempt` (one option order), the 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 Dimension = Literal[
     "knowledge_qa",
@@ -28,7 +28,17 @@ DIMENSION_LABELS_ZH = {
     "safety_ethics": "医疗安全和伦理",
 }
 
-Kind = Literal["single", "multi", "open", "fill", "extraction", "record"]
+
+
+def known_kind(kind: str) -> str:
+    """A sample kind that some `KindSpec` handles (`medgap/kinds/`)."""
+    from medgap.kinds import spec_for  # the kinds import these records
+
+    spec_for(kind)  # raises ValueError naming the known kinds
+    return kind
+
+
+Kind = Annotated[str, AfterValidator(known_kind)]  # "single", "multi", "open", "fill", ... (medgap/kinds/)
 CHOICE_KINDS = ("single", "multi")
 
 

@@ -219,7 +219,7 @@ def test_fewshot_shows_same_subject_dev_exemplars_as_earlier_turns():
     assert [m.role for m in messages] == ["user", "assistant"] * 3 + ["user"]
     assert messages[-1].content == plain_text(sample, attempt)
     assert notes["fewshot"]["examples"] == ["cmmlu-anatomy/0", "cmmlu-anatomy/1", "cmmlu-anatomy/2"]
-    assert messages[0].content.startswith(prompts.TEMPLATES["single"].split("\n")[0])
+    assert messages[0].content.startswith(prompts.templates()["single"].split("\n")[0])
     assert "壁胸膜的分部不包括" in messages[0].content and messages[1].content == "答案：B"  # dev row 0 of anatomy
 
 

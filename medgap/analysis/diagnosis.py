@@ -34,6 +34,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medgap.analysis.metrics import GroupSummary, RunSummary, summarize_run
 from medgap.analysis.stats import proportion_ci
 from medgap.records import DIMENSIONS
 from medgap.solvers.interventions import INTERVENTIONS
@@ -113,7 +114,7 @@ RULES: list[Rule] = [
          op=">", threshold=0.10, support="errors.n", min_support=10, level=1, interventions=["json"],
          advice="Over 10% of the errors are answers in the wrong shape: ask for strict structured output."),
     Rule(id="unanswered", signature="many items left unanswered", metric="metrics.unanswered", op=">",
-         threshold=0.05, support="metrics.n", min_support=20, level=1, interventions=["json", "cot"],
+         threshold=0.05, support="metrics.unanswered_n", min_support=20, level=1, interventions=["json", "cot"],
          advice="The model often commits to no option: a required JSON answer field, or reasoning that "
                 "ends in an answer, makes it commit."),
     Rule(id="output_error", signature="broken output or bare wrong options",
@@ -134,7 +135,7 @@ RULES: list[Rule] = [
          advice="Content is covered but the text falls short as medical writing: show worked examples "
                 "and a fixed structure."),
     Rule(id="safety", signature="weak on safety and ethics", metric="metrics.accuracy", op="<", threshold=0.80,
-         scope="safety_ethics", support="metrics.n", min_support=20, level=2, interventions=["safety", "retrieval"],
+         scope="safety_ethics", support="metrics.accuracy_n", min_support=20, level=2, interventions=["safety", "retrieval"],
          advice="Safety and ethics items are missed: add the safety preamble, and contraindication "
                 "knowledge through retrieval."),
     Rule(id="causal_reasoning", signature="causal reasoning deficiency dominates",
@@ -154,12 +155,25 @@ def lookup(facts: dict, path: str) -> Any:
     return value
 
 
-def scope_facts(summary: dict, errors: dict | None) -> dict[str, dict]:
+def metric_facts(group: GroupSummary) -> dict[str, Any]:
+    """A group's figures as rules name them: `<metric>` (its value), `<metric>_n`, `<metric>_ci_low`,
+    `<metric>_ci_high`, the row counts, and what the kinds report beside their metrics
+    (e.g. `positional_bias.p_value`)."""
+    facts: dict[str, Any] = {"rows": group.rows, "items": group.items, "errors": group.errors}
+    for details in group.details.values():
+        facts.update(details.model_dump())
+    for name, estimate in group.metrics.items():
+        facts.update({name: estimate.value, f"{name}_n": estimate.n, f"{name}_ci_low": estimate.ci_low,
+                      f"{name}_ci_high": estimate.ci_high})
+    return facts
+
+
+def scope_facts(summary: RunSummary, errors: dict | None) -> dict[str, dict]:
     """{"overall": facts, "<dimension>": facts} from a run summary and its error distribution."""
     errors = errors or {}
-    scopes = {"overall": {"metrics": summary.get("overall", {}), "errors": errors.get("overall")}}
-    for dimension, metrics in summary.get("dimensions", {}).items():
-        scopes[dimension] = {"metrics": metrics, "errors": (errors.get("dimensions") or {}).get(dimension)}
+    scopes = {"overall": {"metrics": metric_facts(summary.overall), "errors": errors.get("overall")}}
+    for dimension, group in summary.dimensions.items():
+        scopes[dimension] = {"metrics": metric_facts(group), "errors": (errors.get("dimensions") or {}).get(dimension)}
     return scopes
 
 
@@ -236,7 +250,7 @@ def review(facts: dict, path: str) -> dict:
     return {"to_review": False}
 
 
-def diagnose(summary: dict, errors: dict | None, rules: list[Rule] | None = None) -> dict:
+def diagnose(summary: RunSummary, errors: dict | None, rules: list[Rule] | None = None) -> dict:
     """Findings (ranked), the plan of interventions, and the rules that could not be checked."""
     scopes = scope_facts(summary, errors)
     findings, unchecked = [], []
@@ -260,13 +274,12 @@ def diagnose(summary: dict, errors: dict | None, rules: list[Rule] | None = None
         if not finding["to_review"]:
             plan += [i["name"] for i in finding["interventions"] if i["name"] not in plan]
     research = LEVEL4_ADVICE if any(f["level"] == 4 for f in findings) else None
-    return {"run_id": summary.get("run_id"), "model": summary.get("model"), "suite": summary.get("suite"),
+    return {"run_id": summary.run_id, "model": summary.model, "suite": summary.suite,
             "findings": findings, "plan": plan, "unchecked": unchecked, "research": research}
 
 
 def diagnose_run(store, run_id: str, rules: list[Rule] | None = None) -> dict:
     from medgap.analysis.errors import error_distribution
-    from medgap.analysis.metrics import summarize_run
 
     return diagnose(summarize_run(store, run_id), error_distribution(store, run_id), rules)
 

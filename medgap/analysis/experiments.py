@@ -6,6 +6,10 @@ resamples items (all option orders of an item together: they are not independent
 and its p-value, and `a_only` / `b_only`: units right in one run only (binary metrics) or better in
 one run (graded metrics).
 
+The metrics compared are those an item kind declares with a paired test (`MetricSpec.units` and
+`test` in `medgap/kinds/`: a mean of 0/1 row values is compared per row with exact McNemar, a graded
+mean per item with Wilcoxon). Today:
+
 | metric         | unit                     | per-unit value                      | test                     |
 |----------------|--------------------------|-------------------------------------|--------------------------|
 | accuracy       | (sample_id, permutation) | choice row correct (0/1)            | exact McNemar            |
@@ -29,100 +33,32 @@ overstates the evidence; the bootstrap CI does not.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from medgap.analysis.robustness import (
-    comparable_items,
-    gold_content,
-    is_consistent,
-    rows_by_item,
-    vote_by_content,
-)
+from medgap.analysis.robustness import voted_units
 from medgap.analysis.stats import BOOTSTRAP_RESAMPLES, percentile_interval, resample_indices
+from medgap.kinds import all_specs
+from medgap.kinds.base import Key, KindSpec, MetricSpec, Test
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
-
-Test = Literal["mcnemar_exact", "wilcoxon"]
-Key = tuple[str, int]  # (sample_id, permutation); item-level units use permutation -1
 
 
 class NoSharedItems(ValueError):
     """The two runs have no item in common."""
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    test: Test
-    values: Callable[[list[Row]], dict[Key, float]]  # unit -> value, for one run's rows
-
-
-# per-unit values ---------------------------------------------------------------------------------
-
-def row_correct(kinds: tuple[str, ...]) -> Callable[[list[Row]], dict[Key, float]]:
-    def values(rows: list[Row]) -> dict[Key, float]:
-        return {(r.sample_id, r.permutation): float(r.score.value == 1.0) for r in rows if r.kind in kinds and r.graded}
-
-    return values
-
-
-def voted_correct(rows: list[Row]) -> dict[Key, float]:
-    several = {item: rs for item, rs in rows_by_item(rows).items() if len({tuple(r.attempt.order) for r in rs}) >= 2}
-    votes = vote_by_content(r for rs in several.values() for r in rs)
-    out = {}
-    for item, item_rows in several.items():
-        gold = next((gold_content(r) for r in item_rows if gold_content(r) is not None), None)
-        if gold is not None and item in votes:
-            out[(item, -1)] = float(votes[item] == gold)
-    return out
-
-
 def answer_correct(rows: list[Row], votes: bool) -> dict[Key, float]:
     """Per item, whether the run's one answer is right: the permutation vote when the run votes,
     else the answer under the original option order. This is what `--treatment vote` changes."""
     if votes:
-        return voted_correct(rows)
+        return voted_units(rows)
     return {(r.sample_id, -1): float(r.score.value == 1.0)
             for r in rows if r.kind in CHOICE_KINDS and r.permutation == 0 and r.graded}
 
 
-def consistent(rows: list[Row]) -> dict[Key, float]:
-    items, _ = comparable_items(rows)
-    return {(item, -1): float(is_consistent(item_rows)) for item, item_rows in items.items()}
-
-
-def item_mean(key: str, kinds: tuple[str, ...]) -> Callable[[list[Row]], dict[Key, float]]:
-    """Per item, the mean of `details[key]` over its answered rows of `kinds`."""
-
-    def values(rows: list[Row]) -> dict[Key, float]:
-        per_item: dict[str, list[float]] = defaultdict(list)
-        for row in rows:
-            value = row.score.details.get(key)
-            if row.kind not in kinds or row.errored:
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                per_item[row.sample_id].append(float(value))
-        return {(item, -1): sum(v) / len(v) for item, v in per_item.items()}
-
-    return values
-
-
-# Compared only when a run votes over option orders: its per-item answer against the other run's.
-ANSWER_ACCURACY = Metric("answer_accuracy", "mcnemar_exact", lambda rows: answer_correct(rows, False))
-
-METRICS: tuple[Metric, ...] = (
-    Metric("accuracy", "mcnemar_exact", row_correct(CHOICE_KINDS)),
-    Metric("voted_accuracy", "mcnemar_exact", voted_correct),
-    Metric("robustness", "mcnemar_exact", consistent),
-    Metric("fill_accuracy", "mcnemar_exact", row_correct(("fill",))),
-    Metric("macro_recall", "wilcoxon", item_mean("recall", ("open",))),
-    Metric("rouge_l", "wilcoxon", item_mean("rouge_l", ("open",))),
-    Metric("record_recall", "wilcoxon", item_mean("recall", ("record",))),
-    Metric("record_rouge_l", "wilcoxon", item_mean("rouge_l", ("record",))),
-)
+def compared_metrics() -> list[tuple[KindSpec, MetricSpec]]:
+    """Every kind's metrics that declare a paired test, with their kind."""
+    return [(spec, metric) for spec in all_specs() for metric in spec.metrics if metric.units and metric.test]
 
 
 # statistics --------------------------------------------------------------------------------------
@@ -160,9 +96,7 @@ def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, clusters: list[str], level
     return percentile_interval(diff_sums[draw].sum(axis=1) / sizes[draw].sum(axis=1), level)
 
 
-def compare_values(
-    metric: Metric, values_a: dict[Key, float], values_b: dict[Key, float], seed: int = 0
-) -> dict | None:
+def compare_values(test: Test, values_a: dict[Key, float], values_b: dict[Key, float], seed: int = 0) -> dict | None:
     keys = sorted(values_a.keys() & values_b.keys())
     if not keys:
         return None
@@ -170,10 +104,10 @@ def compare_values(
     b = np.array([values_b[k] for k in keys])
     ci_low, ci_high = paired_bootstrap_ci(a, b, [k[0] for k in keys], seed=seed)
     a_only, b_only = int(np.sum(a > b)), int(np.sum(b > a))
-    p_value = mcnemar_exact(a_only, b_only) if metric.test == "mcnemar_exact" else wilcoxon_p(b - a)
+    p_value = mcnemar_exact(a_only, b_only) if test == "mcnemar_exact" else wilcoxon_p(b - a)
     return {
         "a": float(a.mean()), "b": float(b.mean()), "diff": float(b.mean() - a.mean()),
-        "ci_low": ci_low, "ci_high": ci_high, "p_value": p_value, "test": metric.test,
+        "ci_low": ci_low, "ci_high": ci_high, "p_value": p_value, "test": test,
         "a_only": a_only, "b_only": b_only, "n": len(keys), "items": len({k[0] for k in keys}),
     }
 
@@ -184,12 +118,15 @@ def group_comparison(rows_a: list[Row], rows_b: list[Row], seed: int = 0,
                      votes: tuple[bool, bool] = (False, False)) -> dict:
     out = {}
     if any(votes):
-        result = compare_values(ANSWER_ACCURACY, answer_correct(rows_a, votes[0]), answer_correct(rows_b, votes[1]),
+        result = compare_values("mcnemar_exact", answer_correct(rows_a, votes[0]), answer_correct(rows_b, votes[1]),
                                 seed=seed)
         if result is not None:
-            out[ANSWER_ACCURACY.name] = result
-    for metric in METRICS:
-        result = compare_values(metric, metric.values(rows_a), metric.values(rows_b), seed=seed)
+            out["answer_accuracy"] = result  # compared only when a run votes over option orders
+    for spec, metric in compared_metrics():
+        kind_a = [r for r in rows_a if r.kind in spec.kinds]
+        kind_b = [r for r in rows_b if r.kind in spec.kinds]
+        assert metric.units is not None and metric.test is not None  # compared_metrics keeps those only
+        result = compare_values(metric.test, metric.units(kind_a), metric.units(kind_b), seed=seed)
         if result is not None:
             out[metric.name] = result
     return out

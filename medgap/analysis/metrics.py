@@ -1,97 +1,104 @@
-"""Aggregates over stored rows: per task, per dimension and overall, each with a 95% CI.
+"""Summaries of stored rows: per task, per dimension and overall.
 
-Each metric family is a function `(rows, samples) -> dict` in METRICS; a family returns {} when
-its rows are absent, so a group only shows the numbers that apply to it.
+Each group gets its row counts and, for every item kind it holds, the kind's declared metrics
+(`medgap/kinds/`), each an `Estimate` with its 95% CI, plus what the kind reports beside them
+(`details`: robustness exclusions and positional bias, key-point method agreement, ...). A group
+only shows the metrics of the kinds it holds.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from typing import Any
 
-from medgap.analysis.extraction_metrics import extraction_metrics, micro_f1_of
-from medgap.analysis.generation_metrics import record_metrics
-from medgap.analysis.open_metrics import fill_metrics, open_metrics
-from medgap.analysis.robustness import robustness_metrics
-from medgap.analysis.stats import item_values, scored_values, share_ci
-from medgap.records import CHOICE_KINDS, DIMENSIONS, Row, Sample
+from pydantic import BaseModel, Field, SerializeAsAny
 
-MetricFamily = Callable[[list[Row], dict[str, Sample]], dict]
+from medgap.kinds import all_specs
+from medgap.kinds.base import Estimate
+from medgap.records import DIMENSIONS, Row, Sample
 
 
-def choice_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    """Accuracy over graded choice rows (unanswered counts as not correct and is reported apart)."""
-    choice = [r for r in rows if r.kind in CHOICE_KINDS]
-    if not choice:
-        return {}
-    graded = [r for r in choice if r.graded]
-    correct = sum(scored_values(graded))
-    unanswered = sum(r.unanswered for r in graded)
-    answered = len(graded) - unanswered
-    out = {
-        "accuracy": correct / len(graded) if graded else None,
-        "n": len(graded),
-        "correct": int(correct),
-        "unanswered": unanswered / len(graded) if graded else None,
-        "unanswered_n": unanswered,
-        "accuracy_answered": correct / answered if answered else None,
-    }
-    out["ci_low"], out["ci_high"] = share_ci(item_values(graded))
-    out.update(margin_metrics(graded))
-    multi = [r for r in graded if r.kind == "multi"]
-    if multi:
-        out.update(micro_f1_of(multi, prefix="multi_"))
-    return out
+class GroupSummary(BaseModel):
+    rows: int
+    items: int
+    errors: int  # failed model calls, of every kind (retried on resume, never scored)
+    ungraded: int  # answered rows of items without gold (e.g. MedBench public test files)
+    metrics: dict[str, Estimate] = Field(default_factory=dict)  # metric name -> estimate, in display order
+    details: dict[str, SerializeAsAny[BaseModel]] = Field(default_factory=dict)  # kind name -> its details
+
+    def value(self, name: str) -> float | None:
+        """A metric's value; None when the group has no such metric."""
+        found = self.metrics.get(name)
+        return found.value if found else None
 
 
-CLOSE_CALL_NATS = 0.1
+class TaskSummary(GroupSummary):
+    dimension: str
 
 
-def margin_metrics(rows: list[Row]) -> dict:
-    """How fragile a log-probability accuracy is: rows decided by less than CLOSE_CALL_NATS between
-    the chosen option and the runner-up (`close_calls`), of the rows decided by log-probabilities."""
-    margins = [r.score.details["logprob_margin"] for r in rows if r.score.details.get("logprob_margin") is not None]
-    if not margins:
-        return {}
-    return {"logprob_rows": len(margins), "close_calls": sum(m < CLOSE_CALL_NATS for m in margins),
-            "close_call_nats": CLOSE_CALL_NATS, "median_margin": float(sorted(margins)[(len(margins) - 1) // 2])}
-
-
-def row_counts(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    """Rows, items, failed model calls of every kind (retried on resume, never scored), and answered
-    rows of items without gold (asked and stored, e.g. MedBench public test files: `ungraded`)."""
-    ungraded = sum(
-        1 for r in rows if not r.errored and (r.sample_id in samples and samples[r.sample_id].gold is None)
-    )
-    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows),
-            "ungraded": ungraded}
-
-
-METRICS: list[MetricFamily] = [row_counts, choice_metrics, robustness_metrics, extraction_metrics, record_metrics,
-                               open_metrics, fill_metrics]
-
-
-def group_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    out: dict = {}
-    for family in METRICS:
-        out.update(family(rows, samples))
-    return out
-
-
-def usage_of(rows: list[Row]) -> dict:
+class Usage(BaseModel):
     """What the run cost: tokens as the backend reported them (all calls of a row's solver chain) and
     the latency of the answered rows."""
+
+    rows_with_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_median_s: float | None = None
+    latency_p95_s: float | None = None
+
+
+class RunSummary(BaseModel):
+    """The `medgap results --json` object."""
+
+    run_id: str
+    model: str
+    suite: str | None = None
+    permutations: int | None = None
+    seed: int | None = None
+    settings: dict[str, Any] | None = None  # the run's AnswerSettings
+    overall: GroupSummary
+    usage: Usage
+    dimensions: dict[str, GroupSummary]
+    tasks: dict[str, TaskSummary]
+
+    def groups(self, by: str = "dimensions") -> dict[str, GroupSummary]:
+        """The groups of one breakdown ("dimensions" or "tasks"), then "overall"."""
+        groups: dict[str, GroupSummary] = dict(self.dimensions if by == "dimensions" else self.tasks)
+        return {**groups, "overall": self.overall}
+
+
+def group_summary(rows: list[Row], samples: dict[str, Sample]) -> dict[str, Any]:
+    """The fields of a GroupSummary over these rows."""
+    ungraded = sum(1 for r in rows if not r.errored and r.sample_id in samples and samples[r.sample_id].gold is None)
+    metrics: dict[str, Estimate] = {}
+    details: dict[str, BaseModel] = {}
+    for spec in all_specs():
+        kind_rows = [r for r in rows if r.kind in spec.kinds]
+        if not kind_rows:
+            continue
+        for metric in spec.metrics:
+            estimate = metric.aggregate(kind_rows)
+            if estimate is not None:
+                metrics[metric.name] = estimate
+        found = spec.details(kind_rows) if spec.details else None
+        if found is not None:
+            details[spec.name] = found
+    return {"rows": len(rows), "items": len({r.sample_id for r in rows}), "errors": sum(r.errored for r in rows),
+            "ungraded": ungraded, "metrics": metrics, "details": details}
+
+
+def usage_of(rows: list[Row]) -> Usage:
     answered = [r.response for r in rows if not r.errored]
     reported = [r for r in answered if r.prompt_tokens is not None or r.completion_tokens is not None]
     latencies = sorted(r.latency_s for r in answered)
-    return {
-        "rows_with_tokens": len(reported),
-        "prompt_tokens": sum(r.prompt_tokens or 0 for r in reported),
-        "completion_tokens": sum(r.completion_tokens or 0 for r in reported),
-        "latency_median_s": percentile(latencies, 0.5),
-        "latency_p95_s": percentile(latencies, 0.95),
-    }
+    return Usage(
+        rows_with_tokens=len(reported),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in reported),
+        completion_tokens=sum(r.completion_tokens or 0 for r in reported),
+        latency_median_s=percentile(latencies, 0.5),
+        latency_p95_s=percentile(latencies, 0.95),
+    )
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -101,30 +108,25 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], **header) -> dict:
-    """The `medgap results --json` object."""
+def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], **header: Any) -> RunSummary:
     by_id = {s.id: s for s in samples}
     by_dimension: dict[str, list[Row]] = defaultdict(list)
     by_task: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_dimension[row.dimension].append(row)
         by_task[row.task].append(row)
-    ordered_dims = [d for d in DIMENSIONS if d in by_dimension]
-    return {
-        "run_id": run_id,
-        "model": model,
-        **header,
-        "overall": group_metrics(rows, by_id),
-        "usage": usage_of(rows),
-        "dimensions": {d: group_metrics(by_dimension[d], by_id) for d in ordered_dims},
-        "tasks": {
-            t: {"dimension": by_task[t][0].dimension, **group_metrics(by_task[t], by_id)} for t in sorted(by_task)
-        },
-    }
+    return RunSummary(
+        run_id=run_id, model=model, **header,
+        overall=GroupSummary(**group_summary(rows, by_id)),
+        usage=usage_of(rows),
+        dimensions={d: GroupSummary(**group_summary(by_dimension[d], by_id)) for d in DIMENSIONS if d in by_dimension},
+        tasks={t: TaskSummary(dimension=by_task[t][0].dimension, **group_summary(by_task[t], by_id))
+               for t in sorted(by_task)},
+    )
 
 
 def summarize_run(store, run_id: str, *, written: list[Row] | None = None,
-                  samples: list[Sample] | None = None) -> dict:
+                  samples: list[Sample] | None = None) -> RunSummary:
     """Summary of a stored run. `written` (rows this process just stored, with the run's `samples`)
     saves reading the run back when they are all the rows it holds."""
     config = store.run_config(run_id)

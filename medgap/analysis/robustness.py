@@ -27,8 +27,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from pydantic import BaseModel, Field
+
 from medgap.analysis.stats import proportion_ci
-from medgap.records import CHOICE_KINDS, Row, Sample
+from medgap.kinds.base import Estimate
+from medgap.records import CHOICE_KINDS, Row
 from medgap.scoring.extract import extract_choice
 from medgap.solvers.permutations import to_original
 
@@ -105,20 +108,25 @@ def follows_position(item_rows: list[Row]) -> bool:
     return len(asked) == 1 and None not in asked and len(contents) > 1
 
 
-def share(key: str, hits: int, n: int) -> dict:
+def share(hits: int, n: int) -> Estimate | None:
+    """A share of independent units with its exact binomial interval; None when there are none."""
+    if not n:
+        return None
     low, high = proportion_ci(hits, n)
-    return {key: hits / n if n else None, f"{key}_n": n, f"{key}_ci_low": low, f"{key}_ci_high": high}
+    return Estimate(value=hits / n, n=n, ci_low=low, ci_high=high, count=hits)
 
 
-def consistency_metrics(items: dict[str, list[Row]], excluded: Counter[str]) -> dict:
-    out = share("robustness", sum(is_consistent(rs) for rs in items.values()), len(items))
-    out["robustness_excluded"] = sum(excluded.values())
-    out["robustness_excluded_why"] = dict(excluded.most_common())
-    out["robustness_answered_twice"] = sum(any(r.response.alternatives for r in rs) for rs in items.values())
+def robustness(rows: list[Row]) -> Estimate | None:
+    """Share of comparable items answered with the same content under every order."""
+    items, _ = comparable_items(rows)
+    return share(sum(is_consistent(rs) for rs in items.values()), len(items))
+
+
+def strict_accuracy(rows: list[Row]) -> Estimate | None:
+    """Share of comparable, graded items answered right under every order."""
+    items, _ = comparable_items(rows)
     graded = [rs for rs in items.values() if all(r.score.value is not None for r in rs)]
-    if graded:
-        out.update(share("strict_accuracy", sum(all(r.score.value == 1.0 for r in rs) for rs in graded), len(graded)))
-    return out
+    return share(sum(all(r.score.value == 1.0 for r in rs) for rs in graded), len(graded))
 
 
 def vote_by_content(rows: Iterable[Row]) -> dict[str, str | None]:
@@ -138,14 +146,20 @@ def vote_by_content(rows: Iterable[Row]) -> dict[str, str | None]:
     return voted
 
 
-def voted_metrics(rows: list[Row]) -> dict:
-    """Accuracy of the per-item votes, over items with a gold answer."""
+def voted_items(rows: list[Row]) -> dict[str, tuple[str | None, str]]:
+    """item -> (voted content, gold content) over the items with a gold, once any item was asked under
+    several orders (else there is nothing to vote on: {})."""
+    if not any(asked_under_several_orders(rs) for rs in rows_by_item(rows).values()):
+        return {}
     votes = vote_by_content(rows)
-    gold = {r.sample_id: gold_content(r) for r in rows if r.kind in CHOICE_KINDS and gold_content(r) is not None}
-    graded = [item for item in votes if item in gold]
-    out = share("voted_accuracy", sum(votes[item] == gold[item] for item in graded), len(graded))
-    out["voted_unanswered"] = sum(votes[item] is None for item in graded)
-    return out
+    gold = {r.sample_id: g for r in rows if r.kind in CHOICE_KINDS and (g := gold_content(r)) is not None}
+    return {item: (vote, gold[item]) for item, vote in votes.items() if item in gold}
+
+
+def voted_accuracy(rows: list[Row]) -> Estimate | None:
+    """Accuracy of the per-item votes over option orders, over items with a gold answer."""
+    voted = voted_items(rows)
+    return share(sum(vote == gold for vote, gold in voted.values()), len(voted))
 
 
 def position_counts(rows: Iterable[Row]) -> tuple[list[int], list[int]]:
@@ -182,39 +196,79 @@ def position_test(chosen: list[int], gold: list[int]) -> dict:
     return {"chi2": statistic, "dof": dof, "p_value": float(chdtrc(dof, statistic))}
 
 
-def positional_bias(rows: list[Row], items: dict[str, list[Row]]) -> dict:
+def voted_units(rows: list[Row]) -> dict[tuple[str, int], float]:
+    """Experiment units of voted accuracy: per item asked in two orders or more, whether its vote is
+    the gold."""
+    several = {item: rs for item, rs in rows_by_item(rows).items() if asked_under_several_orders(rs)}
+    votes = vote_by_content(r for rs in several.values() for r in rs)
+    out = {}
+    for item, item_rows in several.items():
+        gold = next((g for r in item_rows if (g := gold_content(r)) is not None), None)
+        if gold is not None and item in votes:
+            out[(item, -1)] = float(votes[item] == gold)
+    return out
+
+
+def consistency_units(rows: list[Row]) -> dict[tuple[str, int], float]:
+    """Experiment units of robustness: per comparable item, whether it was answered consistently."""
+    items, _ = comparable_items(rows)
+    return {(item, -1): float(is_consistent(item_rows)) for item, item_rows in items.items()}
+
+
+class PositionShare(BaseModel):
+    position: int  # 1-based
+    letter: str
+    chosen: int
+    chosen_share: float
+    gold: int
+    gold_share: float
+
+
+class PositionalBias(BaseModel):
+    """Chosen positions against gold positions (single-answer rows) and answers that stay on one
+    position while the content moves."""
+
+    n: int
+    positions: list[PositionShare]
+    chi2: float | None = None
+    dof: int | None = None
+    p_value: float | None = None
+    follows_position: Estimate | None = None
+
+
+class RobustnessDetails(BaseModel):
+    """What stands beside the robustness figures: items left out and why, items counted
+    inconsistent because one prompt got two answers, items whose vote was a tie, positional bias."""
+
+    excluded: int = 0
+    excluded_why: dict[str, int] = Field(default_factory=dict)
+    answered_twice: int = 0
+    voted_unanswered: int | None = None
+    positional_bias: PositionalBias | None = None
+
+
+def positional_bias(rows: list[Row], items: dict[str, list[Row]]) -> PositionalBias:
     chosen, gold = position_counts(rows)
     n = sum(chosen)
-    out: dict = {
-        "n": n,
-        "positions": [
-            {
-                "position": i + 1,
-                "letter": chr(ord("A") + i),
-                "chosen": chosen[i],
-                "chosen_share": chosen[i] / n,
-                "gold": gold[i],
-                "gold_share": gold[i] / n,
-            }
-            for i in range(len(chosen))
-        ],
-        **position_test(chosen, gold),
-    }
-    out.update(share("follows_position", sum(follows_position(rs) for rs in items.values()), len(items)))
-    return out
+    positions = [
+        PositionShare(position=i + 1, letter=chr(ord("A") + i), chosen=chosen[i], chosen_share=chosen[i] / n,
+                      gold=gold[i], gold_share=gold[i] / n)
+        for i in range(len(chosen))
+    ]
+    follows = share(sum(follows_position(rs) for rs in items.values()), len(items))
+    return PositionalBias(n=n, positions=positions, **position_test(chosen, gold), follows_position=follows)
 
 
-def robustness_metrics(rows: list[Row], samples: dict[str, Sample]) -> dict:
-    """The METRICS family: robustness, strict and voted accuracy, positional bias."""
+def robustness_details(rows: list[Row]) -> RobustnessDetails | None:
+    """None when the rows hold no choice item."""
     if not any(r.kind in CHOICE_KINDS for r in rows):
-        return {}
+        return None
     items, excluded = comparable_items(rows)
-    out: dict = {}
-    if items or excluded:
-        out.update(consistency_metrics(items, excluded))
-    if any(asked_under_several_orders(rs) for rs in rows_by_item(rows).values()):
-        out.update(voted_metrics(rows))
+    voted = voted_items(rows)
     bias = positional_bias(rows, items)
-    if bias["n"] or items:
-        out["positional_bias"] = bias
-    return out
+    return RobustnessDetails(
+        excluded=sum(excluded.values()), excluded_why=dict(excluded.most_common()),
+        answered_twice=sum(any(r.response.alternatives for r in rs) for rs in items.values()),
+        voted_unanswered=sum(vote is None for vote, _ in voted.values()) if voted else None,
+        positional_bias=bias if bias.n or items else None,
+    )

@@ -85,6 +85,10 @@ def open_store(db: str | Path, must_exist: bool = True) -> Iterator[Store]:
 
 
 def print_json(value: object) -> None:
+    """Write a value (a pydantic record too) as indented JSON on stdout."""
     import json
 
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+    from pydantic import BaseModel
+
+    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

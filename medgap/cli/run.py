@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from medgap.analysis.metrics import summarize_run
+from medgap.analysis.metrics import RunSummary, summarize_run
 from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
@@ -234,7 +234,7 @@ def run(
         console.print(f"stored in {escape(shown(db))} as run [bold]{escape(config.run_id)}[/]; "
                       f"`{escape(command_line('medgap', 'results', config.run_id, *db_args(db)))}` shows it again",
                       highlight=False, soft_wrap=True)
-    failed = summary["overall"].get("errors") or 0
+    failed = summary.overall.errors
     if failed:
         err_console.print(f"[yellow]{failed} rows failed; `{escape(resume_command(config.run_id, db))}` retries "
                           "them[/]", highlight=False, soft_wrap=True)
@@ -254,7 +254,7 @@ def resume_command(run_id: str, db: str | Path) -> str:
     return command_line("medgap", "run", "--run-id", run_id, *db_args(db))
 
 
-def print_results(summary: dict, by: str = "dimensions") -> None:
+def print_results(summary: RunSummary, by: str = "dimensions") -> None:
     console.print(results_table(summary, by=by))
     usage = usage_line(summary)
     if usage:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,9 +35,9 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
+from medgap.kinds import kind_names
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Dimension, Gold, Kind, Sample, Source
 
-KINDS: tuple[str, ...] = get_args(Kind)
 class FieldMap(BaseModel):
     """Field (JSON key or CSV column) names; None = the data has no such field."""
 
@@ -94,12 +94,12 @@ def _kind(
     stated = _present(record, fields.kind)
     if stated is not None:
         kind = str(stated).strip()
-        if kind not in KINDS:
-            raise DatasetError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})", field=fields.kind)
+        if kind not in kind_names():
+            raise DatasetError(f"unknown kind {kind!r} (one of {', '.join(kind_names())})", field=fields.kind)
         if (kind in CHOICE_KINDS) != bool(options):
             need = "needs options" if kind in CHOICE_KINDS else "must not have options"
             raise DatasetError(f"a {kind} item {need}", field=fields.kind)
-        return cast(Kind, kind)  # checked against KINDS above
+        return kind
     return choice_kind(options, gold, question)
 
 

@@ -14,13 +14,12 @@ thread has had N ms of CPU (a model that keeps one core busy).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from typing import Any
 
 from medgap.models.base import Model, ModelRequest
-from medgap.records import Response, Sample
+from medgap.records import Attempt, Response, Sample
 
 BEHAVIOURS = ("oracle", "first", "random", "refuse", "position")
 
@@ -52,11 +51,12 @@ class MockModel(Model):
         letters = list(attempt.options)
         if self.behaviour == "refuse":
             return "抱歉，我无法回答这个问题，请咨询专业医生。"
-        if not letters:
-            return self._open_answer(request)
         if self.behaviour == "oracle":
-            gold = attempt.gold_letters or []
-            return f"答案：{''.join(gold)}" if gold else "无法确定。"
+            reply = oracle_answer(sample, attempt)
+            if reply:
+                return reply
+        if not letters:
+            return "根据题干信息，需要结合临床进一步评估。"
         if self.behaviour == "first":
             return f"答案：{letters[0]}"
         if self.behaviour == "position":
@@ -64,42 +64,10 @@ class MockModel(Model):
         rng = random.Random(f"{self.seed}:{sample.id}:{attempt.permutation}")
         return f"答案：{rng.choice(letters)}"
 
-    def _open_answer(self, request: ModelRequest) -> str:
-        sample = request.sample
-        if self.behaviour == "oracle" and sample.gold is not None:
-            answer = oracle_answer(sample)
-            if answer:
-                return answer
-        return "根据题干信息，需要结合临床进一步评估。"
 
+def oracle_answer(sample: Sample, attempt: Attempt) -> str:
+    """The gold written as an answer, as the item's kind declares it; '' if it has none."""
+    from medgap.kinds import spec_for
 
-def oracle_answer(sample: Sample) -> str:
-    """The gold of a non-choice item written as an answer (see the module docstring); '' if none."""
-    gold = sample.gold
-    if gold is None:
-        return ""
-    if sample.kind == "extraction" and gold.structure is not None:
-        structure = gold.structure
-        return structure if isinstance(structure, str) else json.dumps(structure, ensure_ascii=False)
-    if sample.kind == "record" and gold.structure is not None:
-        return record_text(gold.structure)
-    if gold.text:
-        return gold.text
-    return "\n".join(gold.key_points)
-
-
-def record_text(structure: Any) -> str:
-    """`主诉：…` lines from a record's gold sections: `{section: text}` (a value may be
-    `{"text": …}`) or MedBench's `[{"type": section, "entity": text}]`."""
-    if isinstance(structure, str):
-        return structure
-    if isinstance(structure, dict):
-        pairs = list(structure.items())
-    else:
-        pairs = [(entry.get("type") or entry.get("section"), entry.get("entity") or entry.get("text"))
-                 for entry in structure if isinstance(entry, dict)]
-    lines = []
-    for section, value in pairs:
-        text = value.get("text", "") if isinstance(value, dict) else value
-        lines.append(f"{section}：{text if text is not None else ''}")
-    return "\n".join(lines)
+    reply = spec_for(sample.kind).oracle_reply
+    return reply(sample, attempt) if reply else ""

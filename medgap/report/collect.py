@@ -12,25 +12,14 @@ from typing import Any
 from medgap.analysis import experiments
 from medgap.analysis.diagnosis import diagnose
 from medgap.analysis.errors import error_distribution, load_error_labels
-from medgap.analysis.metrics import summarize_run
+from medgap.analysis.metrics import RunSummary, summarize_run
+from medgap.kinds import all_specs
 from medgap.records import CHOICE_KINDS, Row, RunConfig, Sample
 from medgap.solvers.prompts import format_options
 from medgap.store import Store
 from medgap.store.export import row_record
 
 DEFAULT_MAX_ROWS = 20_000
-# scores of non-choice items (open-ended, fill-in, extraction, records)
-OPEN_METRICS = (
-    "macro_recall",
-    "rouge_l",
-    "fill_accuracy",
-    "micro_f1",
-    "macro_f1",
-    "classification_accuracy",
-    "record_recall",
-    "section_coverage",
-    "record_rouge_l",
-)
 
 
 @dataclass
@@ -38,7 +27,7 @@ class RunData:
     """One run as the report needs it."""
 
     config: RunConfig
-    summary: dict
+    summary: RunSummary
     rows: list[dict]  # table records (see table_record), at most max_rows of them
     rows_total: int
     error_counts: dict[str, Counter] = field(default_factory=dict)  # dimension -> category -> rows
@@ -179,11 +168,10 @@ def collect_run(store: Store, run_id: str, max_rows: int = DEFAULT_MAX_ROWS) -> 
 def missing_notes(data: RunData, kinds: set[str]) -> dict[str, str]:
     """Why a section of this run has nothing to show."""
     notes = {}
-    if kinds - set(CHOICE_KINDS) and not any(
-        data.summary["overall"].get(k) is not None for k in OPEN_METRICS
-    ):
+    charted = {name for spec in all_specs() if spec.section for name in spec.section.chart}
+    if kinds - set(CHOICE_KINDS) and not any(data.summary.overall.value(name) is not None for name in charted):
         notes["open"] = "the run has open-ended items but no scores for them (recall, ROUGE-L, F1)"
-    if data.summary["overall"].get("robustness") is None:
+    if data.summary.overall.value("robustness") is None:
         notes["robustness"] = "needs two or more option orders per item (run with --permutations 3 or more)"
     if not data.error_counts:
         notes["errors"] = "no wrong or partially correct rows to label"

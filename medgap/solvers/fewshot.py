@@ -16,6 +16,7 @@ from pathlib import Path
 
 from medgap.datasets import load_file
 from medgap.datasets.suites import PACKAGE_DATA
+from medgap.kinds import answer_hints
 from medgap.records import Message, Sample
 from medgap.solvers import prompts
 from medgap.solvers.base import Solver, TaskState
@@ -23,7 +24,6 @@ from medgap.solvers.common import prompt_step, question_index
 
 DEFAULT_POOL = PACKAGE_DATA / "demo" / "cmmlu" / "dev"
 DEFAULT_SHOTS = 3
-FEWSHOT_KINDS = ("single", "multi", "open", "fill")  # kinds whose gold reads as a model reply
 
 _SPACE = re.compile(r"\s+")
 
@@ -46,7 +46,7 @@ def pick_exemplars(item: Sample, pool: tuple[Sample, ...], shots: int) -> list[S
     """Up to `shots` exemplars of the item's kind, the item itself never among them."""
     usable = [
         c for c in pool
-        if c.kind == item.kind and c.kind in FEWSHOT_KINDS and exemplar_answer(c) and not is_the_item(c, item)
+        if c.kind == item.kind and c.kind in answer_hints() and exemplar_answer(c) and not is_the_item(c, item)
     ]
 
     def rank(candidate: Sample) -> int:

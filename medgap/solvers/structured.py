@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from medgap.kinds import answer_hints
 from medgap.records import Message, Response
 from medgap.scoring.extract import json_reply
 from medgap.solvers.base import Generate, Solver, TaskState
@@ -26,17 +27,9 @@ from medgap.solvers.common import (
     with_total_usage,
 )
 
-JSON_KINDS = ("single", "multi", "open", "fill")
-
 # answer first: a backend that stops once "答案：X" is written (local choice items) cannot cut the
 # object before the answer field
 SCHEMA = '{"answer": "%s", "reasoning": "简要理由（可省略）"}'
-ANSWER_HINTS = {
-    "single": "唯一正确选项的字母，如 B",
-    "multi": "全部正确选项的字母，按字母顺序连写，如 ACD",
-    "open": "完整的回答",
-    "fill": "空格处应填写的内容",
-}
 INSTRUCTION = (
     "\n\n请只输出一个 JSON 对象，不要输出 JSON 以外的任何文字（可以放在 ```json 代码块中），格式：\n{schema}\n"
     "其中 answer 为必填字段，reasoning 可省略，不要添加其他字段。"
@@ -59,7 +52,7 @@ class InvalidAnswer(ValueError):
 
 
 def schema_for_kind(kind: str) -> str:
-    return SCHEMA % ANSWER_HINTS[kind]
+    return SCHEMA % answer_hints()[kind]
 
 
 def schema_for(state: TaskState) -> str:
@@ -107,7 +100,7 @@ def scorer_text(parsed: Parsed, state: TaskState) -> str:
 
 
 def add_instruction(state: TaskState) -> None:
-    if state.sample.kind not in JSON_KINDS:
+    if state.sample.kind not in answer_hints():
         state.notes["json"] = {"applied": False}
         return
     wants_text_answer(state)
@@ -124,7 +117,7 @@ def json_answers() -> GenerateWrapper:
     def wrap(generate: Generate) -> Generate:
         async def parse_or_repair(state: TaskState) -> TaskState:
             state = await generate(state)
-            if state.sample.kind not in JSON_KINDS or state.response is None or state.response.error:
+            if state.sample.kind not in answer_hints() or state.response is None or state.response.error:
                 return state
             first = state.response
             try:

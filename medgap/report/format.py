@@ -57,6 +57,16 @@ def table_cell(group: dict, column: Column) -> str:
     return pct(value) if column.percent and isinstance(value, float) else esc(value)
 
 
+def data_table(head: list[str], rows: list[list[str]], cls: str = "data") -> str:
+    """A scrolling table: column titles (plain text, escaped here) over rows of cells already in HTML."""
+    titles = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cells in rows)
+    return (
+        f'<div class="table-wrap"><table class="{cls}"><thead><tr>{titles}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
 def category_name(key: str) -> str:
     """A taxonomy key as the page names it (Chinese and English name); an unknown key as it is."""
     try:

@@ -103,20 +103,12 @@ def build_report(
         raise ValueError("a report needs at least one run")
     generated = generated or datetime.now(UTC)
     sections = build_sections(runs, comparison, notes or {})
-    if len(runs) == 1:
-        c = runs[0].config
-        subtitle = f"{c.model} · {c.suite} · run {c.run_id}" + (f" · {c.created}" if c.created else "")
-    else:
-        subtitle = f"{len(runs)} runs: " + ", ".join(r.name for r in runs)
+    subtitle = page_subtitle(runs)
     nav = "".join(f'<a href="#{s.id}">{esc(s.zh)}<span class="en"> {esc(s.en)}</span></a>' for s in sections)
     body = "".join(f'<section id="{s.id}"><h2>{heading(s.zh, s.en)}</h2>{s.body}</section>' for s in sections)
     style, script = asset("report.css"), asset("report.js")
-    csp = (
-        f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; img-src data:; "
-        "base-uri 'none'; form-action 'none'"
-    )
     parts = {
-        "csp": csp,  # our own constant and base64 hashes: nothing to escape
+        "csp": content_policy(script, style),  # our own constant and base64 hashes: nothing to escape
         "title": esc(f"MedGap report · {subtitle}"),
         "style": style,
         "subtitle": esc(subtitle),
@@ -130,6 +122,21 @@ def build_report(
         "script": script,
     }
     return fill_template("template.html", parts)
+
+
+def page_subtitle(runs: list[RunData]) -> str:
+    if len(runs) == 1:
+        c = runs[0].config
+        return f"{c.model} · {c.suite} · run {c.run_id}" + (f" · {c.created}" if c.created else "")
+    return f"{len(runs)} runs: " + ", ".join(r.name for r in runs)
+
+
+def content_policy(script: str, style: str) -> str:
+    """The page's Content-Security-Policy: only its own script and style run, images only as data: URLs."""
+    return (
+        f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; img-src data:; "
+        "base-uri 'none'; form-action 'none'"
+    )
 
 
 def fill_template(name: str, parts: dict[str, str]) -> str:

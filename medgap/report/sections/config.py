@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from medgap.records import RunConfig
 from medgap.redact import redact, redact_value
 from medgap.report.charts import esc
 from medgap.report.collect import RunData
@@ -17,7 +18,22 @@ def config_section(runs: list[RunData]) -> Section:
 
 def config_block(run: RunData) -> str:
     c = run.config
-    fields = [
+    rows = "".join(f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in config_fields(c))
+    prompts = "".join(f"<h4>{esc(kind)}</h4><pre>{esc(text)}</pre>" for kind, text in c.prompts.items())
+    prompts_block = (
+        f"<details><summary>Prompt templates ({len(c.prompts)})</summary>{prompts}</details>"
+        if prompts
+        else ""
+    )
+    return (
+        f'<div class="config"><h3>{esc(run.name)}</h3><table class="kv">{rows}</table>'
+        f'<h4>Reproduce</h4><pre class="command">{esc(reproduce_command(run))}</pre>{prompts_block}</div>'
+    )
+
+
+def config_fields(c: RunConfig) -> list[tuple[str, object]]:
+    """The run's settings as (name, value) pairs; secrets in the generation settings and extras masked."""
+    fields: list[tuple[str, object]] = [
         ("Run ID", c.run_id),
         ("Model", c.model),
         ("Suite", c.suite),
@@ -29,33 +45,22 @@ def config_block(run: RunData) -> str:
         ("Answer matching", c.match),
         ("Created", c.created or "–"),
         ("Versions", ", ".join(f"{k} {v}" for k, v in c.versions.items()) or "–"),
-        (
-            "Generation",
-            json.dumps(redact_value(c.generation), ensure_ascii=False, sort_keys=True) if c.generation else "–",
-        ),
+        ("Generation", as_json(redact_value(c.generation)) if c.generation else "–"),
     ]
     if c.answer_settings is not None:
-        fields += [(f"Answer setting: {k.replace('_', ' ')}",
-                    v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True))
-                   for k, v in c.answer_settings.model_dump().items()]
+        fields += [
+            (f"Answer setting: {k.replace('_', ' ')}", v if isinstance(v, str) else as_json(v))
+            for k, v in c.answer_settings.model_dump().items()
+        ]
     fields += [
-        (
-            k.replace("_", " ").capitalize(),
-            json.dumps(redact_value(v), ensure_ascii=False, sort_keys=True) if not isinstance(v, str) else redact(v),
-        )
+        (k.replace("_", " ").capitalize(), redact(v) if isinstance(v, str) else as_json(redact_value(v)))
         for k, v in c.extra.items()
     ]
-    rows = "".join(f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in fields)
-    prompts = "".join(f"<h4>{esc(kind)}</h4><pre>{esc(text)}</pre>" for kind, text in c.prompts.items())
-    prompts_block = (
-        f"<details><summary>Prompt templates ({len(c.prompts)})</summary>{prompts}</details>"
-        if prompts
-        else ""
-    )
-    return (
-        f'<div class="config"><h3>{esc(run.name)}</h3><table class="kv">{rows}</table>'
-        f'<h4>Reproduce</h4><pre class="command">{esc(reproduce_command(run))}</pre>{prompts_block}</div>'
-    )
+    return fields
+
+
+def as_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def reproduce_command(run: RunData) -> str:

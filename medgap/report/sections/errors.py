@@ -8,55 +8,52 @@ from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import Segment, StackRow, esc, stacked_chart
 from medgap.report.collect import RunData
 from medgap.report.format import category_name, dimension_label, dimension_title
-from medgap.report.sections.layout import Section, panels
+from medgap.report.sections.layout import Section, panel_section
 
 TITLE_KEYS = ("title", "signature", "finding", "summary", "name")
 ACTION_KEYS = ("interventions", "recommended", "recommendations")  # fields marked as what to do
 
 
 def errors_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData, width: int) -> str | None:
-        if not run.error_counts:
-            return None
-        order = [d for d in DIMENSIONS if d in run.error_counts]
-        totals: dict[str, int] = {}
-        for counts in run.error_counts.values():
-            for category, count in counts.items():
-                totals[category] = totals.get(category, 0) + count
-        categories = sorted(totals, key=lambda c: -totals[c])
-        rows = [
-            StackRow(
-                dimension_label(d), [Segment(category_name(c), run.error_counts[d].get(c, 0)) for c in categories]
-            )
-            for d in order
-        ]
-        chart = stacked_chart(
-            rows, "Error categories per dimension (labelled wrong or partial rows)", width=width
-        )
-        sources = ", ".join(f"{n} {source}" for source, n in sorted(run.error_sources.items()))
-        return chart + (
-            f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
-            f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
-            if sources
-            else ""
-        )
+    return panel_section("errors", "错误类型分布", "Error categories by dimension", runs, errors_chart)
 
-    body = panels(runs, draw)
-    if not body:
+
+def errors_chart(run: RunData, width: int) -> str | None:
+    """Each dimension's labelled rows by category, the most frequent category first."""
+    if not run.error_counts:
         return None
-    return Section("errors", "错误类型分布", "Error categories by dimension", body)
+    order = [d for d in DIMENSIONS if d in run.error_counts]
+    totals: dict[str, int] = {}
+    for counts in run.error_counts.values():
+        for category, count in counts.items():
+            totals[category] = totals.get(category, 0) + count
+    categories = sorted(totals, key=lambda c: -totals[c])
+    rows = [
+        StackRow(
+            dimension_label(d), [Segment(category_name(c), run.error_counts[d].get(c, 0)) for c in categories]
+        )
+        for d in order
+    ]
+    chart = stacked_chart(rows, "Error categories per dimension (labelled wrong or partial rows)", width=width)
+    sources = ", ".join(f"{n} {source}" for source, n in sorted(run.error_sources.items()))
+    return chart + (
+        f'<p class="hint">Primary category of each wrong or partially correct row; labels: '
+        f"{esc(sources)} (rule = automatic pre-label, consensus = human annotators).</p>"
+        if sources
+        else ""
+    )
 
 
 def diagnosis_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData, width: int) -> str | None:
-        if not run.diagnosis:
-            return None
-        return '<div class="findings">' + "".join(finding_card(f) for f in run.diagnosis) + "</div>"
+    return panel_section(
+        "diagnosis", "诊断与建议", "Diagnosis and recommended interventions", runs, findings_panel
+    )
 
-    body = panels(runs, draw)
-    if not body:
+
+def findings_panel(run: RunData, width: int) -> str | None:
+    if not run.diagnosis:
         return None
-    return Section("diagnosis", "诊断与建议", "Diagnosis and recommended interventions", body)
+    return '<div class="findings">' + "".join(finding_card(f) for f in run.diagnosis) + "</div>"
 
 
 def finding_card(finding: object) -> str:

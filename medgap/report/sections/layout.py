@@ -10,6 +10,7 @@ from medgap.report.charts import WIDTH, esc
 from medgap.report.collect import RunData
 
 PANEL_WIDTH = 560  # charts in side-by-side panels: a narrower canvas keeps the text legible
+PanelDraw = Callable[[RunData, int], str | None]  # a run's panel at a width; None: nothing to show
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Section:
     body: str
 
 
-def panels(runs: list[RunData], draw: Callable[[RunData, int], str | None]) -> str:
+def panels(runs: list[RunData], draw: PanelDraw) -> str:
     """One panel per run, side by side when there are several (charts drawn narrower to stay legible);
     runs with nothing to draw are left out, and nothing at all gives ""."""
     width = WIDTH if len(runs) == 1 else PANEL_WIDTH
@@ -34,6 +35,12 @@ def panels(runs: list[RunData], draw: Callable[[RunData, int], str | None]) -> s
         + "".join(f'<div class="panel"><h3>{esc(run.name)}</h3>{body}</div>' for run, body in drawn)
         + "</div>"
     )
+
+
+def panel_section(id: str, zh: str, en: str, runs: list[RunData], draw: PanelDraw) -> Section | None:
+    """A section of one panel per run (see `panels`); None when no run has anything to draw."""
+    body = panels(runs, draw)
+    return Section(id, zh, en, body) if body else None
 
 
 def stacked(runs: list[RunData], draw: Callable[[RunData], str]) -> str:

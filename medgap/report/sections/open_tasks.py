@@ -6,7 +6,7 @@ from medgap.report.charts import Label, Series, bar_chart, esc
 from medgap.report.collect import RunData
 from medgap.report.format import DIMENSION_LABELS_EN, bar_of
 from medgap.report.metrics_shown import TASK_FAMILIES, MetricFamily, metric_label
-from medgap.report.sections.layout import Section, panels
+from medgap.report.sections.layout import Section, panel_section
 
 
 def family_chart(run: RunData, family: MetricFamily, width: int) -> str | None:
@@ -29,13 +29,11 @@ def family_chart(run: RunData, family: MetricFamily, width: int) -> str | None:
 
 
 def open_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData, width: int) -> str | None:
-        charts = [family_chart(run, family, width) for family in TASK_FAMILIES]
-        return "".join(c for c in charts if c) or None
+    return panel_section("open", "开放题与生成任务", "Open-ended and generation tasks", runs, family_charts)
 
-    body = panels(runs, draw)
-    if not body:
-        return None
-    return Section("open", "开放题与生成任务", "Open-ended and generation tasks", body)
+
+def family_charts(run: RunData, width: int) -> str | None:
+    charts = [family_chart(run, family, width) for family in TASK_FAMILIES]
+    return "".join(c for c in charts if c) or None
 
 

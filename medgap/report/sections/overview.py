@@ -7,7 +7,15 @@ from medgap.cli.tables import COLUMNS, Column
 from medgap.records import DIMENSION_LABELS_ZH, DIMENSIONS
 from medgap.report.charts import Label, Series, bar_chart, esc, pct
 from medgap.report.collect import OPEN_METRICS, RunData
-from medgap.report.format import bar_of, dimension_label, dimension_title, heading, table_cell, value_with_ci
+from medgap.report.format import (
+    bar_of,
+    data_table,
+    dimension_label,
+    dimension_title,
+    heading,
+    table_cell,
+    value_with_ci,
+)
 from medgap.report.metrics_shown import (
     HEADLINE_METRICS,
     LEADERBOARD_METRICS,
@@ -23,11 +31,17 @@ from medgap.report.sections.layout import Section, stacked
 def headline_section(run: RunData) -> Section:
     overall = run.summary["overall"]
     cards = [headline_card(key, overall) for key in HEADLINE_METRICS if overall.get(key) is not None]
-    cards.append(
+    cards += count_cards(overall, run.summary.get("usage") or {})
+    return Section("overview", "总览", "Overview", f'<div class="cards">{"".join(cards)}</div>')
+
+
+def count_cards(overall: dict, usage: dict) -> list[str]:
+    """The cards beside the scores: items, unanswered rows, close calls, failed calls, tokens used."""
+    cards = [
         count_card(
             "题目", "Items", overall.get("items"), f"{overall.get('rows', 0)} rows (item × option order)"
         )
-    )
+    ]
     if overall.get("unanswered") is not None:
         cards.append(
             count_card(
@@ -53,16 +67,17 @@ def headline_section(run: RunData) -> Section:
             "调用失败", "Failed calls", errors, "not scored; resume the run to retry them", warn=bool(errors)
         )
     )
-    usage = run.summary.get("usage") or {}
     if usage.get("rows_with_tokens"):
-        latency = (f"; latency p50 {usage['latency_median_s']:.2g} s, p95 {usage['latency_p95_s']:.3g} s"
-                   if usage.get("latency_median_s") is not None else "")
-        total = usage["prompt_tokens"] + usage["completion_tokens"]
-        cards.append(
-            count_card("用量", "Tokens", f"{total:,}", f"{usage['prompt_tokens']:,} prompt + "
-                       f"{usage['completion_tokens']:,} completion ({usage['rows_with_tokens']:,} rows){latency}")
-        )
-    return Section("overview", "总览", "Overview", f'<div class="cards">{"".join(cards)}</div>')
+        cards.append(usage_card(usage))
+    return cards
+
+
+def usage_card(usage: dict) -> str:
+    latency = (f"; latency p50 {usage['latency_median_s']:.2g} s, p95 {usage['latency_p95_s']:.3g} s"
+               if usage.get("latency_median_s") is not None else "")
+    total = usage["prompt_tokens"] + usage["completion_tokens"]
+    return count_card("用量", "Tokens", f"{total:,}", f"{usage['prompt_tokens']:,} prompt + "
+                      f"{usage['completion_tokens']:,} completion ({usage['rows_with_tokens']:,} rows){latency}")
 
 
 def headline_card(key: str, group: dict) -> str:
@@ -89,44 +104,41 @@ def count_card(zh: str, en: str, value: object, sub: str, warn: bool = False) ->
 def leaderboard_section(runs: list[RunData]) -> Section:
     dims = [d for d in DIMENSIONS if any(d in r.summary["dimensions"] for r in runs)]
     extra = [k for k in LEADERBOARD_METRICS if any(r.summary["overall"].get(k) is not None for r in runs)]
-
-    def rank_key(run: RunData) -> float:
-        key = primary_metric(run.summary["overall"])
-        return -(run.summary["overall"][key]) if key else 1.0
-
     head = ["#", "模型 Model", "运行 Run", "总分 Overall [95% CI]"]
     head += [dimension_title(d) for d in dims]
     head += [metric_label(k) for k in extra] + ["题目 Items", "失败 Errors"]
-    body = []
-    for rank, run in enumerate(sorted(runs, key=rank_key), start=1):
-        overall = run.summary["overall"]
-        key = primary_metric(overall)
-        cells = [
-            str(rank),
-            esc(run.config.model),
-            f"<code>{esc(run.run_id)}</code>",
-            (value_with_ci(overall, key) + metric_note(key)) if key else "–",
-        ]
-        for d in dims:
-            group = run.summary["dimensions"].get(d) or {}
-            k = primary_metric(group)
-            cells.append((pct(group[k]) + metric_note(k)) if k else "–")
-        cells += [pct(overall.get(k)) for k in extra]
-        cells += [esc(overall.get("items", "–")), esc(overall.get("errors") or 0)]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = (
-        '<div class="table-wrap"><table class="data leaderboard"><thead><tr>'
-        + "".join(f"<th>{esc(h)}</th>" for h in head)
-        + "</tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table></div>"
-    )
+    ranked = sorted(runs, key=rank_key)
+    rows = [leaderboard_cells(rank, run, dims, extra) for rank, run in enumerate(ranked, start=1)]
+    table = data_table(head, rows, "data leaderboard")
     note = (
         '<p class="hint">Ranked by overall accuracy on choice items (for runs without them: macro recall, '
         "fill-in accuracy, extraction micro-F1, record recall, ROUGE-L). A dimension cell names its metric "
         "when it is not accuracy.</p>"
     )
     return Section("leaderboard", "排行榜", "Leaderboard", table + note)
+
+
+def rank_key(run: RunData) -> float:
+    """Best first by the run's primary metric; runs without one last."""
+    key = primary_metric(run.summary["overall"])
+    return -(run.summary["overall"][key]) if key else 1.0
+
+
+def leaderboard_cells(rank: int, run: RunData, dims: list[str], extra: list[str]) -> list[str]:
+    overall = run.summary["overall"]
+    key = primary_metric(overall)
+    cells = [
+        str(rank),
+        esc(run.config.model),
+        f"<code>{esc(run.run_id)}</code>",
+        (value_with_ci(overall, key) + metric_note(key)) if key else "–",
+    ]
+    for d in dims:
+        group = run.summary["dimensions"].get(d) or {}
+        k = primary_metric(group)
+        cells.append((pct(group[k]) + metric_note(k)) if k else "–")
+    cells += [pct(overall.get(k)) for k in extra]
+    return cells + [esc(overall.get("items", "–")), esc(overall.get("errors") or 0)]
 
 
 def dimension_section(runs: list[RunData]) -> Section | None:

@@ -8,7 +8,7 @@ from medgap.report.charts import Bar, Label, Series, bar_chart, esc, pct
 from medgap.report.collect import RunData
 from medgap.report.format import bar_of, dimension_label
 from medgap.report.metrics_shown import ROBUSTNESS_SERIES, metric_label
-from medgap.report.sections.layout import Section, panels
+from medgap.report.sections.layout import Section, panel_section, panels
 
 
 def robustness_section(runs: list[RunData]) -> Section | None:
@@ -44,41 +44,40 @@ def robustness_section(runs: list[RunData]) -> Section | None:
 
 
 def positional_section(runs: list[RunData]) -> Section | None:
-    def draw(run: RunData, width: int) -> str | None:
-        bias = run.summary["overall"].get("positional_bias")
-        if not bias or not bias.get("positions"):
-            return None
-        positions = bias["positions"]
-        categories = [
-            Label(f"第{p.get('position', i + 1)}位", f"shown as {p.get('letter', '')}".strip())
-            for i, p in enumerate(positions)
-        ]
-        series = [
-            Series(
-                "模型选择 · chosen",
-                [Bar(p.get("chosen_share"), note=f"{p.get('chosen')} rows") for p in positions],
-                "#2563eb",
-            ),
-            Series(
-                "正确答案所在 · gold",
-                [Bar(p.get("gold_share"), note=f"{p.get('gold')} rows") for p in positions],
-                "#9ca3af",
-            ),
-        ]
-        peak = max([p.get(k) or 0 for p in positions for k in ("chosen_share", "gold_share")] + [0.05])
-        chart = bar_chart(
-            categories,
-            series,
-            "Share of answers by option position: chosen vs gold",
-            max_value=min(1.0, (int(peak * 10) + 1) / 10),
-            width=width,
-        )
-        return chart + position_verdict(bias)
+    return panel_section("position", "位置偏好", "Positional bias", runs, position_chart)
 
-    body = panels(runs, draw)
-    if not body:
+
+def position_chart(run: RunData, width: int) -> str | None:
+    """The share of chosen and of gold answers at each option position, with the test's verdict."""
+    bias = run.summary["overall"].get("positional_bias")
+    if not bias or not bias.get("positions"):
         return None
-    return Section("position", "位置偏好", "Positional bias", body)
+    positions = bias["positions"]
+    categories = [
+        Label(f"第{p.get('position', i + 1)}位", f"shown as {p.get('letter', '')}".strip())
+        for i, p in enumerate(positions)
+    ]
+    series = [
+        Series(
+            "模型选择 · chosen",
+            [Bar(p.get("chosen_share"), note=f"{p.get('chosen')} rows") for p in positions],
+            "#2563eb",
+        ),
+        Series(
+            "正确答案所在 · gold",
+            [Bar(p.get("gold_share"), note=f"{p.get('gold')} rows") for p in positions],
+            "#9ca3af",
+        ),
+    ]
+    peak = max([p.get(k) or 0 for p in positions for k in ("chosen_share", "gold_share")] + [0.05])
+    chart = bar_chart(
+        categories,
+        series,
+        "Share of answers by option position: chosen vs gold",
+        max_value=min(1.0, (int(peak * 10) + 1) / 10),
+        width=width,
+    )
+    return chart + position_verdict(bias)
 
 
 def position_verdict(bias: dict) -> str:

@@ -20,7 +20,8 @@ from medgap.cli.app import app
 from medgap.records import Response, Row, RunConfig
 from medgap.report import build_report, collect_run, report_for_runs, write_report
 from medgap.report.collect import Comparison, paired_diffs, row_status
-from medgap.report.html import finding_card, script_json
+from medgap.report.page import script_json
+from medgap.report.sections.errors import finding_card
 from medgap.scoring import score
 from medgap.solvers.permutations import attempts_for
 from medgap.store import Store

@@ -2,7 +2,7 @@
 
 from medgap.report.build import report_for_runs
 from medgap.report.collect import Comparison, RunData, collect_run, compare_runs
-from medgap.report.html import build_report, write_report
+from medgap.report.page import build_report, write_report
 
 __all__ = [
     "Comparison",

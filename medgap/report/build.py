@@ -4,7 +4,7 @@ one experiment), and build the HTML."""
 from __future__ import annotations
 
 from medgap.report.collect import DEFAULT_MAX_ROWS, collect_run, compare_runs, is_experiment
-from medgap.report.html import build_report
+from medgap.report.page import build_report
 from medgap.store import Store
 
 

@@ -14,7 +14,7 @@ from medgap.records import RunConfig
 from medgap.report.build import report_for_runs
 from medgap.report.charts import esc
 from medgap.report.collect import DEFAULT_MAX_ROWS
-from medgap.report.html import asset, csp_hash, fill_template
+from medgap.report.page import asset, csp_hash, fill_template
 from medgap.store import RunNotFound, Store, StoreError
 from medgap.store.backend import shown
 from medgap.web.hosts import HostCheck, allowed_hosts

@@ -1,0 +1,95 @@
+"""Small formatting helpers of the report: bilingual headings and labels, numbers with their
+confidence intervals, table cells, signed differences and p-values."""
+
+from __future__ import annotations
+
+from medgap.analysis import taxonomy
+from medgap.cli.tables import Column
+from medgap.records import DIMENSION_LABELS_ZH
+from medgap.report.charts import Bar, Label, esc, pct
+from medgap.report.metrics_shown import ci_keys
+
+DIMENSION_LABELS_EN = {
+    "knowledge_qa": "Knowledge QA",
+    "language_understanding": "Language understanding",
+    "language_generation": "Language generation",
+    "complex_reasoning": "Complex reasoning",
+    "safety_ethics": "Safety & ethics",
+}
+
+
+def heading(zh: str, en: str) -> str:
+    return f'{esc(zh)} <span class="en">{esc(en)}</span>'
+
+
+def dimension_label(key: str) -> Label:
+    return Label(DIMENSION_LABELS_ZH.get(key, key), DIMENSION_LABELS_EN.get(key, ""))
+
+
+def dimension_title(key: str) -> str:
+    """A dimension's Chinese and English name in one line, e.g. "医学知识问答 Knowledge QA"."""
+    return f"{DIMENSION_LABELS_ZH[key]} {DIMENSION_LABELS_EN[key]}"
+
+
+def bar_of(group: dict | None, key: str | None) -> Bar:
+    if not group or key is None or group.get(key) is None:
+        return Bar(None)
+    low, high = ci_keys(key)
+    n = group.get(f"{key}_n", group.get("n") if key == "accuracy" else None)
+    return Bar(group[key], group.get(low), group.get(high), f"n={n}" if n is not None else "")
+
+
+def value_with_ci(group: dict, key: str) -> str:
+    value = group.get(key)
+    if value is None:
+        return "–"
+    low, high = (group.get(k) for k in ci_keys(key))
+    ci = f' <span class="ci">[{pct(low)}, {pct(high)}]</span>' if low is not None and high is not None else ""
+    return f"{pct(value)}{ci}"
+
+
+def table_cell(group: dict, column: Column) -> str:
+    value = group.get(column.key)
+    if column.with_ci:
+        return value_with_ci(group, column.key)
+    if value is None:
+        return "–"
+    return pct(value) if column.percent and isinstance(value, float) else esc(value)
+
+
+def data_table(head: list[str], rows: list[list[str]], cls: str = "data") -> str:
+    """A scrolling table: column titles (plain text, escaped here) over rows of cells already in HTML."""
+    titles = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cells in rows)
+    return (
+        f'<div class="table-wrap"><table class="{cls}"><thead><tr>{titles}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def category_name(key: str) -> str:
+    """A taxonomy key as the page names it (Chinese and English name); an unknown key as it is."""
+    try:
+        category = taxonomy.category(key)
+    except ValueError:
+        return key
+    return f"{category.name_zh} {category.name}"
+
+
+def number(value: object) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def count_text(value: object) -> str:
+    return "–" if value is None else str(value)
+
+
+def signed_points(value: object) -> str:
+    points = number(value)
+    return "–" if points is None else f"{points * 100:+.1f} pp"
+
+
+def p_text(value: object) -> str:
+    return "–" if number(value) is None else f"{value:.3g}"
+
+

@@ -1,0 +1,39 @@
+"""Open-ended and generation tasks: each task family's scores charted per task."""
+
+from __future__ import annotations
+
+from medgap.report.charts import Label, Series, bar_chart, esc
+from medgap.report.collect import RunData
+from medgap.report.format import DIMENSION_LABELS_EN, bar_of
+from medgap.report.metrics_shown import TASK_FAMILIES, MetricFamily, metric_label
+from medgap.report.sections.layout import Section, panel_section
+
+
+def family_chart(run: RunData, family: MetricFamily, width: int) -> str | None:
+    tasks = {
+        t: g
+        for t, g in (run.summary.get("tasks") or {}).items()
+        if any(g.get(k) is not None for k in family.keys)
+    }
+    if not tasks:
+        return None
+    groups = [run.summary["overall"]] + list(tasks.values())
+    keys = [k for k in family.keys if any(g.get(k) is not None for g in groups)]
+    series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
+    categories = [Label("总体", "Overall")] + [
+        Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()
+    ]
+    title = f"{family.title}: scores by task with 95% confidence intervals"
+    chart = bar_chart(categories, series, title, width=width, show_legend=True)
+    return f'<h4>{esc(family.title)}</h4>{chart}<p class="hint">{esc(family.explanation)}</p>'
+
+
+def open_section(runs: list[RunData]) -> Section | None:
+    return panel_section("open", "开放题与生成任务", "Open-ended and generation tasks", runs, family_charts)
+
+
+def family_charts(run: RunData, width: int) -> str | None:
+    charts = [family_chart(run, family, width) for family in TASK_FAMILIES]
+    return "".join(c for c in charts if c) or None
+
+

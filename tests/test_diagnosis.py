@@ -9,9 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from medgap.analysis.diagnosis import LEVEL4_ADVICE, RULES, Rule, RulesFileError, diagnose, load_rules
+from medgap.analysis.metrics import GroupSummary, RunSummary, Usage
 from medgap.analysis.stats import proportion_ci
 from medgap.analysis.taxonomy import CATEGORY_KEYS
 from medgap.cli import load_commands
+from medgap.kinds.base import Estimate
 from medgap.models import GenerateConfig, get_model
 from medgap.records import RunConfig
 from medgap.runner import run_eval
@@ -33,11 +35,20 @@ def errors_block(n: int, low: dict[str, int] | None = None, **counts: int) -> di
             "weighted_shares": {k: (v / total if total else 0.0) for k, v in weighted.items()}}
 
 
+def group(rows: int, **figures: float) -> GroupSummary:
+    """A group whose metrics are given as rules read them: `robustness=0.8, robustness_n=30, ...`."""
+    names = [key for key in figures if not key.endswith(("_n", "_ci_low", "_ci_high"))]
+    metrics = {name: Estimate(value=figures[name], n=int(figures.get(f"{name}_n", rows)),
+                              ci_low=figures.get(f"{name}_ci_low"), ci_high=figures.get(f"{name}_ci_high"))
+               for name in names}
+    return GroupSummary(rows=rows, items=rows, errors=0, ungraded=0, metrics=metrics)
+
+
 def facts(
-    overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics
-) -> tuple[dict, dict]:
-    summary = {"run_id": "r", "model": "m", "suite": "s", "overall": {"n": 100, **overall_metrics},
-               "dimensions": {d: {"n": 50} for d in (dimension_errors or {})}}
+    overall_errors: dict | None = None, dimension_errors: dict | None = None, **overall_metrics: float
+) -> tuple[RunSummary, dict]:
+    summary = RunSummary(run_id="r", model="m", suite="s", overall=group(100, **overall_metrics), usage=Usage(),
+                         dimensions={d: group(50) for d in (dimension_errors or {})}, tasks={})
     errors = {"overall": overall_errors or errors_block(20), "dimensions": dimension_errors or {}}
     return summary, errors
 
@@ -128,7 +139,7 @@ rules:
     metric: metrics.accuracy
     op: "<"
     threshold: 0.6
-    support: metrics.n
+    support: metrics.accuracy_n
     min_support: 20
     level: 1
     interventions: [fewshot]

@@ -197,7 +197,7 @@ def test_experiment_runs_both_arms_on_the_same_items_orders_and_seed(tmp_path):
         orders = {run: {(r.sample_id, r.permutation): r.attempt.order for r in store.rows(run)}
                   for run in ("exp-baseline", "exp-treatment")}
         assert orders["exp-baseline"] == orders["exp-treatment"] and len(orders["exp-baseline"]) == 30
-        accuracy = summarize_run(store, "exp-baseline")["overall"]["accuracy"]
+        accuracy = summarize_run(store, "exp-baseline").overall.value("accuracy")
     assert report["run_a"] == "exp-baseline" and report["items"] == 6
     assert report["overall"]["accuracy"]["a"] == pytest.approx(accuracy)
     assert {"accuracy", "voted_accuracy", "robustness"} <= set(report["overall"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medgap.analysis.extraction_metrics import macro_f1
+from medgap.kinds.aggregates import macro_f1
 from medgap.analysis.metrics import summarize
 from medgap.datasets import load_file, medbench
 from medgap.datasets.errors import DatasetError
@@ -51,15 +51,16 @@ def test_micro_f1_pools_tuples_over_items_against_hand_computed_values():
         (2, 1, 1), (0, 0, 2), (1, 1, 1)]
     # pooled: tp 3, fp 2, fn 4 -> precision 3/5, recall 3/7, F1 2*3/(2*3+2+4) = 0.5
     summary = summarize("run", "m", rows, [one, two, three])
-    group = summary["dimensions"]["language_understanding"]
-    assert group["precision"] == pytest.approx(0.6)
-    assert group["recall"] == pytest.approx(3 / 7)
-    assert group["micro_f1"] == pytest.approx(0.5)
-    assert group["format_errors"] == 1 and group["format_error_rate"] == pytest.approx(1 / 3)
-    assert group["micro_f1_ci_low"] <= 0.5 <= group["micro_f1_ci_high"]
+    group = summary.dimensions["language_understanding"]
+    assert group.value("precision") == pytest.approx(0.6)
+    assert group.value("recall") == pytest.approx(3 / 7)
+    assert group.value("micro_f1") == pytest.approx(0.5)
+    assert group.value("format_errors") == 1 and group.value("format_error_rate") == pytest.approx(1 / 3)
+    f1 = group.metrics["micro_f1"]
+    assert f1.ci_low is not None and f1.ci_high is not None and f1.ci_low <= 0.5 <= f1.ci_high
     # the row's own value is its item F1
     assert [r.score.value for r in rows] == pytest.approx([2 / 3, 0.0, 0.5])
-    json.dumps(summary)  # the results JSON stays serialisable
+    json.dumps(summary.model_dump(mode="json"))  # the results JSON stays serialisable
 
 
 def test_unreadable_output_is_a_format_error_not_an_empty_answer():
@@ -107,10 +108,10 @@ def test_classification_rows_report_macro_f1_and_labels():
     rows = [row_for(samples[0], "年龄"), row_for(samples[1], "答案：性别"), row_for(samples[2], "类别：性别")]
     assert [r.score.value for r in rows] == [1.0, 0.0, 1.0]
     assert rows[1].score.details["gold_label"] == "年龄" and rows[1].score.details["predicted_label"] == "性别"
-    group = summarize("run", "m", rows, samples)["dimensions"]["language_understanding"]
+    group = summarize("run", "m", rows, samples).dimensions["language_understanding"]
     # 年龄: tp1 fn1 -> 2/3; 性别: tp1 fp1 -> 2/3
-    assert group["macro_f1"] == pytest.approx(2 / 3)
-    assert group["classification_accuracy"] == pytest.approx(2 / 3)
+    assert group.value("macro_f1") == pytest.approx(2 / 3)
+    assert group.value("classification_accuracy") == pytest.approx(2 / 3)
 
 
 def test_ungraded_items_keep_what_was_read_without_a_score():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from medgap.analysis.open_metrics import fill_metrics
+from medgap.kinds import spec_for
 from medgap.analysis.stats import proportion_ci
 from medgap.records import Attempt, Gold, Response, Row, Sample, Source
 from medgap.scoring import score
@@ -105,7 +105,8 @@ def fill_row(item, value):
 
 def test_fill_accuracy_with_exact_binomial_ci():
     rows = [fill_row(f"i{i}", 1.0 if i < 7 else 0.0) for i in range(10)] + [fill_row("u", None)]
-    out = fill_metrics(rows, {})
-    assert out["fill_accuracy"] == pytest.approx(0.7) and out["fill_n"] == 10 and out["fill_correct"] == 7
-    assert (out["fill_accuracy_ci_low"], out["fill_accuracy_ci_high"]) == pytest.approx(proportion_ci(7, 10))
-    assert fill_metrics([], {}) == {}
+    (fill_accuracy,) = spec_for("fill").metrics
+    out = fill_accuracy.aggregate(rows)
+    assert out is not None and out.value == pytest.approx(0.7) and out.n == 10 and out.count == 7
+    assert (out.ci_low, out.ci_high) == pytest.approx(proportion_ci(7, 10))
+    assert fill_accuracy.aggregate([]) is None

@@ -384,7 +384,7 @@ def test_notes_reach_the_stored_row_details(tmp_path):
         asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=1,
                              solvers=build_chain(config.interventions)))
         (row,) = store.rows("r")
-        assert summarize_run(store, "r")["overall"]["accuracy"] == 1.0
+        assert summarize_run(store, "r").overall.value("accuracy") == 1.0
     assert row.score.value == 1.0 and row.response.text == "答案：A"
     assert row.score.details["json"]["valid"] is True
     assert row.score.details["retrieval"]["passages"][0].startswith("drug_contraindications#甲硝唑")

@@ -7,7 +7,8 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from typer.testing import CliRunner
 
 from medgap.analysis.metrics import summarize_run
-from medgap.analysis.open_metrics import agreement, open_metrics
+from medgap.analysis.match_agreement import agreement
+from medgap.analysis.metrics import GroupSummary, group_summary
 from medgap.cli import load_commands
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Attempt, Gold, Response, Row, RunConfig, Sample, Source
@@ -178,9 +179,10 @@ def test_rescore_with_judge_updates_rows_and_run(tmp_path):
     assert rows["c"].score.details["covered_by"] == {"medical": [False, False]}
     assert store.run_config("r1").match == "judge"
     summary = summarize_run(store, "r1")
-    group = summary["dimensions"]["complex_reasoning"]
-    assert group["macro_recall"] == pytest.approx(0.75) and group["open_n"] == 2 and group["judge_errors"] == 1
-    assert group["match_agreement"]["judge~medical"]["points"] == 4
+    group = summary.dimensions["complex_reasoning"]
+    assert group.value("macro_recall") == pytest.approx(0.75) and group.metrics["macro_recall"].n == 2
+    assert group.value("judge_errors") == 1
+    assert group.details["open"].match_agreement["judge~medical"].points == 4
 
 
 def test_rescore_keep_method_stores_decisions_only(tmp_path):
@@ -209,27 +211,30 @@ def test_cohens_kappa_matches_statsmodels():
     found = agreement(rows, "lexical", "judge")
     # pairs (lexical, judge): TT, TF, FF, FF, TT, FF, TT -> table [[FF=3, FT=0], [TF=1, TT=3]]
     expected = cohens_kappa([[3, 0], [1, 3]]).kappa
-    assert found["points"] == 7 and found["rows"] == 2
-    assert found["kappa"] == pytest.approx(expected) and found["observed_agreement"] == pytest.approx(6 / 7)
-    assert found["covered_rate"] == {"lexical": pytest.approx(4 / 7), "judge": pytest.approx(3 / 7)}
-    assert -1 <= found["kappa_ci_low"] < found["kappa"] < found["kappa_ci_high"] <= 1
+    assert found is not None and found.points == 7 and found.rows == 2
+    assert found.kappa == pytest.approx(expected) and found.observed_agreement == pytest.approx(6 / 7)
+    assert found.covered_rate == {"lexical": pytest.approx(4 / 7), "judge": pytest.approx(3 / 7)}
+    assert found.kappa_ci_low is not None and found.kappa_ci_high is not None
+    assert -1 <= found.kappa_ci_low < found.kappa < found.kappa_ci_high <= 1
     assert agreement(rows, "lexical", "embedding") is None
 
 
 def test_kappa_is_undefined_when_every_decision_is_the_same():
     rows = [row_with({"lexical": [True, True], "judge": [True, True]})]
     found = agreement(rows, "lexical", "judge")
-    assert found["kappa"] is None and found["observed_agreement"] == 1.0
+    assert found is not None and found.kappa is None and found.observed_agreement == 1.0
 
 
 def test_macro_recall_averages_items_then_bootstraps():
     rows = [row_with({}, "a", recall=1.0, rouge=0.5), row_with({}, "a", recall=0.0, rouge=0.3),
             row_with({}, "b", recall=0.25, rouge=0.1), row_with({}, "c", recall=None)]
-    out = open_metrics(rows, {})
-    assert out["macro_recall"] == pytest.approx((0.5 + 0.25) / 2) and out["open_n"] == 2
-    assert out["rouge_l"] == pytest.approx((0.4 + 0.1) / 2)
-    assert out["macro_recall_ci_low"] <= out["macro_recall"] <= out["macro_recall_ci_high"]
-    assert open_metrics([row_with({}, kind="fill")], {}) == {}
+    group = GroupSummary(**group_summary(rows, {}))
+    recall = group.metrics["macro_recall"]
+    assert recall.value == pytest.approx((0.5 + 0.25) / 2) and recall.n == 2
+    assert group.value("rouge_l") == pytest.approx((0.4 + 0.1) / 2)
+    assert recall.ci_low is not None and recall.ci_high is not None and recall.ci_low <= recall.value <= recall.ci_high
+    fill_only = GroupSummary(**group_summary([row_with({}, kind="fill")], {}))
+    assert "macro_recall" not in fill_only.metrics and "open" not in fill_only.details
 
 
 # CLI --------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from medgap.cli import load_commands
-from medgap.models.mock import oracle_answer, record_text
+from medgap.kinds.record import record_text
+from medgap.models.mock import oracle_answer
+from medgap.records import Attempt
 from medgap.records import Gold, Sample, Source
 
 app = load_commands()
@@ -25,7 +27,8 @@ def test_an_oracle_run_of_the_full_demo_suite_scores_one_everywhere(tmp_path):
     assert run.exit_code == 0, run.output
     result = json.loads(CliRunner().invoke(app, ["results", "o", "--db", db, "--json"]).stdout)
     kinds = set()
-    for name, metrics in result["dimensions"].items():
+    for name, group in result["dimensions"].items():
+        metrics = {key: estimate["value"] for key, estimate in group["metrics"].items()}
         found = {key: metrics[key] for key in SCORES if key in metrics}
         assert found, name
         assert all(value == pytest.approx(1.0) for value in found.values()), (name, found)
@@ -39,8 +42,8 @@ def test_the_oracle_writes_extraction_gold_as_data_and_records_as_sections():
     source = Source(dataset="fixture")
     extraction = Sample(id="e", source=source, task="t", dimension="language_understanding", kind="extraction",
                         question="找出实体", gold=Gold(structure=[{"type": "药物", "entity": "头孢曲松"}]))
-    assert json.loads(oracle_answer(extraction)) == [{"type": "药物", "entity": "头孢曲松"}]
+    assert json.loads(oracle_answer(extraction, Attempt(sample_id="e"))) == [{"type": "药物", "entity": "头孢曲松"}]
     record = Sample(id="r", source=source, task="t", dimension="language_generation", kind="record",
                     question="写病历", gold=Gold(structure={"主诉": "咳嗽3天。", "诊断": {"text": "急性支气管炎。"}}))
-    assert oracle_answer(record) == "主诉：咳嗽3天。\n诊断：急性支气管炎。"
+    assert oracle_answer(record, Attempt(sample_id="r")) == "主诉：咳嗽3天。\n诊断：急性支气管炎。"
     assert record_text([{"type": "主诉", "entity": "发热2天"}]) == "主诉：发热2天"

@@ -55,8 +55,8 @@ def evaluate(store, model, run_id, *, executor="inprocess", workers=None, concur
     return written, summarize_run(store, run_id)
 
 
-def without_latency(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k not in ("usage", "run_id")}
+def without_latency(summary: RunSummary) -> dict:
+    return summary.model_dump(exclude={"usage", "run_id"})
 
 
 def test_ray_workers_store_the_same_rows_and_metrics_as_one_process(tmp_path):
@@ -122,7 +122,7 @@ def test_api_workers_share_the_rate_limit_and_ask_each_attempt_once(tmp_path):
     assert asked == server.requests == len(server.per_question)  # every prompt (item, option order) once
     span = server.arrival_times[-1] - server.arrival_times[0]
     assert span >= (asked - 2) / 20 * 0.8  # two workers at 10/s each make 20/s, not 40/s
-    assert summary["overall"]["errors"] == 0 and time.monotonic() - started < 60
+    assert summary.overall.errors == 0 and time.monotonic() - started < 60
 
 
 def test_each_worker_gets_its_share_of_concurrency_and_rate():

@@ -17,6 +17,7 @@ from medgap.analysis.experiments import compare_runs
 from medgap.analysis.metrics import summarize_run
 from medgap.cli import COMMAND_MODULES
 from medgap.cli.app import app
+from medgap.kinds.base import Estimate
 from medgap.records import Response, Row, RunConfig
 from medgap.report import build_report, collect_run, report_for_runs, write_report
 from medgap.report.collect import Comparison, paired_diffs, row_status
@@ -155,11 +156,12 @@ def test_page_is_self_contained(store):
 
 
 def test_headline_numbers_come_with_confidence_intervals(store):
-    summary = summarize_run(store, "r1")["overall"]
+    accuracy = summarize_run(store, "r1").overall.metrics["accuracy"]
+    assert accuracy.value is not None and accuracy.ci_low is not None and accuracy.ci_high is not None
     html = report_for_runs(store, ["r1"])
     overview = html.split('id="overview"')[1].split("</section>")[0]
-    assert f"{summary['accuracy'] * 100:.1f}%" in overview
-    assert f"95% CI {summary['ci_low'] * 100:.1f}% – {summary['ci_high'] * 100:.1f}%" in overview
+    assert f"{accuracy.value * 100:.1f}%" in overview
+    assert f"95% CI {accuracy.ci_low * 100:.1f}% – {accuracy.ci_high * 100:.1f}%" in overview
     assert "Failed calls" in overview and 'class="card warn"' in overview  # one call failed
     assert "Tokens" not in overview  # the fixture backend reports no usage
 
@@ -224,10 +226,10 @@ def test_robustness_and_position_sections_need_several_orders(tmp_path):
     assert 'id="robustness"' not in html and "--permutations 3" in html
     with make_store(tmp_path / "three.db", permutations=3) as three:
         html = report_for_runs(three, ["r1"])
-        summary = summarize_run(three, "r1")["overall"]
+        robustness = summarize_run(three, "r1").overall.value("robustness") or 0.0
     section = html.split('id="robustness"')[1].split("</section>")[0]
     assert "<svg" in section and "Robustness" in section
-    assert f"{summary['robustness'] * 100:.1f}%" in section
+    assert f"{robustness * 100:.1f}%" in section
     position = html.split('id="position"')[1].split("</section>")[0]
     assert "第1位" in position and "χ²" in position
 
@@ -401,14 +403,11 @@ def test_serve_lists_runs_and_builds_reports(tmp_path):
 
 def test_open_ended_scores_and_diagnosis_render_when_present(store):
     run = collect_run(store, "r1")
-    task = run.summary["tasks"]["anatomy"]
-    task.update(
-        {"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75, "rouge_l": 0.41}
-    )
-    run.summary["overall"].update(
-        {"macro_recall": 0.625, "macro_recall_ci_low": 0.5, "macro_recall_ci_high": 0.75}
-    )
-    run.summary["tasks"]["ethics"].update({"record_recall": 0.3, "section_coverage": 0.9})
+    recall = Estimate(value=0.625, n=4, ci_low=0.5, ci_high=0.75)
+    run.summary.tasks["anatomy"].metrics.update({"macro_recall": recall, "rouge_l": Estimate(value=0.41, n=4)})
+    run.summary.overall.metrics["macro_recall"] = recall
+    run.summary.tasks["ethics"].metrics.update(
+        {"record_recall": Estimate(value=0.3, n=2), "section_coverage": Estimate(value=0.9, n=2)})
     run.diagnosis = [
         {"title": "安全伦理薄弱", "dimension": "safety_ethics", "interventions": ["safety_reminder"]}
     ]

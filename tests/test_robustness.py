@@ -10,8 +10,9 @@ import pytest
 from rich.console import Console
 from scipy.stats import chi2_contingency
 
-from medgap.analysis.metrics import summarize, summarize_run
-from medgap.analysis.robustness import robustness_metrics, vote_by_content
+from medgap.analysis.diagnosis import metric_facts
+from medgap.analysis.metrics import GroupSummary, group_summary, summarize, summarize_run
+from medgap.analysis.robustness import vote_by_content
 from medgap.cli.tables import results_table
 from medgap.models import GenerateConfig, get_model
 from medgap.records import Response, Row, RunConfig, Score
@@ -52,16 +53,21 @@ def by_position(sample, asked, orders=CYCLIC, start=0):
     return [row(sample, p, order, asked) for p, order in enumerate(orders, start=start)]
 
 
+def figures(rows: list[Row], samples: dict) -> dict:
+    """A group's figures as `medgap diagnose` rules read them (metric, metric_n, ..., details)."""
+    return metric_facts(GroupSummary(**group_summary(rows, samples)))
+
+
 def test_always_first_model_is_never_consistent_and_always_follows_position():
     samples = [choice_sample(f"q{i}", answer="ABCD"[i]) for i in range(4)]
     rows = [r for s in samples for r in by_position(s, "A")]
-    out = robustness_metrics(rows, {})
+    out = figures(rows, {})
     assert out["robustness"] == 0.0 and out["robustness_n"] == 4
     assert out["strict_accuracy"] == 0.0
     bias = out["positional_bias"]
     assert [p["chosen_share"] for p in bias["positions"]] == [1.0, 0.0, 0.0, 0.0]
     assert [p["gold_share"] for p in bias["positions"]] == [0.25, 0.25, 0.25, 0.25]
-    assert bias["follows_position"] == 1.0 and bias["follows_position_n"] == 4
+    assert bias["follows_position"]["value"] == 1.0 and bias["follows_position"]["n"] == 4
     assert bias["p_value"] < 0.001
     # every item gets its gold once in four orders: voting over content splits 1-1-1-1
     assert out["voted_accuracy"] == 0.0 and out["voted_unanswered"] == 4
@@ -70,17 +76,17 @@ def test_always_first_model_is_never_consistent_and_always_follows_position():
 def test_oracle_is_consistent_strictly_correct_and_unbiased():
     samples = [choice_sample(f"q{i}", answer="ABCD"[i]) for i in range(4)]
     rows = [r for s in samples for r in by_content(s, [s.gold.letters[0]] * 4)]
-    out = robustness_metrics(rows, {})
+    out = figures(rows, {})
     assert out["robustness"] == 1.0 and out["strict_accuracy"] == 1.0 and out["voted_accuracy"] == 1.0
     bias = out["positional_bias"]
     assert bias["chi2"] == 0.0 and bias["p_value"] == 1.0
-    assert bias["follows_position"] == 0.0
+    assert bias["follows_position"]["value"] == 0.0
 
 
 def test_a_flip_on_one_order_breaks_consistency_but_not_the_vote():
     sample = choice_sample("q", answer="B")
     rows = by_content(sample, ["B", "B", "D", "B"])
-    out = robustness_metrics(rows, {})
+    out = figures(rows, {})
     assert out["robustness"] == 0.0 and out["strict_accuracy"] == 0.0
     assert out["voted_accuracy"] == 1.0
     assert vote_by_content(rows) == {"q": "B"}
@@ -88,14 +94,14 @@ def test_a_flip_on_one_order_breaks_consistency_but_not_the_vote():
 
 def test_consistently_wrong_is_robust_but_not_strictly_correct():
     sample = choice_sample("q", answer="B")
-    out = robustness_metrics(by_content(sample, ["C"] * 4), {})
+    out = figures(by_content(sample, ["C"] * 4), {})
     assert out["robustness"] == 1.0 and out["strict_accuracy"] == 0.0 and out["voted_accuracy"] == 0.0
 
 
 def test_unanswered_in_any_order_is_inconsistent():
     consistent_but_one_refusal = by_content(choice_sample("q1", answer="A"), ["A", "A", None, "A"])
     never_answered = by_content(choice_sample("q2", answer="A"), [None] * 4)
-    out = robustness_metrics(consistent_but_one_refusal + never_answered, {})
+    out = figures(consistent_but_one_refusal + never_answered, {})
     assert out["robustness"] == 0.0 and out["robustness_n"] == 2
     assert out["strict_accuracy"] == 0.0
     assert vote_by_content(consistent_but_one_refusal + never_answered) == {"q1": "A", "q2": None}
@@ -106,14 +112,14 @@ def test_multi_answer_same_underlying_set_is_consistent():
     sample = choice_sample("m", answer="AC")
     same_set = by_content(sample, ["AC"] * 4)
     assert {r.score.extracted for r in same_set} != {"AC"}  # the asked letters do move
-    out = robustness_metrics(same_set, {})
+    out = figures(same_set, {})
     assert out["robustness"] == 1.0 and out["strict_accuracy"] == 1.0 and out["voted_accuracy"] == 1.0
     other = choice_sample("n", answer="AC")
     partly = by_content(other, ["AC", "AC", "A", "AC"])
-    out = robustness_metrics(partly, {})
+    out = figures(partly, {})
     assert out["robustness"] == 0.0 and out["voted_accuracy"] == 1.0
     same_letters = by_position(choice_sample("p", answer="AC"), "AB")
-    assert robustness_metrics(same_letters, {})["positional_bias"]["follows_position"] == 1.0
+    assert figures(same_letters, {})["positional_bias"]["follows_position"]["value"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -135,24 +141,24 @@ def test_voting_over_content(contents, expected):
 def test_items_with_an_errored_row_are_excluded_and_counted():
     clean = by_content(choice_sample("q1", answer="A"), ["A"] * 4)
     broken = by_content(choice_sample("q2", answer="A"), ["B", "ERR", "B", "B"])
-    out = robustness_metrics(clean + broken, {})
-    assert out["robustness"] == 1.0 and out["robustness_n"] == 1 and out["robustness_excluded"] == 1
+    out = figures(clean + broken, {})
+    assert out["robustness"] == 1.0 and out["robustness_n"] == 1 and out["excluded"] == 1
     assert out["strict_accuracy_n"] == 1
 
 
 def test_single_order_items_do_not_count_for_robustness():
     once = [row(choice_sample(f"q{i}", answer="A"), 0, list("ABCD"), "A") for i in range(3)]
-    out = robustness_metrics(once, {})
+    out = figures(once, {})
     assert "robustness" not in out and "strict_accuracy" not in out and "voted_accuracy" not in out
     assert out["positional_bias"]["n"] == 3 and out["positional_bias"]["follows_position"] is None
     twice = by_position(choice_sample("q9", answer="A"), "A", orders=CYCLIC[:2])
-    assert robustness_metrics(once + twice, {})["robustness_n"] == 1
+    assert figures(once + twice, {})["robustness_n"] == 1
 
 
 def test_cis_are_exact_binomial_over_items():
     samples = [choice_sample(f"q{i}", answer="A") for i in range(10)]
     rows = [r for i, s in enumerate(samples) for r in by_content(s, ["A"] * 4 if i < 7 else ["A", "B", "A", "A"])]
-    out = robustness_metrics(rows, {})
+    out = figures(rows, {})
     assert out["robustness"] == 0.7 and out["robustness_n"] == 10
     assert out["robustness_ci_low"] == pytest.approx(0.3475, abs=1e-4)  # Clopper-Pearson, 7 of 10
     assert out["robustness_ci_high"] == pytest.approx(0.9333, abs=1e-4)
@@ -166,7 +172,7 @@ def test_chi_square_matches_scipy_on_the_position_table():
     for s in samples:
         rows += by_position(s, "A", orders=CYCLIC[:2])
         rows += by_content(s, s.gold.letters * 2, orders=CYCLIC[2:], start=2)
-    bias = robustness_metrics(rows, {})["positional_bias"]
+    bias = figures(rows, {})["positional_bias"]
     chosen = [p["chosen"] for p in bias["positions"]]
     gold = [p["gold"] for p in bias["positions"]]
     expected_chosen = [0, 0, 0, 0]
@@ -184,7 +190,7 @@ def test_chi_square_matches_scipy_on_the_position_table():
 def test_positions_never_used_are_left_out_of_the_test():
     sample = choice_sample("q", answer="A", n_options=5)
     orders = [list("ABCDE"), list("BACDE")]
-    bias = robustness_metrics(by_position(sample, "A", orders=orders), {})["positional_bias"]
+    bias = figures(by_position(sample, "A", orders=orders), {})["positional_bias"]
     assert [p["chosen"] for p in bias["positions"]] == [2, 0]
     assert bias["dof"] == 1
     assert bias["chi2"] == pytest.approx(chi2_contingency([[2, 0], [1, 1]], correction=False).statistic)
@@ -195,14 +201,14 @@ def test_summary_reports_robustness_per_task_dimension_and_overall():
     b = [choice_sample(f"b{i}", answer="A", task="t2", dimension="complex_reasoning") for i in range(2)]
     rows = [r for s in a for r in by_content(s, ["A"] * 4)] + [r for s in b for r in by_position(s, "A")]
     summary = summarize("r", "mock/x", rows, a + b)
-    assert summary["overall"]["robustness"] == 0.5
-    assert summary["tasks"]["t1"]["robustness"] == 1.0 and summary["tasks"]["t2"]["robustness"] == 0.0
-    assert summary["dimensions"]["complex_reasoning"]["positional_bias"]["follows_position"] == 1.0
-    assert summary["dimensions"]["knowledge_qa"]["strict_accuracy"] == 1.0
+    assert summary.overall.value("robustness") == 0.5
+    assert summary.tasks["t1"].value("robustness") == 1.0 and summary.tasks["t2"].value("robustness") == 0.0
+    assert metric_facts(summary.dimensions["complex_reasoning"])["positional_bias"]["follows_position"]["value"] == 1.0
+    assert summary.dimensions["knowledge_qa"].value("strict_accuracy") == 1.0
     console = Console(record=True, width=250)
     console.print(results_table(summary))
     text = console.export_text()
-    assert "robustness" in text and "strict accuracy" in text and "voted accuracy" in text
+    assert "Robustness" in text and "Strict accuracy" in text and "Voted accuracy" in text
     assert "0.500" in text and "–" in text
 
 
@@ -229,11 +235,11 @@ def test_position_follower_end_to_end(tmp_path):
         model = get_model("mock/position?index=0")
         asyncio.run(run_eval(config, samples, model, store, gen=GenerateConfig(), concurrency=4))
         summary = summarize_run(store, "pos")
-    overall = summary["overall"]
-    assert overall["n"] == 40
+    overall = metric_facts(summary.overall)
+    assert overall["accuracy_n"] == 40
     assert overall["robustness"] == 0.0 and overall["robustness_n"] == 8
     assert overall["strict_accuracy"] == 0.0
     bias = overall["positional_bias"]
     assert bias["positions"][0]["chosen_share"] == 1.0 and bias["n"] == 40
-    assert bias["follows_position"] == 1.0
+    assert bias["follows_position"]["value"] == 1.0
     assert bias["p_value"] < 0.001

@@ -117,8 +117,9 @@ def test_logprob_runs_record_their_settings_and_how_close_each_call_was(tmp_path
     assert settings["system_prompt_source"] == "sent (safety intervention)" and "医学" in settings["system_prompt"]
     assert "llama-cpp-python" in settings["backend"] and "served-model" in settings["model"]
     assert settings["server_cache"].startswith("emptied before every request")
-    assert (summary["overall"]["close_calls"], summary["overall"]["logprob_rows"]) == (3, 3)
-    assert summary["overall"]["median_margin"] == pytest.approx(0.05)
+    close_calls = summary["overall"]["metrics"]["close_calls"]
+    assert (close_calls["value"], close_calls["n"]) == (3, 3)
+    assert summary["overall"]["metrics"]["median_margin"]["value"] == pytest.approx(0.05)
     table = CliRunner().invoke(app, ["results", "lp", "--db", db]).output
     assert "decided by < 0.1 nats" in table and "3 of 3" in table
     rows = [json.loads(line) for line in CliRunner().invoke(app, ["export", "lp", "--db", db]).stdout.splitlines()]

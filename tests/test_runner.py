@@ -38,8 +38,8 @@ def test_oracle_scores_everything_and_rows_are_stored(tmp_path):
     samples = [choice_sample(f"q{i}", answer="ABCD"[i % 4]) for i in range(8)]
     with Store(tmp_path / "runs.db") as store:
         summary = run(store, samples, get_model("mock/oracle"))
-        assert summary["overall"]["accuracy"] == 1.0
-        assert summary["overall"]["n"] == 8
+        assert summary.overall.value("accuracy") == 1.0
+        assert summary.overall.metrics["accuracy"].n == 8
         assert len(store.rows("r1")) == 8
 
 
@@ -48,20 +48,20 @@ def test_errors_are_not_scored_and_are_retried_on_resume(tmp_path):
     with Store(tmp_path / "runs.db") as store:
         flaky = Flaky(failing={"q2", "q4"})
         summary = run(store, samples, flaky)
-        assert summary["overall"]["errors"] == 2
-        assert summary["overall"]["n"] == 4 and summary["overall"]["accuracy"] == 1.0
+        assert summary.overall.errors == 2
+        assert summary.overall.metrics["accuracy"].n == 4 and summary.overall.value("accuracy") == 1.0
         healed = Flaky(failing=set())
         summary = run(store, samples, healed)
         assert sorted(healed.calls) == ["q2", "q4"]  # only the failed rows are asked again
-        assert summary["overall"]["errors"] == 0 and summary["overall"]["n"] == 6
+        assert summary.overall.errors == 0 and summary.overall.metrics["accuracy"].n == 6
 
 
 def test_unanswered_is_reported_apart_from_wrong(tmp_path):
     samples = [choice_sample(f"q{i}", answer="B") for i in range(4)]
     with Store(tmp_path / "runs.db") as store:
         summary = run(store, samples, get_model("mock/refuse"))
-    assert summary["overall"]["accuracy"] == 0.0
-    assert summary["overall"]["unanswered"] == 1.0
+    assert summary.overall.value("accuracy") == 0.0
+    assert summary.overall.value("unanswered") == 1.0
 
 
 def test_permutations_store_one_row_per_order(tmp_path):
@@ -73,7 +73,7 @@ def test_permutations_store_one_row_per_order(tmp_path):
     assert {r.permutation for r in rows} == {0, 1, 2, 3, 4}
     # "first" picks whatever is shown first: right exactly when the gold landed in front
     expected = sum(r.attempt.order[0] == "C" for r in rows) / 15
-    assert summary["overall"]["accuracy"] == expected
+    assert summary.overall.value("accuracy") == expected
 
 
 def test_exact_ci_matches_scipy_binomtest():

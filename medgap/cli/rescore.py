@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from medgap.analysis.open_metrics import agreement, all_agreements
+from medgap.analysis.match_agreement import MethodAgreement, agreement, all_agreements
 from medgap.cli.app import app
 from medgap.cli.common import (
     DEFAULT_DB_PATH,
@@ -26,16 +26,16 @@ from medgap.scoring.matching import MATCH_METHODS
 from medgap.store import Lease
 
 
-def agreement_table(agreements: dict[str, dict]) -> Table:
+def agreement_table(agreements: dict[str, MethodAgreement]) -> Table:
     table = Table(title="agreement of key-point decisions (Cohen's κ)", title_justify="left")
     for column in ("methods", "rows", "points", "agreement", "κ [95% CI]", "covered (a / b)"):
         table.add_column(column, justify="left" if column == "methods" else "right")
     for found in agreements.values():
-        a, b = found["methods"]
-        kappa = "undefined" if found["kappa"] is None else (
-            f"{found['kappa']:.3f} [{found['kappa_ci_low']:.3f}, {found['kappa_ci_high']:.3f}]")
-        rates = found["covered_rate"]
-        table.add_row(f"{a} vs {b}", str(found["rows"]), str(found["points"]), f"{found['observed_agreement']:.3f}",
+        a, b = found.methods
+        kappa = "undefined" if found.kappa is None else (
+            f"{found.kappa:.3f} [{found.kappa_ci_low:.3f}, {found.kappa_ci_high:.3f}]")
+        rates = found.covered_rate
+        table.add_row(f"{a} vs {b}", str(found.rows), str(found.points), f"{found.observed_agreement:.3f}",
                       kappa, f"{rates[a]:.3f} / {rates[b]:.3f}")
     return table
 
@@ -97,7 +97,8 @@ def rescore(
         agreements = all_agreements(store.rows(run_id))
     if as_json:
         print_json({"run_id": run_id, "method": match, "rescored": report.rescored, "skipped": report.skipped,
-                    "judge_errors": report.judge_errors, "errors": report.errors, "agreement": agreements})
+                    "judge_errors": report.judge_errors, "errors": report.errors,
+                    "agreement": {key: found.model_dump() for key, found in agreements.items()}})
         return
     err_console.print(f"rescored {report.rescored} open rows of {escape(run_id)} with {escape(match)}"
                       + (f"; skipped {report.skipped} (failed calls or no key points)" if report.skipped else ""),
@@ -132,7 +133,7 @@ def agreement_command(
     else:
         agreements = all_agreements(rows)
     if as_json:
-        print_json(agreements)
+        print_json({key: found.model_dump() for key, found in agreements.items()})
         return
     if not agreements:
         raise fail(f"run {run_id!r} has no open rows scored by two methods; "

@@ -4,10 +4,10 @@ confidence intervals, table cells, signed differences and p-values."""
 from __future__ import annotations
 
 from medgap.analysis import taxonomy
-from medgap.cli.tables import Column
+from medgap.analysis.metrics import GroupSummary
+from medgap.kinds import metric
 from medgap.records import DIMENSION_LABELS_ZH
 from medgap.report.charts import Bar, Label, esc, pct
-from medgap.report.metrics_shown import ci_keys
 
 DIMENSION_LABELS_EN = {
     "knowledge_qa": "Knowledge QA",
@@ -31,30 +31,31 @@ def dimension_title(key: str) -> str:
     return f"{DIMENSION_LABELS_ZH[key]} {DIMENSION_LABELS_EN[key]}"
 
 
-def bar_of(group: dict | None, key: str | None) -> Bar:
-    if not group or key is None or group.get(key) is None:
+def bar_of(group: GroupSummary | None, key: str | None) -> Bar:
+    estimate = group.metrics.get(key) if group is not None and key is not None else None
+    if estimate is None or estimate.value is None:
         return Bar(None)
-    low, high = ci_keys(key)
-    n = group.get(f"{key}_n", group.get("n") if key == "accuracy" else None)
-    return Bar(group[key], group.get(low), group.get(high), f"n={n}" if n is not None else "")
+    return Bar(estimate.value, estimate.ci_low, estimate.ci_high, f"n={estimate.n}")
 
 
-def value_with_ci(group: dict, key: str) -> str:
-    value = group.get(key)
-    if value is None:
+def value_with_ci(group: GroupSummary | None, key: str) -> str:
+    estimate = group.metrics.get(key) if group is not None else None
+    if estimate is None or estimate.value is None:
         return "–"
-    low, high = (group.get(k) for k in ci_keys(key))
+    low, high = estimate.ci_low, estimate.ci_high
     ci = f' <span class="ci">[{pct(low)}, {pct(high)}]</span>' if low is not None and high is not None else ""
-    return f"{pct(value)}{ci}"
+    return f"{pct(estimate.value)}{ci}"
 
 
-def table_cell(group: dict, column: Column) -> str:
-    value = group.get(column.key)
-    if column.with_ci:
-        return value_with_ci(group, column.key)
-    if value is None:
+def metric_cell(group: GroupSummary, key: str) -> str:
+    """A metric as a table cell: a share with its interval, or a count of the rows it counts."""
+    spec = metric(key)
+    estimate = group.metrics.get(key)
+    if estimate is None or estimate.value is None:
         return "–"
-    return pct(value) if column.percent and isinstance(value, float) else esc(value)
+    if spec is not None and not spec.rate:
+        return esc(f"{estimate.value:g} of {estimate.n}")
+    return value_with_ci(group, key)
 
 
 def data_table(head: list[str], rows: list[list[str]], cls: str = "data") -> str:

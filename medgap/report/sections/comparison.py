@@ -6,7 +6,7 @@ from medgap.records import DIMENSION_LABELS_ZH
 from medgap.report.charts import Diff, Label, diff_chart, esc, pct
 from medgap.report.collect import Comparison
 from medgap.report.format import DIMENSION_LABELS_EN, count_text, data_table, number, p_text, signed_points
-from medgap.report.metrics_shown import METRIC_NAMES
+from medgap.report.metrics_shown import metric_names
 from medgap.report.sections.layout import Section
 
 
@@ -58,14 +58,8 @@ def diff_cells(d: dict) -> list[str]:
 def diff_label(parts: list[str]) -> tuple[str, str]:
     """A comparison entry's [group, metric] -> (Chinese, English) label,
     e.g. ("医学知识问答 · 准确率", "Knowledge QA · Accuracy")."""
-    zh = [
-        DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else METRIC_NAMES.get(p, (p,))[0])
-        for p in parts
-    ]
-    en = [
-        DIMENSION_LABELS_EN.get(p) or ("Overall" if p == "overall" else METRIC_NAMES.get(p, ("", p))[1])
-        for p in parts
-    ]
+    zh = [DIMENSION_LABELS_ZH.get(p) or ("总体" if p == "overall" else metric_names(p)[0]) for p in parts]
+    en = [DIMENSION_LABELS_EN.get(p) or ("Overall" if p == "overall" else metric_names(p)[1]) for p in parts]
     return " · ".join(zh), " · ".join(en)
 
 

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
+from medgap.analysis.metrics import GroupSummary
+from medgap.kinds.base import ReportSection
 from medgap.report.charts import Label, Series, bar_chart, esc
 from medgap.report.collect import RunData
 from medgap.report.format import DIMENSION_LABELS_EN, bar_of
-from medgap.report.metrics_shown import TASK_FAMILIES, MetricFamily, metric_label
+from medgap.report.metrics_shown import metric_label, task_sections
 from medgap.report.sections.layout import Section, panel_section
 
 
-def family_chart(run: RunData, family: MetricFamily, width: int) -> str | None:
-    tasks = {
-        t: g
-        for t, g in (run.summary.get("tasks") or {}).items()
-        if any(g.get(k) is not None for k in family.keys)
-    }
+def family_chart(run: RunData, section: ReportSection, width: int) -> str | None:
+    tasks = {t: g for t, g in run.summary.tasks.items() if any(g.value(k) is not None for k in section.chart)}
     if not tasks:
         return None
-    groups = [run.summary["overall"]] + list(tasks.values())
-    keys = [k for k in family.keys if any(g.get(k) is not None for g in groups)]
+    groups: list[GroupSummary] = [run.summary.overall, *tasks.values()]
+    keys = [k for k in section.chart if any(g.value(k) is not None for g in groups)]
     series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
-    categories = [Label("总体", "Overall")] + [
-        Label(t, DIMENSION_LABELS_EN.get(g.get("dimension"), "")) for t, g in tasks.items()
-    ]
-    title = f"{family.title}: scores by task with 95% confidence intervals"
+    categories = [Label("总体", "Overall")] + [Label(t, DIMENSION_LABELS_EN.get(g.dimension, "")) for t, g in tasks.items()]
+    title = f"{section.en}: scores by task with 95% confidence intervals"
     chart = bar_chart(categories, series, title, width=width, show_legend=True)
-    return f'<h4>{esc(family.title)}</h4>{chart}<p class="hint">{esc(family.explanation)}</p>'
+    return f'<h4>{esc(section.en)}</h4>{chart}<p class="hint">{esc(section.note)}</p>'
 
 
 def open_section(runs: list[RunData]) -> Section | None:
@@ -33,7 +29,5 @@ def open_section(runs: list[RunData]) -> Section | None:
 
 
 def family_charts(run: RunData, width: int) -> str | None:
-    charts = [family_chart(run, family, width) for family in TASK_FAMILIES]
+    charts = [family_chart(run, section, width) for section in task_sections()]
     return "".join(c for c in charts if c) or None
-
-

@@ -3,7 +3,8 @@ and the share of answers by option position against the gold's."""
 
 from __future__ import annotations
 
-from medgap.cli.tables import Column, note_text
+from medgap.analysis.robustness import PositionalBias, RobustnessDetails
+from medgap.cli.tables import robustness_note
 from medgap.report.charts import Bar, Label, Series, bar_chart, esc, pct
 from medgap.report.collect import RunData
 from medgap.report.format import bar_of, dimension_label
@@ -13,11 +14,11 @@ from medgap.report.sections.layout import Section, panel_section, panels
 
 def robustness_section(runs: list[RunData]) -> Section | None:
     def draw(run: RunData, width: int) -> str | None:
-        dims = [d for d, g in run.summary["dimensions"].items() if g.get("robustness") is not None]
+        dims = [d for d, g in run.summary.dimensions.items() if g.value("robustness") is not None]
         if not dims:
             return None
-        groups = [run.summary["overall"]] + [run.summary["dimensions"][d] for d in dims]
-        keys = [k for k in ROBUSTNESS_SERIES if any(g.get(k) is not None for g in groups)]
+        groups = [run.summary.overall] + [run.summary.dimensions[d] for d in dims]
+        keys = [k for k in ROBUSTNESS_SERIES if any(g.value(k) is not None for g in groups)]
         series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
         categories = [Label("总体", "Overall")] + [dimension_label(d) for d in dims]
         return bar_chart(
@@ -38,7 +39,7 @@ def robustness_section(runs: list[RunData]) -> Section | None:
     left_out = [
         f"<p class=\"hint\">{esc(run.name)}: {esc(text).replace(chr(10), '; ')}</p>"
         for run in runs
-        if (text := note_text(run.summary["overall"], Column("robustness", "")))
+        if (text := robustness_note(run.summary.overall))
     ]
     return Section("robustness", "稳健性与准确率", "Robustness vs accuracy", body + note + "".join(left_out))
 
@@ -49,27 +50,17 @@ def positional_section(runs: list[RunData]) -> Section | None:
 
 def position_chart(run: RunData, width: int) -> str | None:
     """The share of chosen and of gold answers at each option position, with the test's verdict."""
-    bias = run.summary["overall"].get("positional_bias")
-    if not bias or not bias.get("positions"):
+    details = run.summary.overall.details.get("choice")
+    bias = details.positional_bias if isinstance(details, RobustnessDetails) else None
+    if bias is None or not bias.positions:
         return None
-    positions = bias["positions"]
-    categories = [
-        Label(f"第{p.get('position', i + 1)}位", f"shown as {p.get('letter', '')}".strip())
-        for i, p in enumerate(positions)
-    ]
+    positions = bias.positions
+    categories = [Label(f"第{p.position}位", f"shown as {p.letter}") for p in positions]
     series = [
-        Series(
-            "模型选择 · chosen",
-            [Bar(p.get("chosen_share"), note=f"{p.get('chosen')} rows") for p in positions],
-            "#2563eb",
-        ),
-        Series(
-            "正确答案所在 · gold",
-            [Bar(p.get("gold_share"), note=f"{p.get('gold')} rows") for p in positions],
-            "#9ca3af",
-        ),
+        Series("模型选择 · chosen", [Bar(p.chosen_share, note=f"{p.chosen} rows") for p in positions], "#2563eb"),
+        Series("正确答案所在 · gold", [Bar(p.gold_share, note=f"{p.gold} rows") for p in positions], "#9ca3af"),
     ]
-    peak = max([p.get(k) or 0 for p in positions for k in ("chosen_share", "gold_share")] + [0.05])
+    peak = max([share for p in positions for share in (p.chosen_share, p.gold_share)] + [0.05])
     chart = bar_chart(
         categories,
         series,
@@ -80,25 +71,14 @@ def position_chart(run: RunData, width: int) -> str | None:
     return chart + position_verdict(bias)
 
 
-def position_verdict(bias: dict) -> str:
-    p = bias.get("p_value")
-    parts = [f"n = {bias.get('n', '–')} single-answer rows"]
+def position_verdict(bias: PositionalBias) -> str:
+    p = bias.p_value
+    parts = [f"n = {bias.n} single-answer rows"]
     if p is not None:
-        chi2 = bias.get("chi2")
-        verdict = (
-            "chosen positions differ from gold positions"
-            if p < 0.05
-            else "no evidence of a position preference"
-        )
-        parts.append(
-            f"χ² = {chi2:.2f}, df = {bias.get('dof')}, p = {p:.3g}: {verdict}"
-            if chi2 is not None
-            else f"p = {p:.3g}: {verdict}"
-        )
-    if bias.get("follows_position") is not None:
-        parts.append(
-            f"answer stays on one position while its content moves: {pct(bias['follows_position'])} of items"
-        )
+        verdict = "chosen positions differ from gold positions" if p < 0.05 else "no evidence of a position preference"
+        parts.append(f"χ² = {bias.chi2:.2f}, df = {bias.dof}, p = {p:.3g}: {verdict}" if bias.chi2 is not None
+                     else f"p = {p:.3g}: {verdict}")
+    follows = bias.follows_position
+    if follows is not None and follows.value is not None:
+        parts.append(f"answer stays on one position while its content moves: {pct(follows.value)} of items")
     return f'<p class="hint">{esc(" · ".join(parts))}</p>'
-
-

@@ -136,6 +136,8 @@ CASES = [
     ('{"答案": "A、C、E"}', SYMPTOMS, True, "ACE"),
     ('{"answer": "胺碘酮"}', ARRHYTHMIA, False, "C"),
     ('好的，结果如下：{"reason": "心衰禁用负性肌力药", "answer": "C"}', ARRHYTHMIA, False, "C"),
+    ('{"analysis": {"A": "可用于室速", "D": "心衰禁用"}, "answer": "C"}', ARRHYTHMIA, False, "C"),  # nested
+    ('{"answer": "C", "reason": "A{略}D"}', ARRHYTHMIA, False, "C"),  # braces inside a string
     # think blocks
     (THINK_THEN_ANSWER, ARRHYTHMIA, False, "C"),
     ("<think>\nA不对，B也不对，D也可以排除。\n</think>\n\n**答案：C**", ARRHYTHMIA, False, "C"),

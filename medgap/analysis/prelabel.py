@@ -38,7 +38,6 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from medgap.analysis.taxonomy import (
     CATEGORIES,
@@ -50,6 +49,7 @@ from medgap.analysis.taxonomy import (
 )
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import CHOICE_KINDS, Message, Row, Sample
+from medgap.scoring.reply import body_of, json_in
 from medgap.solvers.prompts import format_options
 
 
@@ -615,19 +615,9 @@ def judge_messages(row: Row, sample: Sample | None, rule: ErrorLabel) -> list[Me
     ]
 
 
-_FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
-
-
-def parse_judge_reply(text: str) -> tuple[str, list[str], str] | None:
+def parse_error_verdict(text: str) -> tuple[str, list[str], str] | None:
     """(category, secondary, rationale) from a judge reply holding one JSON object; None if unusable."""
-    cleaned = _FENCE.sub("", text or "")
-    start, end = cleaned.find("{"), cleaned.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        reply: Any = json.loads(cleaned[start : end + 1])
-    except json.JSONDecodeError:
-        return None
+    reply = json_in(body_of(text))
     if not isinstance(reply, dict) or not isinstance(reply.get("category"), str):
         return None
     primary = category_key(reply["category"])
@@ -670,7 +660,7 @@ async def judge_one(model: Model, case: JudgeCase) -> ErrorLabel | None:
         return None
     if response.error is not None:
         return None
-    parsed = parse_judge_reply(response.text)
+    parsed = parse_error_verdict(response.text)
     if parsed is None:
         return None
     primary, secondary, rationale = parsed

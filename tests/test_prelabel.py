@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 import medgap.cli.annotate  # registers `annotate` on the app
 import medgap.cli.errors  # noqa: F401  (registers `errors`)
 from medgap.analysis.errors import error_distribution, is_wrong, label_run, load_error_labels, row_digest
-from medgap.analysis.prelabel import garbled, looping, parse_error_verdict, rule_label
+from medgap.analysis.prelabel_judge import parse_error_verdict
+from medgap.analysis.prelabel_rules import rule_label
+from medgap.analysis.reply_signs import garbled, looping
 from medgap.analysis.taxonomy import CATEGORIES, CATEGORY_KEYS, ErrorLabel, codebook
 from medgap.cli.app import app
 from medgap.models.base import Model, ModelRequest

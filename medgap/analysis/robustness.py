@@ -29,7 +29,7 @@ import numpy as np
 
 from medgap.analysis.stats import proportion_ci
 from medgap.records import CHOICE_KINDS, Row, Sample
-from medgap.scoring.extract import extract_choice
+from medgap.scoring.choice_answer import extract_choice
 from medgap.solvers.permutations import to_original
 
 

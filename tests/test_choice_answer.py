@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medgap.cli import COMMAND_MODULES, load_commands
-from medgap.scoring.extract import extract_choice, extract_records
+from medgap.scoring.choice_answer import extract_choice, extract_records
 
 ARRHYTHMIA = {"A": "利多卡因", "B": "普罗帕酮", "C": "胺碘酮", "D": "维拉帕米", "E": "腺苷"}
 HYPERTENSION = {

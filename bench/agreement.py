@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from scipy.stats import spearmanr  # noqa: E402 - sys.path is set first
 
-from medgap.analysis.prelabel import rule_label  # noqa: E402 - sys.path is set first
+from medgap.analysis.prelabel_rules import rule_label  # noqa: E402 - sys.path is set first
 from medgap.records import Response, Row, Sample  # noqa: E402 - sys.path is set first
 from medgap.scoring import score_with  # noqa: E402 - sys.path is set first
 from medgap.scoring.matching import DEFAULT_MATCH, get_matcher  # noqa: E402 - sys.path is set first

@@ -52,7 +52,7 @@ from medgap.models import local
 from medgap.models.local import ANSWER_PREFIX, LocalSettings, available_cores, letter_logprobs, load_llama
 from medgap.models.weights import default_model_path
 from medgap.records import Row
-from medgap.scoring.extract import extract_choice
+from medgap.scoring.choice_answer import extract_choice
 from medgap.store import Store
 
 

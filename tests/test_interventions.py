@@ -13,7 +13,7 @@ from medgap.evaluate import RunSetupError, plan_run
 from medgap.models.base import GenerateConfig, Model, ModelRequest
 from medgap.records import Gold, Message, Response, RunConfig, Sample, Source
 from medgap.runner import ask, run_eval
-from medgap.solvers import checklist, cot, prompts, retrieval, safety, structured, verify
+from medgap.solvers import checklist, cot, json_output, prompts, retrieval, safety, verify
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, build_chain, parse_names
 from medgap.solvers.permutations import make_attempt
 from medgap.store import Store
@@ -161,7 +161,7 @@ def test_json_valid_reply_becomes_the_answer_the_scorer_reads():
     attempt, response, notes = run_one(["json"], sample, model)
     assert len(model.requests) == 1
     sent = model.requests[0].messages[0].content
-    instruction = structured.INSTRUCTION.format(schema=structured.schema_for_kind("single"))
+    instruction = json_output.INSTRUCTION.format(schema=json_output.schema_for_kind("single"))
     assert sent == plain_text(sample, attempt) + instruction
     assert response.text == "答案：C"
     raw = '```json\n{"reasoning": "C 对", "answer": "C"}\n```'
@@ -200,15 +200,15 @@ def test_json_validation_rules():
         return type("S", (), {"sample": s, "attempt": make_attempt(s, 0, list(s.options))})()
 
     state = state_of(sample)
-    assert structured.parse_reply('{"answer": "CA"}', state).answer == "AC"
-    assert structured.parse_reply('<think>A 和 C 都对</think>\n{"answer": "AC"}', state).answer == "AC"
+    assert json_output.parse_reply('{"answer": "CA"}', state).answer == "AC"
+    assert json_output.parse_reply('<think>A 和 C 都对</think>\n{"answer": "AC"}', state).answer == "AC"
     for bad, problem in [('{"answer": "A,C"}', "只能由选项字母"), ('{"answer": "AE"}', "只能由选项字母"),
                          ('{"answer": "AA"}', "重复"), ('{"reasoning": "x"}', "缺少"), ('["A"]', "JSON 对象"),
                          ('答案：{"answer": "A"}', "合法的 JSON"), ('{"answer": ""}', "非空")]:
-        with pytest.raises(structured.InvalidAnswer, match=problem):
-            structured.parse_reply(bad, state)
+        with pytest.raises(json_output.InvalidAnswer, match=problem):
+            json_output.parse_reply(bad, state)
     open_state = state_of(open_sample())
-    assert structured.parse_reply('{"answer": "急性胰腺炎"}', open_state).answer == "急性胰腺炎"
+    assert json_output.parse_reply('{"answer": "急性胰腺炎"}', open_state).answer == "急性胰腺炎"
 
 
 def test_fewshot_shows_same_subject_dev_exemplars_as_earlier_turns():

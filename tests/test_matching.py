@@ -16,7 +16,7 @@ from medgap.scoring.matching import (
     LexicalMatcher,
     calibration_scores,
     get_matcher,
-    parse_judge_reply,
+    parse_coverage_verdicts,
 )
 
 
@@ -206,15 +206,15 @@ def test_judge_skips_the_call_for_an_empty_answer():
     ['{"covered": [0]}', '{"covered": [1, 4]}', '{"covered": ["1"]}', '{"covered": [true]}', '{"covered": 1}',
      '{"covered": [1], "reason": "x"}', '[1]', "", "好的 {\"covered\": [1]}"],
 )
-def test_parse_judge_reply_rejects_anything_but_the_asked_object(reply):
+def test_parse_coverage_verdicts_rejects_anything_but_the_asked_object(reply):
     with pytest.raises(JudgeReplyError):
-        parse_judge_reply(reply, 3)
+        parse_coverage_verdicts(reply, 3)
 
 
-def test_parse_judge_reply_accepts_empty_and_fenced():
-    assert parse_judge_reply('{"covered": []}', 2) == [False, False]
-    assert parse_judge_reply('```\n{"covered": [2, 2]}\n```', 2) == [False, True]
-    assert parse_judge_reply('<think>第1条提到了 {"covered": [2]}</think>\n{"covered": [1]}', 2) == [True, False]
+def test_parse_coverage_verdicts_accepts_empty_and_fenced():
+    assert parse_coverage_verdicts('{"covered": []}', 2) == [False, False]
+    assert parse_coverage_verdicts('```\n{"covered": [2, 2]}\n```', 2) == [False, True]
+    assert parse_coverage_verdicts('<think>第1条提到了 {"covered": [2]}</think>\n{"covered": [1]}', 2) == [True, False]
 
 
 def test_judge_is_async_only():

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 import medgap.cli.annotate  # registers `annotate` on the app
 import medgap.cli.errors  # noqa: F401  (registers `errors`)
 from medgap.analysis.errors import error_distribution, is_wrong, label_run, load_error_labels, row_digest
-from medgap.analysis.prelabel import garbled, looping, parse_judge_reply, rule_label
+from medgap.analysis.prelabel_judge import parse_error_verdict
+from medgap.analysis.prelabel_rules import rule_label
+from medgap.analysis.reply_signs import garbled, looping
 from medgap.analysis.taxonomy import CATEGORIES, CATEGORY_KEYS, ErrorLabel, codebook
 from medgap.cli.app import app
 from medgap.models.base import Model, ModelRequest
@@ -335,19 +337,22 @@ def test_which_rows_count_as_wrong():
 
 # ------------------------------------------------------------------------------------ judge
 def test_judge_replies_are_parsed_strictly():
-    assert parse_judge_reply(
+    assert parse_error_verdict(
         '```json\n{"category": "幻觉", "secondary": ["omission", "bogus"], "rationale": "剂量错误"}\n```'
     ) == ("hallucination", ["omission"], "剂量错误")
     assert (
-        parse_judge_reply('分析如下：{"category": "Causal Reasoning Deficiency", "rationale": "推理链断裂"}')[
+        parse_error_verdict('分析如下：{"category": "Causal Reasoning Deficiency", "rationale": "推理链断裂"}')[
             0
         ]
         == "causal_reasoning_deficiency"
     )
-    assert parse_judge_reply('{"category": "knowledge_error"}') is None
-    assert parse_judge_reply("我认为是幻觉") is None
+    assert parse_error_verdict(  # a reasoning judge's drafts inside <think> are not its verdict
+        '<think>也许是 {"category": "omission"}？</think>{"category": "hallucination", "rationale": "剂量错误"}'
+    ) == ("hallucination", [], "剂量错误")
+    assert parse_error_verdict('{"category": "knowledge_error"}') is None
+    assert parse_error_verdict("我认为是幻觉") is None
     assert (
-        parse_judge_reply('{"category": "omission", "rationale": "' + "很长" * 300 + '"}')[2].__len__() <= 200
+        parse_error_verdict('{"category": "omission", "rationale": "' + "很长" * 300 + '"}')[2].__len__() <= 200
     )
 
 

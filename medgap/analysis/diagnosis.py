@@ -351,13 +351,3 @@ def _key_line(node, name: str) -> int | None:
             return key.start_mark.line + 1
     return None
 
-
-def rules_table_markdown(rules: list[Rule] | None = None) -> str:
-    """The rule table as markdown, for the docs."""
-    lines = ["| id | signature | scope | fires when | needs | level | try, in order |", "|---|---|---|---|---|---|---|"]
-    for r in rules if rules is not None else RULES:
-        needs = f"{r.support} ≥ {r.min_support}" if r.support else "–"
-        tried = " → ".join(r.interventions) or ("research, no intervention" if r.level == 4 else "see advice")
-        condition = f"`{r.metric} {r.op} {r.threshold:g}`"
-        lines.append(f"| {r.id} | {r.signature} | {r.scope} | {condition} | {needs} | {r.level} | {tried} |")
-    return "\n".join(lines)

@@ -4,14 +4,13 @@ consensus over pre-label) and count primary categories per dimension."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from medgap.analysis.prelabel import JudgeCase, judge_labels, needs_judge, rule_label
+from medgap.analysis.prelabel import prelabel
 from medgap.analysis.taxonomy import CATEGORY_KEYS, ErrorLabel
 from medgap.models.base import Model
 from medgap.records import DIMENSIONS, Row
@@ -74,31 +73,20 @@ def label_run(
     stored = {} if refresh else annotations.prelabels(run_id)
     max_tokens = config.generation.get("max_tokens")
     report = LabelReport()
-    current: dict[Key, tuple[Row, str, ErrorLabel]] = {}
-    fresh: dict[Key, tuple[str, ErrorLabel]] = {}
+    to_label: dict[Key, tuple[Row, str]] = {}
     for row in store.iter_rows(run_id):
         if not is_wrong(row):
             continue
         key, digest = (row.sample_id, row.permutation), row_digest(row)
         report.wrong += 1
         if judged_and_unchanged(stored.get(key), digest):
-            current[key] = (row, digest, stored[key][1])
             report.reused += 1
-            continue
-        label = rule_label(row, samples.get(row.sample_id), max_tokens)
-        current[key] = (row, digest, label)
-        fresh[key] = (digest, label)
-        report.ruled += 1
-    if judge is not None:
-        keys = [key for key, (_, _, label) in current.items() if needs_judge(label)]
-        cases = [JudgeCase(current[k][0], samples.get(k[0]), current[k][2]) for k in keys]
-        results = asyncio.run(judge_labels(judge, cases, concurrency, on_judged)) if cases else []
-        for key, result in zip(keys, results, strict=True):
-            if result is None:
-                report.judge_failed += 1
-                continue
-            fresh[key] = (current[key][1], result)
-            report.judged += 1
+        else:
+            to_label[key] = (row, digest)
+    done = prelabel([(row, samples.get(row.sample_id)) for row, _ in to_label.values()], max_tokens,
+                    judge=judge, concurrency=concurrency, on_judged=on_judged)
+    fresh = {key: (digest, label) for (key, (_, digest)), label in zip(to_label.items(), done.labels, strict=True)}
+    report.ruled, report.judged, report.judge_failed = len(fresh), done.judged, done.judge_failed
     annotations.save_prelabels(run_id, fresh)
     return report
 
@@ -113,6 +101,7 @@ def load_error_labels(store: Store, run_id: str) -> dict[Key, ErrorLabel]:
     samples = {s.id: s for s in store.samples(run_id)}
     max_tokens = config.generation.get("max_tokens")
     out: dict[Key, ErrorLabel] = {}
+    unlabelled: dict[Key, Row] = {}
     for row in wrong_rows(store, run_id):
         key = (row.sample_id, row.permutation)
         if key in consensus:
@@ -120,7 +109,9 @@ def load_error_labels(store: Store, run_id: str) -> dict[Key, ErrorLabel]:
         elif judged_and_unchanged(stored.get(key), row_digest(row)):
             out[key] = stored[key][1]
         else:
-            out[key] = rule_label(row, samples.get(row.sample_id), max_tokens)
+            unlabelled[key] = row
+    ruled = prelabel([(row, samples.get(row.sample_id)) for row in unlabelled.values()], max_tokens).labels
+    out.update(zip(unlabelled, ruled, strict=True))
     return out
 
 

@@ -26,13 +26,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import numpy as np
-
 from pydantic import BaseModel, Field
 
 from medgap.analysis.stats import proportion_ci
 from medgap.kinds.base import Estimate
 from medgap.records import CHOICE_KINDS, Row
-from medgap.scoring.extract import extract_choice
+from medgap.scoring.choice_answer import extract_choice
 from medgap.solvers.permutations import to_original
 
 

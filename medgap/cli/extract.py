@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from medgap.cli.app import app
 from medgap.cli.common import fail
-from medgap.scoring.extract import extract_records
+from medgap.scoring.choice_answer import extract_records
 
 
 @app.command()

@@ -23,8 +23,8 @@ import json
 from medgap.datasets.errors import DatasetError
 from medgap.records import Gold, Sample
 from medgap.scoring.extraction import SOURCE_TYPES, source_key, vocabulary
+from medgap.scoring.extraction_answers import ShapeError, gold_items
 from medgap.scoring.record import RecordGoldError, reference_of
-from medgap.scoring.structured import ShapeError, gold_items
 
 RECORD_SOURCES = frozenset({"imcsv2mrg", "dbmhg"})
 

@@ -30,7 +30,7 @@ from medgap.datasets.medbench import matching_key, option_key, question_key, rea
 from medgap.datasets.parsing import BadRows, OnSkip, json_object, numbered_lines, parse_options
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Response, Sample
-from medgap.scoring.extract import extract_choice
+from medgap.scoring.choice_answer import extract_choice
 
 CONFLICT_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
 

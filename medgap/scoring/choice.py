@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from medgap.records import Attempt, Response, Sample, Score
-from medgap.scoring.extract import extract_choice
+from medgap.scoring.choice_answer import extract_choice
 
 
 def chosen_letters(attempt: Attempt, response: Response, multi: bool) -> str | None:

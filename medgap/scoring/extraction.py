@@ -1,6 +1,6 @@
 """Scoring of extraction items (MedBench 医学语言理解: CMeEE, CMeIE, CHIP-CDEE, CHIP-CDN, CHIP-CTC).
 
-The gold structure and the model's answer become sets of exact-match tuples (`structured`); a row
+The gold structure and the model's answer become sets of exact-match tuples (`extraction_answers`); a row
 records its tp/fp/fn so that `micro_f1_of` pools them over items, as OpenCompass's MedBench scorer
 does. The row's own value is its item-level F1 (1.0 when both sets are empty); a classification
 row's value is 1 or 0 and it also records the gold and predicted labels for macro-F1.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from medgap.records import Attempt, Response, Sample, Score
-from medgap.scoring.structured import (
+from medgap.scoring.extraction_answers import (
     EXTRACTION_TYPES,
     Item,
     ParseError,

@@ -120,11 +120,6 @@ def point_body(point: str) -> str:
     return body if _CONTENT.search(body) else point
 
 
-def parse_bullets(text: str) -> list[str]:
-    """A bullet list such as MTCMB's `points` string (`- a\\n- b`) as a list of points."""
-    return split_reference(text)
-
-
 # where a sample's points came from, recorded in Sample.metadata["key_points_source"]
 GIVEN, DERIVED, OVERRIDE = "given", "derived", "override"
 

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medgap.scoring.extract import json_reply
 from medgap.scoring.keypoints import point_body, split_reference
+from medgap.scoring.reply import json_only
 from medgap.scoring.synonyms import normalize_synonyms
 
 if TYPE_CHECKING:
@@ -332,13 +332,13 @@ class JudgeReplyError(ValueError):
     """The judge's reply is not the JSON object asked for."""
 
 
-def parse_judge_reply(text: str, n_points: int) -> list[bool]:
+def parse_coverage_verdicts(text: str, n_points: int) -> list[bool]:
     """`{"covered": [1, 3]}` (optionally inside a ```json fence) -> per-point decisions.
 
     A reasoning model's leading `<think>…</think>` block is set aside first. Anything else — no
     object, other keys, numbers out of range, non-integers — is rejected, never guessed."""
     try:
-        reply = json_reply(text)
+        reply = json_only(text)
     except json.JSONDecodeError as exc:
         raise JudgeReplyError(f"reply is not JSON ({exc.msg}): {text[:80]!r}") from None
     if not isinstance(reply, dict) or set(reply) != {"covered"}:
@@ -410,7 +410,7 @@ class JudgeMatcher(Matcher):
                 continue
             replies.append(response.text)
             try:
-                return MatchResult(self.name, parse_judge_reply(response.text, len(points)), raw=replies)
+                return MatchResult(self.name, parse_coverage_verdicts(response.text, len(points)), raw=replies)
             except JudgeReplyError as exc:
                 error = str(exc)
         return MatchResult(self.name, None, error=f"no valid judge reply after {self.retries + 1} tries: {error}",

@@ -35,8 +35,8 @@ from medgap.records import Attempt, Response, Sample, Score
 from medgap.scoring.keypoints import split_reference
 from medgap.scoring.matching import Matcher, MatchResult, jieba_tokenizer, match_many
 from medgap.scoring.open import default_matcher
+from medgap.scoring.reply import body_of
 from medgap.scoring.rouge import rouge_l
-from medgap.scoring.structured import body_of
 from medgap.scoring.synonyms import normalize_synonyms
 
 IMCS_SECTIONS = ("主诉", "现病史", "辅助检查", "既往史", "诊断", "建议")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from medgap.solvers import checklist, cot, fewshot, retrieval, safety, structured, verify, voting
+from medgap.solvers import checklist, cot, fewshot, json_output, retrieval, safety, verify, voting
 from medgap.solvers.base import Generate, Solver, TaskState, default_chain
 from medgap.solvers.common import GenerateWrapper
 
@@ -117,9 +117,9 @@ INTERVENTIONS: dict[str, Intervention] = {
         ),
         Intervention(
             "json", 1, "strict JSON output {answer, reasoning}: parsed, validated, one repair retry",
-            lambda chain, s: wrap_model_calls(before_model_call(chain, structured.json_prompt()),
-                                              structured.json_answers()),
-            structured.TEXTS,
+            lambda chain, s: wrap_model_calls(before_model_call(chain, json_output.json_prompt()),
+                                              json_output.json_answers()),
+            json_output.TEXTS,
         ),
         Intervention(
             "fewshot", 1, "worked examples from a dev split (never the item itself) as earlier chat turns",

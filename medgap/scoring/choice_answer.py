@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from medgap.scoring.reply import answer_part, json_values_in
+
 HEDGE = ""  # verdict: the answer commits to no option
 Verdict = str | None  # letters, HEDGE, or None when a reader finds nothing
 
@@ -85,7 +87,6 @@ DECLINE = re.compile(
     r"|I cannot|I can't|I am unable|I'm unable|not sure|consult a doctor|consult your doctor"
 )
 HEDGE_SEPARATOR = re.compile(r"或|还是|\bor\b")
-JSON_OBJECT = re.compile(r"\{[^{}]*\}")
 ANSWER_KEYS = (
     "answer",
     "answers",
@@ -222,30 +223,6 @@ def _capital_letters(body: str, letters: set[str]) -> str:
     return _LOWER_AFTER_MARKER.sub(capital, body)
 
 
-def answer_part(text: str) -> tuple[str, bool]:
-    """The text after any <think> block, and whether the model concluded thinking with an answer."""
-    thinking, closed, answer = text.rpartition("</think>")
-    if closed:
-        return (answer, True) if answer.strip() else (thinking.rpartition("<think>")[2], False)
-    before, opened, thinking = text.partition("<think>")
-    return (thinking, False) if opened and not before.strip() else (before, True)
-
-
-_JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
-
-
-def json_reply(text: str) -> object:
-    """The JSON value of a reply that was asked to be JSON only: its answer part (after any <think>
-    block), bare or inside one ```json fence, with nothing else around it.
-    Raises json.JSONDecodeError when that is not what the reply is."""
-    body, concluded = answer_part(text)
-    if not concluded:
-        raise json.JSONDecodeError("no answer after the <think> block", text, 0)
-    body = body.strip()
-    fenced = _JSON_FENCE.fullmatch(body)
-    return json.loads(fenced.group(1) if fenced else body)
-
-
 def _first_verdict(body: str, item: _Item) -> Verdict:
     for read in _READERS:
         verdict = read(body, item)
@@ -323,11 +300,7 @@ def _read_markers(body: str, item: _Item) -> Verdict:
 
 def _read_json(body: str, item: _Item) -> Verdict:
     verdict = None
-    for match in JSON_OBJECT.finditer(body):
-        try:
-            data = json.loads(match.group())
-        except ValueError:
-            continue
+    for _, _, data in json_values_in(body):
         if isinstance(data, dict):
             verdict = _json_answer(data, item) or verdict
     return verdict

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from medgap.kinds import answer_hints
 from medgap.records import Message, Response
-from medgap.scoring.extract import json_reply
+from medgap.scoring.reply import json_only
 from medgap.solvers.base import Generate, Solver, TaskState
 from medgap.solvers.common import (
     GenerateWrapper,
@@ -62,7 +62,7 @@ def schema_for(state: TaskState) -> str:
 def parse_reply(text: str, state: TaskState) -> Parsed:
     """The validated answer of a reply, or InvalidAnswer saying what is wrong."""
     try:
-        reply = json_reply(text)
+        reply = json_only(text)
     except json.JSONDecodeError:
         raise InvalidAnswer("回复不是一个合法的 JSON 对象（或 JSON 之外还有其他文字）") from None
     if not isinstance(reply, dict):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from medgap.scoring.extract import answer_part
+from medgap.scoring.reply import MISSING, body_of, json_in
 
 EXTRACTION_TYPES = ("entities", "relations", "events", "normalization", "classification")
 Item = tuple[str, ...]
@@ -135,7 +135,6 @@ def dedupe(items: Iterable[Item]) -> list[Item]:
 
 # locating the answer ------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z]*)[ \t]*\n?(.*?)```", re.DOTALL)
 _BULLET = re.compile(
     r"^(?:[-*+•·]\s+|[-*+•·](?=[^\s\-*])|\d{1,3}\s*[.、)）](?!\d)\s*|[（(]\d{1,3}[)）]\s*|#{1,6}\s+|>\s*)"
 )
@@ -146,11 +145,6 @@ _NO_ANSWER = re.compile(
     r"(?:实体|关系|三元组|事件|标准词|术语)",
     re.IGNORECASE,
 )
-
-
-def body_of(text: str) -> str:
-    """The answer part of a response: after any <think> block, code fences kept."""
-    return answer_part(text or "")[0].strip()
 
 
 def answer_lines(text: str) -> list[str]:
@@ -168,58 +162,6 @@ def says_none(text: str) -> bool:
     """An explicit statement that there is nothing to extract."""
     compact = re.sub(r"\s+", "", text)
     return bool(_NO_ANSWER.search(compact)) and len(compact) <= 80
-
-
-_MISSING = object()
-
-
-def find_json(text: str) -> Any:
-    """The JSON answer in `text` (the last fenced block that parses, else the longest bare array or
-    object), or `_MISSING`."""
-    for lang, block in reversed(_FENCE.findall(text)):
-        if lang.lower() not in ("", "json", "json5", "javascript", "js", "python"):
-            continue
-        value = _loads(block)
-        if value is not _MISSING:
-            return value
-    best, best_length = _MISSING, 0
-    decoder = json.JSONDecoder()
-    starts = [m.start() for m in re.finditer(r"[\[{]", text)][:200]
-    for start in starts:
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            repaired = _repaired(text[start:])
-            if repaired is None:
-                continue
-            value, end = repaired
-            end += start
-        if isinstance(value, (list, dict)) and end - start > best_length:
-            best, best_length = value, end - start
-    return best
-
-
-def _loads(block: str) -> Any:
-    block = block.strip()
-    if not block:
-        return _MISSING
-    try:
-        return json.loads(block)
-    except json.JSONDecodeError:
-        repaired = _repaired(block)
-        return repaired[0] if repaired is not None else _MISSING
-
-
-def _repaired(text: str) -> tuple[Any, int] | None:
-    """Common near-JSON: trailing commas, Chinese or single quotes. Returns (value, end) or None."""
-    fixed = re.sub(r",\s*([\]}])", r"\1", text)
-    fixed = fixed.replace("“", '"').replace("”", '"')
-    if '"' not in fixed:
-        fixed = fixed.replace("'", '"')
-    try:
-        return json.JSONDecoder().raw_decode(fixed)
-    except json.JSONDecodeError:
-        return None
 
 
 # shared pieces of the readers -----------------------------------------------------------------------
@@ -245,12 +187,12 @@ def _field(record: dict, names: frozenset[str]) -> Any:
     for key, value in record.items():
         if clean(key) in names:
             return value
-    return _MISSING
+    return MISSING
 
 
 def _texts(value: Any) -> list[str]:
     """A field value as cleaned strings: a list, or a string that may list several values."""
-    if value is None or value is _MISSING:
+    if value is None or value is MISSING:
         return []
     if isinstance(value, (list, tuple)):
         return [c for c in (clean(v) for v in value if not isinstance(v, (dict, list))) if c and c not in _NONE_VALUES]
@@ -259,8 +201,8 @@ def _texts(value: Any) -> list[str]:
 
 def _one_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
-        value = value[0] if len(value) == 1 else _MISSING
-    if value is _MISSING or value is None or isinstance(value, dict):
+        value = value[0] if len(value) == 1 else MISSING
+    if value is MISSING or value is None or isinstance(value, dict):
         raise ShapeError(f"expected a single string, found {value!r}"[:120])
     return clean(value)
 
@@ -321,7 +263,7 @@ def _entities_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     for element in data:
         if isinstance(element, dict):
             kind, entity = _field(element, _TYPE_KEYS), _field(element, _ENTITY_KEYS)
-            if kind is _MISSING or entity is _MISSING:
+            if kind is MISSING or entity is MISSING:
                 raise ShapeError(f"entity object without a type and an entity field: {element!r}"[:160])
             kind = type_of(str(kind), vocab) or clean(kind)
             items += [(kind, e) for e in _texts(entity)]
@@ -448,7 +390,7 @@ def orient(parts: list[str], vocab: Vocabulary) -> Item:
 def _relations_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     data = _unwrap(data, keep=vocab.relations)
     if isinstance(data, dict):
-        if _field(data, _HEAD_KEYS) is not _MISSING:
+        if _field(data, _HEAD_KEYS) is not MISSING:
             data = [data]
         else:  # {relation: [[head, tail], {"头实体": …, "尾实体": …}, …]}
             items: list[Item] = []
@@ -470,7 +412,7 @@ def _relations_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     for element in data:
         if isinstance(element, dict):
             head, relation, tail = (_field(element, keys) for keys in (_HEAD_KEYS, _RELATION_KEYS, _TAIL_KEYS))
-            if _MISSING in (head, relation, tail):
+            if MISSING in (head, relation, tail):
                 raise ShapeError(f"triple object without head, relation and tail fields: {element!r}"[:160])
             items.append((_one_text(head), _one_text(relation), _one_text(tail)))
         elif isinstance(element, (list, tuple)) and len(element) == 3:
@@ -638,7 +580,7 @@ def _events_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
         if not isinstance(element, dict):
             raise ShapeError(f"expected an event object, found {element!r}"[:120])
         fields = [_field(element, keys) for keys in _DATA_EVENT_KEYS]
-        if fields[0] is _MISSING:
+        if fields[0] is MISSING:
             raise ShapeError(f"event object without 主体词: {element!r}"[:160])
         items.append(event_item(*fields))
     return items
@@ -677,7 +619,7 @@ def _terms_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     data = _unwrap(data)
     if isinstance(data, dict):
         value = _field(data, _TERM_KEYS)
-        if value is _MISSING:
+        if value is MISSING:
             raise ShapeError(f"no term field in {data!r}"[:120])
         data = value if isinstance(value, list) else [value]
     if isinstance(data, str):
@@ -688,7 +630,7 @@ def _terms_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     for element in data:
         if isinstance(element, dict):
             value = _field(element, _TERM_KEYS)
-            if value is _MISSING:
+            if value is MISSING:
                 raise ShapeError(f"term object without a term field: {element!r}"[:120])
             items += [(t,) for t in _texts(value)]
         elif isinstance(element, str):
@@ -734,7 +676,7 @@ def _label_from_data(data: Any, vocab: Vocabulary) -> list[Item]:
     data = _unwrap(data)
     if isinstance(data, dict):
         data = _field(data, _LABEL_KEYS)
-        if data is _MISSING:
+        if data is MISSING:
             raise ShapeError("no label field in the JSON object")
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
@@ -810,8 +752,8 @@ def parse_answer(text: str, extraction_type: str, vocab: Vocabulary | None = Non
     if not body:
         raise ParseError("empty response")
     problem = None
-    data = find_json(body)
-    if data is not _MISSING:
+    data = json_in(body)
+    if data is not MISSING:
         try:
             return dedupe(_FROM_DATA[extraction_type](data, vocab))
         except ShapeError as exc:

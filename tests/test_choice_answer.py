@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medgap.cli import COMMAND_MODULES, load_commands
-from medgap.scoring.extract import extract_choice, extract_records
+from medgap.scoring.choice_answer import extract_choice, extract_records
 
 ARRHYTHMIA = {"A": "利多卡因", "B": "普罗帕酮", "C": "胺碘酮", "D": "维拉帕米", "E": "腺苷"}
 HYPERTENSION = {
@@ -136,6 +136,8 @@ CASES = [
     ('{"答案": "A、C、E"}', SYMPTOMS, True, "ACE"),
     ('{"answer": "胺碘酮"}', ARRHYTHMIA, False, "C"),
     ('好的，结果如下：{"reason": "心衰禁用负性肌力药", "answer": "C"}', ARRHYTHMIA, False, "C"),
+    ('{"analysis": {"A": "可用于室速", "D": "心衰禁用"}, "answer": "C"}', ARRHYTHMIA, False, "C"),  # nested
+    ('{"answer": "C", "reason": "A{略}D"}', ARRHYTHMIA, False, "C"),  # braces inside a string
     # think blocks
     (THINK_THEN_ANSWER, ARRHYTHMIA, False, "C"),
     ("<think>\nA不对，B也不对，D也可以排除。\n</think>\n\n**答案：C**", ARRHYTHMIA, False, "C"),

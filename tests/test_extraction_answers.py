@@ -2,7 +2,7 @@
 
 import pytest
 
-from medgap.scoring.structured import (
+from medgap.scoring.extraction_answers import (
     ParseError,
     ShapeError,
     Vocabulary,

@@ -1,12 +1,13 @@
 """Set up and run an evaluation: the library behind `medgap run` and `medgap experiment`.
 
     config, samples = plan_run("mock/oracle", "demo", interventions=["cot"])
-    backend = open_backend(config)
-    gen = generation_config(config, backend)
-    with claim_run(store, config, samples, backend, gen, named=False) as run:
-        summary = run_suite(store, run.config, run.samples, backend, gen, holder=run.lease.holder)
+    prepared = prepare_run(config, samples, RunOptions(max_concurrency=8))
+    with prepared.claim(store, named=False) as run:
+        summary = execute(store, prepared, run)
 
-On Ray workers: `run_suite(..., executor=open_executor(config, gen, backend, executor="ray", workers=4))`.
+On Ray workers: `RunOptions(executor="ray", workers=4)`. The steps `prepare_run` takes one by one
+(`open_backend`, `generation_config`, `chain_for`, `matcher_for`, `open_executor`) serve code that
+needs only some of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from medgap import __version__
 from medgap.analysis.metrics import RunSummary, summarize_run
@@ -37,7 +39,11 @@ from medgap.solvers.voting import MIN_VOTE_ORDERS
 from medgap.store import Lease, RunBusy, RunInfo, Store
 from medgap.store.lease import Holder
 
+if TYPE_CHECKING:
+    from medgap.scoring.matching import Matcher
+
 VOTE_MODES = ("permutations",)
+ARMS = ("baseline", "treatment")  # an experiment's two runs
 DEFAULT_SUITE = "demo"
 PLANNED_EXTRA = ("intervention_settings", "judge", "vote", "backend")  # extra keys plan_run sets
 
@@ -292,6 +298,126 @@ def check_resume(base: RunConfig, asked: RunConfig) -> None:
     changed = [line for line in differences(base, asked) if not line.startswith(later)]
     if changed:
         raise other_settings(base.run_id, changed)
+
+
+def plan_resumable(store: Store, model: str | None, suite: str | None, *, run_id: str | None, force_new: bool = False,
+                   **plan: Any) -> tuple[RunConfig, list[Sample] | None]:
+    """`plan_run` for `medgap run`: a stored `run_id` (unless `force_new`) is the base whose settings the
+    options left out keep, and a resume asking other settings is refused before any backend is opened."""
+    base = store.run_config(run_id) if run_id and not force_new and store.has_run(run_id) else None
+    config, samples = plan_run(model, suite, run_id=run_id, base=base, **plan)
+    if base is not None:
+        check_resume(base, config)
+    return config, samples
+
+
+def plan_arms(store: Store, name: str, model: str, suite: str, arms: dict[str, list[str]],
+              **plan: Any) -> dict[str, tuple[RunConfig, list[Sample]]]:
+    """The arms of experiment `name` (`arms`: the interventions of each of ARMS), stored as NAME-baseline
+    and NAME-treatment: a stored arm is resumed with its own config and items, a new one planned with
+    `plan_run(**plan)`; both ask the same items under the same option orders."""
+    planned = {}
+    for arm in ARMS:
+        arm_id = f"{name}-{arm}"
+        stored = arm_config(store, arm_id, model, arms[arm])
+        if stored is not None:
+            planned[arm] = (stored, store.samples(arm_id))
+            continue
+        config, samples = plan_run(model, suite, run_id=arm_id, interventions=arms[arm], **plan)
+        config.extra["experiment"] = {"name": name, "arm": arm, **{a: arms[a] or ["plain"] for a in ARMS}}
+        assert samples is not None  # without `base`, plan_run always loads the suite
+        planned[arm] = (config, samples)
+    align_arms(store, planned)
+    return planned
+
+
+def arm_config(store: Store, run_id: str, model: str, names: list[str]) -> RunConfig | None:
+    """The stored config of an arm being resumed (checked against the request), or None."""
+    if not store.has_run(run_id):
+        return None
+    config = store.run_config(run_id)
+    if config.model != model or config.interventions != names:
+        raise RunSetupError(f"run {run_id!r} exists with model {config.model!r} and interventions "
+                            f"{','.join(config.interventions) or 'plain'}; choose another --run-id")
+    return config
+
+
+def align_arms(store: Store, planned: dict[str, tuple[RunConfig, list[Sample]]]) -> None:
+    """Both arms ask the same option orders: the larger count (voting needs at least five)."""
+    wanted = max(config.permutations for config, _ in planned.values())
+    for config, _ in planned.values():
+        if config.permutations != wanted:
+            if store.has_run(config.run_id):
+                raise RunSetupError(f"run {config.run_id!r} was asked under {config.permutations} option orders, "
+                                    f"the other arm needs {wanted}; start a new experiment (--run-id)")
+            config.permutations = wanted
+    ids = [{s.id for s in samples} for _, samples in planned.values()]
+    if ids[0] != ids[1]:
+        raise RunSetupError("the two arms would ask different items; start a new experiment (--run-id)")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run's model is asked: the settings `medgap run` and each arm of `medgap experiment` take
+    from the command line (the generation ones are stored with the run; a resumed run keeps its own
+    where these are None)."""
+
+    base_url: str | None = None
+    timeout: float = 120.0
+    max_concurrency: int | None = None
+    max_rps: float | None = None
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    max_failures: int = DEFAULT_MAX_FAILURES
+    temperature: float | None = None
+    max_tokens: int | None = None
+    choice_mode: str | None = None
+    executor: str = "inprocess"
+    workers: int | None = None
+    ray_address: str | None = None
+
+
+@dataclass
+class PreparedRun:
+    """A planned run with everything that asks it opened and nothing stored yet; `claim` it, then `execute`."""
+
+    config: RunConfig
+    samples: list[Sample] | None  # None: a resumed run, asked on its stored items
+    backend: Model
+    gen: GenerateConfig
+    chain: list[Solver]
+    matcher: Matcher | None  # None: the default (`medical`)
+    executor: Executor | None  # None: in this process
+    options: RunOptions
+
+    def claim(self, store: Store, *, named: bool, force_new: bool = False) -> contextlib.AbstractContextManager[Claim]:
+        """`claim_run` for this run."""
+        return claim_run(store, self.config, self.samples, self.backend, self.gen, named=named, force_new=force_new)
+
+
+def prepare_run(config: RunConfig, samples: list[Sample] | None, options: RunOptions | None = None, *,
+                on_skip: Callable[[DatasetError], None] | None = None) -> PreparedRun:
+    """Open the model, generation settings, solver chain, matcher and executor of a planned run (from
+    `plan_run`), failing with RunSetupError on any of them before anything is stored. `on_skip` hears
+    of the bad prediction lines a replay/ model skips."""
+    o = options or RunOptions()
+    backend = open_backend(config, base_url=o.base_url, timeout=o.timeout, max_concurrency=o.max_concurrency,
+                           max_rps=o.max_rps, on_skip=on_skip, max_reply_bytes=o.max_reply_bytes)
+    gen = generation_config(config, backend, temperature=o.temperature, max_tokens=o.max_tokens, timeout=o.timeout,
+                            choice_mode=o.choice_mode)
+    chain = chain_for(config)
+    matcher = matcher_for(config, base_url=o.base_url, timeout=o.timeout)
+    executor = open_executor(config, gen, backend, executor=o.executor, workers=o.workers, address=o.ray_address,
+                             concurrency=o.max_concurrency, base_url=o.base_url, timeout=o.timeout, max_rps=o.max_rps)
+    return PreparedRun(config, samples, backend, gen, chain, matcher, executor, o)
+
+
+def execute(store: Store, prepared: PreparedRun, claim: Claim, progress: Progress | None = None) -> dict:
+    """Ask what the claimed run (`prepared.claim(...)`) still lacks; the run's summary."""
+    o = prepared.options
+    return run_suite(store, claim.config, claim.samples, prepared.backend, prepared.gen,
+                     concurrency=o.max_concurrency, progress=progress, chain=prepared.chain, matcher=prepared.matcher,
+                     max_failures=o.max_failures, max_reply_bytes=o.max_reply_bytes, holder=claim.lease.holder,
+                     executor=prepared.executor)
 
 
 @dataclass

@@ -207,6 +207,53 @@ def test_experiment_runs_both_arms_on_the_same_items_orders_and_seed(tmp_path):
     assert clash.exit_code == 1 and "choose another --run-id" in " ".join(clash.output.split())
 
 
+def test_run_and_experiment_arms_are_prepared_and_stored_alike(tmp_path, monkeypatch):
+    """`medgap run` and each arm of `medgap experiment` build their runs through `prepare_run`: with the
+    same options, a run and the arm with its interventions ask the same way and store the same config
+    (but for the run id, the creation time and the experiment's record)."""
+    import medgap.cli.experiment
+    import medgap.cli.run
+    from medgap.evaluate import prepare_run
+
+    prepared = []
+
+    def spy(*args, **kwargs):
+        prepared.append(prepare_run(*args, **kwargs))
+        return prepared[-1]
+
+    monkeypatch.setattr(medgap.cli.run, "prepare_run", spy)
+    monkeypatch.setattr(medgap.cli.experiment, "prepare_run", spy)
+    data = tmp_path / "anatomy.csv"
+    rows = [f"{i},题目{i}？,甲{i},乙{i},丙{i},丁{i},{'ABCD'[i % 4]}" for i in range(5)]
+    data.write_text(",Question,A,B,C,D,Answer\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    db = str(tmp_path / "runs.db")
+    shared = ["-m", "mock/first", "--suite", str(data), "--db", db, "--seed", "3", "-k", "2", "--limit", "4",
+              "--temperature", "0.3", "--max-tokens", "64", "-c", "3", "--max-failures", "7", "-q"]
+    alone = CliRunner().invoke(app, ["run", *shared, "--run-id", "alone", "-i", "cot,checklist"])
+    assert alone.exit_code == 0, alone.output
+    both = CliRunner().invoke(app, ["experiment", *shared, "--run-id", "exp", "--treatment", "cot,checklist"])
+    assert both.exit_code == 0, both.output
+    assert [p.config.run_id for p in prepared] == ["alone", "exp-baseline", "exp-treatment"]
+    run, baseline, treatment = prepared
+    assert run.options == baseline.options == treatment.options
+    assert run.gen == baseline.gen == treatment.gen and run.gen.temperature == 0.3 and run.gen.max_tokens == 64
+    assert [type(s) for s in run.chain] == [type(s) for s in treatment.chain] != [type(s) for s in baseline.chain]
+
+    def kept(config: RunConfig) -> dict:
+        data = config.model_dump(exclude={"run_id", "created"})
+        data["extra"].pop("experiment", None)
+        return data
+
+    with Store(db) as store:
+        stored = {run_id: store.run_config(run_id) for run_id in ("alone", "exp-baseline", "exp-treatment")}
+        assert store.samples("alone") == store.samples("exp-treatment")
+    assert kept(stored["alone"]) == kept(stored["exp-treatment"])
+    assert stored["exp-treatment"].extra["experiment"]["arm"] == "treatment"
+    assert stored["alone"].answer_settings == stored["exp-baseline"].answer_settings
+    assert stored["alone"].generation == stored["exp-baseline"].generation
+    assert (stored["alone"].permutations, stored["alone"].limit) == (2, 4)
+
+
 def ordered_row(run: str, item: str, permutation: int, chosen_content: str) -> Row:
     """A 4-option row asked under a rotated order; the gold content is the original option A."""
     order = ["ABCD", "BCDA", "CDAB", "DABC", "ACBD"][permutation]

@@ -1,21 +1,39 @@
-"""Pieces shared by the command modules: the console, common options, error reporting."""
+"""Pieces shared by the command modules: the console, common options, error reporting, and how
+`medgap run` and `medgap experiment` ask a prepared run (progress bar, Ctrl-C, a run that keeps failing)."""
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from medgap.redact import redact
 from medgap.store import DEFAULT_DB, LeaseLost, RunBusy, RunNotFound, Store, StoreError
 from medgap.store.backend import is_postgres, shown
 from medgap.store.errors import storage_error, storage_errors
+
+if TYPE_CHECKING:  # imported where used: the commands that never ask a model start faster without them
+    from medgap.analysis.metrics import RunSummary
+    from medgap.evaluate import Claim, PreparedRun
+    from medgap.records import RunConfig
 
 console = Console()
 err_console = Console(stderr=True)
@@ -92,3 +110,116 @@ def print_json(value: object) -> None:
 
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def command_line(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def db_args(db: str | Path) -> list[str]:
+    """`--db PATH` when the database is not the default one, so a printed command finds it (a server
+    URL without its password)."""
+    return [] if str(db) == DEFAULT_DB_PATH else ["--db", shown(db)]
+
+
+def report_skip(error) -> None:
+    err_console.print(f"[yellow]skipped[/] {escape(str(error))}")
+
+
+def ask_run(store: Store, prepared: PreparedRun, *, named: bool, force_new: bool = False, quiet: bool = False,
+            resume: Callable[[str], str], announce: Callable[[Claim], None]) -> tuple[RunConfig, RunSummary]:
+    """Claim a prepared run, `announce` it, and ask it under a progress bar; the run's stored config
+    and summary. A refused claim ends the command with its message; Ctrl-C or a run that stops says
+    what is stored and how `resume(run_id)` goes on."""
+    from medgap.evaluate import RunSetupError, execute
+
+    try:
+        claim = prepared.claim(store, named=named, force_new=force_new)
+        owned = claim.__enter__()
+    except (RunSetupError, RunBusy) as exc:
+        raise fail(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stops_cleanly(store, owned.config.run_id, resume(owned.config.run_id)))
+        stack.push(claim)  # leaves first: it records how the run ended before Ctrl-C becomes an exit code
+        announce(owned)
+        _, callbacks = stack.enter_context(progress_bar(quiet))
+        summary = execute(store, prepared, owned, callbacks)
+    return owned.config, summary
+
+
+@contextlib.contextmanager
+def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
+    """Ctrl-C, or a run whose requests keep failing: say what is stored and how `resume` goes on."""
+    from medgap.executors import WorkerFailed
+    from medgap.runner import TooManyFailures
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except TooManyFailures as exc:
+        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "
+                   f"then {resume} asks the rest (--max-failures 0 never stops)") from None
+    except WorkerFailed as exc:
+        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; {resume} asks the rest") from None
+
+
+def stored_rows(store, run_id: str) -> str:
+    rows = store.count_rows(run_id)
+    answered = len(store.completed_keys(run_id))
+    return f"{rows} rows of run {run_id} are stored ({answered} answered, {rows - answered} failed)"
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, computed when the bar redraws rather than on every row."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "")
+
+
+class progress_bar:
+    """A rich progress bar fed by the runner's callbacks (done/total, rate, ETA, errors)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.errors = 0
+
+    def __enter__(self):
+        from medgap.runner import Progress as RunProgress
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+            TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+            console=err_console, disable=self.quiet,
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task("asking", total=None, errors="", note="")
+        self.workers: dict[str, TaskID] = {}
+        if self.quiet:
+            return self.bar, RunProgress()
+        return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row, on_worker=self.on_worker)
+
+    def on_start(self, total: int, done: int) -> None:
+        self.bar.update(self.task, total=total, completed=done)
+
+    def on_row(self, row) -> None:
+        if row.response.error is not None:
+            self.errors += 1
+            self.bar.update(self.task, errors=f"{self.errors} errors")
+        self.bar.advance(self.task)
+
+    def on_worker(self, worker: str, rows: int, note: str) -> None:
+        """One line per worker of a distributed run: its answers, its rate, where it runs."""
+        if worker not in self.workers:
+            self.workers[worker] = self.bar.add_task(f"  {worker}", total=None, errors="", note="")
+        task = self.workers[worker]
+        if note:
+            self.bar.update(task, note=escape(note))
+        if rows:
+            self.bar.advance(task, rows)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -24,33 +25,30 @@ from medgap.cli.common import (
     RayAddressOption,
     TimeoutOption,
     WorkersOption,
+    ask_run,
+    command_line,
     console,
+    db_args,
     err_console,
     fail,
     open_store,
     print_json,
+    report_skip,
 )
-from medgap.cli.run import command_line, db_args, progress_bar, report_skip, stops_cleanly
 from medgap.evaluate import (
+    Claim,
+    RunOptions,
     RunSetupError,
-    chain_for,
-    claim_run,
     executor_session,
-    generation_config,
-    matcher_for,
     new_run_id,
-    open_backend,
-    open_executor,
-    plan_run,
-    run_suite,
+    plan_arms,
+    prepare_run,
 )
 from medgap.models import DEFAULT_MODEL
-from medgap.records import DIMENSION_LABELS_ZH, RunConfig
+from medgap.records import DIMENSION_LABELS_ZH
 from medgap.runner import DEFAULT_MAX_FAILURES
 from medgap.solvers.interventions import INTERVENTIONS, InterventionSettings, parse_names
 from medgap.store import RunBusy
-
-ARMS = ("baseline", "treatment")
 
 
 def fmt_p(p: float | None) -> str:
@@ -108,17 +106,6 @@ def compare(
         except NoSharedItems as exc:
             raise fail(str(exc)) from None
     print_comparison(result, as_json)
-
-
-def arm_config(store, run_id: str, model: str, names: list[str]) -> RunConfig | None:
-    """The stored config of an arm being resumed (checked against the request), or None."""
-    if not store.has_run(run_id):
-        return None
-    config = store.run_config(run_id)
-    if config.model != model or config.interventions != names:
-        raise fail(f"run {run_id!r} exists with model {config.model!r} and interventions "
-                   f"{','.join(config.interventions) or 'plain'}; choose another --run-id")
-    return config
 
 
 @app.command()
@@ -224,65 +211,28 @@ def experiment(
     except ValueError as exc:
         raise fail(str(exc)) from None
     name = run_id or new_run_id(model)
-    settings = InterventionSettings(kb=str(kb) if kb else None)
+    options = RunOptions(base_url=base_url, timeout=timeout, max_concurrency=max_concurrency, max_rps=max_rps,
+                         max_failures=max_failures, temperature=temperature, max_tokens=max_tokens,
+                         choice_mode=choice_mode, executor=executor, workers=workers, ray_address=ray_address)
+    resume = f"`{command_line('medgap', 'experiment', '--run-id', name, *db_args(db))}` with the same options"
     with open_store(db, must_exist=False) as store:
-        planned: dict[str, tuple[RunConfig, list]] = {}
         try:
-            for arm in ARMS:
-                arm_id = f"{name}-{arm}"
-                config = arm_config(store, arm_id, model, arm_names[arm])
-                if config is not None:
-                    planned[arm] = (config, store.samples(arm_id))
-                    continue
-                config, samples = plan_run(model, suite, run_id=arm_id, limit=limit, limit_per_task=limit_per_task,
-                                           permutations=permutations, seed=seed, interventions=arm_names[arm],
-                                           on_skip=report_skip, settings=settings, match=match, judge=judge)
-                config.extra["experiment"] = {"name": name, "arm": arm, **{a: arm_names[a] or ["plain"] for a in ARMS}}
-                assert samples is not None  # without `base`, plan_run always loads the suite
-                planned[arm] = (config, samples)
-            align_arms(store, planned)
+            planned = plan_arms(store, name, model, suite, arm_names, limit=limit, limit_per_task=limit_per_task,
+                                permutations=permutations, seed=seed, on_skip=report_skip,
+                                settings=InterventionSettings(kb=str(kb) if kb else None), match=match, judge=judge)
             with executor_session(executor, ray_address):  # one Ray cluster for both arms
-                for arm in ARMS:
-                    config, samples = planned[arm]
-                    backend = open_backend(config, base_url=base_url, timeout=timeout,
-                                           max_concurrency=max_concurrency, max_rps=max_rps)
-                    gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens,
-                                            timeout=timeout, choice_mode=choice_mode)
-                    chain = chain_for(config)
-                    matcher = matcher_for(config, base_url=base_url, timeout=timeout)
-                    asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
-                                          concurrency=max_concurrency, base_url=base_url, timeout=timeout,
-                                          max_rps=max_rps)
-                    again = command_line("medgap", "experiment", "--run-id", name, *db_args(db))
-                    resume = f"`{again}` with the same options"
-                    with (
-                        stops_cleanly(store, config.run_id, resume),
-                        claim_run(store, config, samples, backend, gen, named=True) as owned,
-                        progress_bar(quiet) as (_, callbacks),
-                    ):
-                        err_console.print(f"{arm}: run [bold]{escape(config.run_id)}[/] "
-                                          f"({escape(','.join(config.interventions) or 'plain')})", highlight=False)
-                        run_suite(store, owned.config, owned.samples, backend, gen, concurrency=max_concurrency,
-                                  progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
-                                  holder=owned.lease.holder, executor=asker)
+                for arm, (config, samples) in planned.items():
+                    ask_run(store, prepare_run(config, samples, options), named=True, quiet=quiet,
+                            resume=lambda _: resume, announce=partial(announce_arm, arm))
         except (RunSetupError, RunBusy) as exc:
             raise fail(str(exc)) from None
         result = compare_runs(store, f"{name}-baseline", f"{name}-treatment")
     print_comparison(result, as_json)
 
 
-def align_arms(store, planned: dict[str, tuple[RunConfig, list]]) -> None:
-    """Both arms ask the same option orders: the larger count (voting needs at least five)."""
-    wanted = max(config.permutations for config, _ in planned.values())
-    for config, _ in planned.values():
-        if config.permutations != wanted:
-            if store.has_run(config.run_id):
-                raise RunSetupError(f"run {config.run_id!r} was asked under {config.permutations} option orders, "
-                                    f"the other arm needs {wanted}; start a new experiment (--run-id)")
-            config.permutations = wanted
-    ids = [{s.id for s in samples} for _, samples in planned.values()]
-    if ids[0] != ids[1]:
-        raise RunSetupError("the two arms would ask different items; start a new experiment (--run-id)")
+def announce_arm(arm: str, owned: Claim) -> None:
+    err_console.print(f"{arm}: run [bold]{escape(owned.config.run_id)}[/] "
+                      f"({escape(','.join(owned.config.interventions) or 'plain')})", highlight=False)
 
 
 @app.command()

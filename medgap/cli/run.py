@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich import box
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -45,30 +32,20 @@ from medgap.cli.common import (
     RayAddressOption,
     TimeoutOption,
     WorkersOption,
+    ask_run,
+    command_line,
     console,
+    db_args,
     err_console,
     fail,
     open_store,
     print_json,
+    report_skip,
 )
 from medgap.cli.tables import results_table, usage_line
-from medgap.evaluate import (
-    DEFAULT_SUITE,
-    RunSetupError,
-    chain_for,
-    check_resume,
-    claim_run,
-    generation_config,
-    matcher_for,
-    open_backend,
-    open_executor,
-    plan_run,
-    run_suite,
-)
-from medgap.executors import WorkerFailed
+from medgap.evaluate import DEFAULT_SUITE, Claim, RunOptions, RunSetupError, plan_resumable, prepare_run
 from medgap.models import DEFAULT_MODEL, PROVIDERS
-from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, TooManyFailures
-from medgap.runner import Progress as RunProgress
+from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES
 from medgap.solvers.permutations import permutation_shortfall
 from medgap.store import RunBusy
 from medgap.store.backend import shown
@@ -190,45 +167,26 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Evaluate a model on a suite; every response is stored the moment it arrives."""
+    options = RunOptions(base_url=base_url, timeout=timeout, max_concurrency=max_concurrency, max_rps=max_rps,
+                         max_reply_bytes=max_reply_bytes, max_failures=max_failures, temperature=temperature,
+                         max_tokens=max_tokens, choice_mode=choice_mode, executor=executor, workers=workers,
+                         ray_address=ray_address)
     with open_store(db, must_exist=False) as store:
         try:
-            base = store.run_config(run_id) if run_id and not force_new and store.has_run(run_id) else None
-            config, samples = plan_run(model, suite, run_id=run_id, limit=limit, limit_per_task=limit_per_task,
-                                       permutations=permutations,
-                                       seed=seed, interventions=intervention, data_format=data_format,
-                                       dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
-                                       match=match, judge=judge, base=base)
-            if base is not None:
-                check_resume(base, config)
+            config, samples = plan_resumable(store, model, suite, run_id=run_id, force_new=force_new, limit=limit,
+                                             limit_per_task=limit_per_task, permutations=permutations, seed=seed,
+                                             interventions=intervention, data_format=data_format,
+                                             dimension=dimension, skip_bad=skip_bad, on_skip=report_skip, vote=vote,
+                                             match=match, judge=judge)
             short = permutation_shortfall(samples, config.permutations) if samples else 0
             if short:
                 err_console.print(f"note: {short} items have fewer distinct option orders than {config.permutations} "
                                   "(e.g. 2 options allow 2); they are asked under every order they have")
-            backend = open_backend(config, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency,
-                                   max_rps=max_rps, on_skip=report_skip,
-                                   max_reply_bytes=max_reply_bytes)
-            gen = generation_config(config, backend, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-                                    choice_mode=choice_mode)
-            chain = chain_for(config)
-            matcher = matcher_for(config, base_url=base_url, timeout=timeout)
-            asker = open_executor(config, gen, backend, executor=executor, workers=workers, address=ray_address,
-                                  concurrency=max_concurrency, base_url=base_url, timeout=timeout, max_rps=max_rps)
-            claim = claim_run(store, config, samples, backend, gen, named=run_id is not None, force_new=force_new)
-            owned = claim.__enter__()
+            prepared = prepare_run(config, samples, options, on_skip=report_skip)
         except (RunSetupError, RunBusy) as exc:
             raise fail(str(exc)) from None
-        config = owned.config
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(stops_cleanly(store, config.run_id, f"`{resume_command(config.run_id, db)}`"))
-            stack.push(claim)  # leaves first: it records how the run ended before Ctrl-C becomes an exit code
-            if owned.resumed:
-                why = " (same settings, not finished; --force-new starts a new run)" if owned.twin else ""
-                err_console.print(f"resuming run [bold]{escape(config.run_id)}[/] ({escape(config.model)} on "
-                                  f"{escape(config.suite)}){escape(why)}", highlight=False, soft_wrap=True)
-            _, callbacks = stack.enter_context(progress_bar(quiet))
-            summary = run_suite(store, config, owned.samples, backend, gen, concurrency=max_concurrency,
-                                progress=callbacks, chain=chain, matcher=matcher, max_failures=max_failures,
-                                max_reply_bytes=max_reply_bytes, holder=owned.lease.holder, executor=asker)
+        config, summary = ask_run(store, prepared, named=run_id is not None, force_new=force_new, quiet=quiet,
+                                  resume=lambda run: f"`{resume_command(run, db)}`", announce=announce_resume)
     if not quiet:
         print_results(summary)
         console.print(f"stored in {escape(shown(db))} as run [bold]{escape(config.run_id)}[/]; "
@@ -240,14 +198,11 @@ def run(
                           "them[/]", highlight=False, soft_wrap=True)
 
 
-def command_line(*words: str) -> str:
-    return " ".join(shlex.quote(word) for word in words)
-
-
-def db_args(db: str | Path) -> list[str]:
-    """`--db PATH` when the database is not the default one, so a printed command finds it (a server
-    URL without its password)."""
-    return [] if str(db) == DEFAULT_DB_PATH else ["--db", shown(db)]
+def announce_resume(owned: Claim) -> None:
+    if owned.resumed:
+        why = " (same settings, not finished; --force-new starts a new run)" if owned.twin else ""
+        err_console.print(f"resuming run [bold]{escape(owned.config.run_id)}[/] ({escape(owned.config.model)} on "
+                          f"{escape(owned.config.suite)}){escape(why)}", highlight=False, soft_wrap=True)
 
 
 def resume_command(run_id: str, db: str | Path) -> str:
@@ -259,83 +214,6 @@ def print_results(summary: RunSummary, by: str = "dimensions") -> None:
     usage = usage_line(summary)
     if usage:
         console.print(usage, highlight=False, markup=False)
-
-
-@contextlib.contextmanager
-def stops_cleanly(store, run_id: str, resume: str) -> Iterator[None]:
-    """Ctrl-C, or a run whose requests keep failing: say what is stored and how `resume` goes on."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted[/]: {escape(stored_rows(store, run_id))}; {escape(resume)} finishes it",
-                          highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
-    except TooManyFailures as exc:
-        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; check --base-url, the API key and the model name, "
-                   f"then {resume} asks the rest (--max-failures 0 never stops)") from None
-    except WorkerFailed as exc:
-        raise fail(f"stopped: {exc}. {stored_rows(store, run_id)}; {resume} asks the rest") from None
-
-
-def stored_rows(store, run_id: str) -> str:
-    rows = store.count_rows(run_id)
-    answered = len(store.completed_keys(run_id))
-    return f"{rows} rows of run {run_id} are stored ({answered} answered, {rows - answered} failed)"
-
-
-def report_skip(error) -> None:
-    err_console.print(f"[yellow]skipped[/] {escape(str(error))}")
-
-
-class RateColumn(ProgressColumn):
-    """Items per second, computed when the bar redraws rather than on every row."""
-
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:.1f}/s" if task.speed else "")
-
-
-class progress_bar:
-    """A rich progress bar fed by the runner's callbacks (done/total, rate, ETA, errors)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.errors = 0
-
-    def __enter__(self):
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-            TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("[dim]{task.fields[note]}"),
-            console=err_console, disable=self.quiet,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task("asking", total=None, errors="", note="")
-        self.workers: dict[str, TaskID] = {}
-        if self.quiet:
-            return self.bar, RunProgress()
-        return self.bar, RunProgress(on_start=self.on_start, on_row=self.on_row, on_worker=self.on_worker)
-
-    def on_start(self, total: int, done: int) -> None:
-        self.bar.update(self.task, total=total, completed=done)
-
-    def on_row(self, row) -> None:
-        if row.response.error is not None:
-            self.errors += 1
-            self.bar.update(self.task, errors=f"{self.errors} errors")
-        self.bar.advance(self.task)
-
-    def on_worker(self, worker: str, rows: int, note: str) -> None:
-        """One line per worker of a distributed run: its answers, its rate, where it runs."""
-        if worker not in self.workers:
-            self.workers[worker] = self.bar.add_task(f"  {worker}", total=None, errors="", note="")
-        task = self.workers[worker]
-        if note:
-            self.bar.update(task, note=escape(note))
-        if rows:
-            self.bar.advance(task, rows)
-
-    def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
 
 
 @app.command()

@@ -411,7 +411,7 @@ def prepare_run(config: RunConfig, samples: list[Sample] | None, options: RunOpt
     return PreparedRun(config, samples, backend, gen, chain, matcher, executor, o)
 
 
-def execute(store: Store, prepared: PreparedRun, claim: Claim, progress: Progress | None = None) -> dict:
+def execute(store: Store, prepared: PreparedRun, claim: Claim, progress: Progress | None = None) -> RunSummary:
     """Ask what the claimed run (`prepared.claim(...)`) still lacks; the run's summary."""
     o = prepared.options
     return run_suite(store, claim.config, claim.samples, prepared.backend, prepared.gen,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from medgap.kinds.aggregates import macro_f1
 from medgap.analysis.metrics import summarize
 from medgap.datasets import load_file, medbench
 from medgap.datasets.errors import DatasetError
 from medgap.datasets.medbench_ie import adapt
 from medgap.datasets.suites import PACKAGE_DATA
+from medgap.kinds.aggregates import macro_f1
 from medgap.records import Attempt, Gold, Response, Row, Sample, Source
 from medgap.scoring import score
 from medgap.scoring.extraction import extraction_type

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from medgap.kinds import spec_for
 from medgap.analysis.stats import proportion_ci
+from medgap.kinds import spec_for
 from medgap.records import Attempt, Gold, Response, Row, Sample, Source
 from medgap.scoring import score
 from medgap.scoring.fill import Quantity, find_quantities, match_fill, parse_quantity, split_facts

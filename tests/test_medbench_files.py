@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medgap.cli import load_commands
 from medgap.analysis.metrics import summarize_run
+from medgap.cli import load_commands
 from medgap.cli.tables import robustness_note
 from medgap.datasets import DatasetError, detect_format, load_file
 from medgap.store import Store

@@ -6,9 +6,8 @@ from rouge_chinese import Rouge
 from statsmodels.stats.inter_rater import cohens_kappa
 from typer.testing import CliRunner
 
-from medgap.analysis.metrics import summarize_run
 from medgap.analysis.match_agreement import agreement
-from medgap.analysis.metrics import GroupSummary, group_summary
+from medgap.analysis.metrics import GroupSummary, group_summary, summarize_run
 from medgap.cli import load_commands
 from medgap.models.base import Model, ModelRequest
 from medgap.records import Attempt, Gold, Response, Row, RunConfig, Sample, Source

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 from medgap.cli import load_commands
 from medgap.kinds.record import record_text
 from medgap.models.mock import oracle_answer
-from medgap.records import Attempt
-from medgap.records import Gold, Sample, Source
+from medgap.records import Attempt, Gold, Sample, Source
 
 app = load_commands()
 

@@ -12,7 +12,7 @@ import pytest
 from servers import ChatServer, serve
 from typer.testing import CliRunner
 
-from medgap.analysis.metrics import summarize_run
+from medgap.analysis.metrics import RunSummary, summarize_run
 from medgap.cli import load_commands
 from medgap.evaluate import claim_run, generation_config, open_backend, open_executor, plan_run
 from medgap.executors import WorkerFailed

@@ -135,7 +135,8 @@ RULES: list[Rule] = [
          advice="Content is covered but the text falls short as medical writing: show worked examples "
                 "and a fixed structure."),
     Rule(id="safety", signature="weak on safety and ethics", metric="metrics.accuracy", op="<", threshold=0.80,
-         scope="safety_ethics", support="metrics.accuracy_n", min_support=20, level=2, interventions=["safety", "retrieval"],
+         scope="safety_ethics", support="metrics.accuracy_n", min_support=20, level=2,
+         interventions=["safety", "retrieval"],
          advice="Safety and ethics items are missed: add the safety preamble, and contraindication "
                 "knowledge through retrieval."),
     Rule(id="causal_reasoning", signature="causal reasoning deficiency dominates",

@@ -38,6 +38,7 @@ from medgap.datasets.parsing import (
 from medgap.kinds import kind_names
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Dimension, Gold, Kind, Sample, Source
 
+
 class FieldMap(BaseModel):
     """Field (JSON key or CSV column) names; None = the data has no such field."""
 

@@ -53,6 +53,15 @@ def graded_detail(key: str, default: float | None = None) -> RowValue:
     return value
 
 
+def flagged(key: str) -> Callable[[Row], bool]:
+    """Whether the scorer set `score.details[key]` (format_error, judge_error, hallucinated, ...)."""
+
+    def flag(row: Row) -> bool:
+        return bool(row.score.details.get(key))
+
+    return flag
+
+
 def values_by_item(rows: list[Row], value: RowValue) -> dict[str, list[float]]:
     out: dict[str, list[float]] = defaultdict(list)
     for row in rows:

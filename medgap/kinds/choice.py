@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from medgap.analysis import robustness as orders
 from medgap.kinds.aggregates import count_metric, mean_metric, micro_f1_metrics
-from medgap.kinds.base import Estimate, KindSpec, MetricSpec, ReportSection
+from medgap.kinds.base import Estimate, KindSpec, MetricSpec
 from medgap.records import Attempt, Row, Sample
 from medgap.scoring.choice import score_choice
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import json
 
-from medgap.kinds.aggregates import count_metric, graded_value, macro_f1_metric, mean_metric, micro_f1_metrics
+from medgap.kinds.aggregates import (
+    count_metric,
+    flagged,
+    graded_value,
+    macro_f1_metric,
+    mean_metric,
+    micro_f1_metrics,
+)
 from medgap.kinds.base import KindSpec, ReportSection
 from medgap.records import Attempt, Row, Sample
 from medgap.scoring.extraction import score_extraction
@@ -39,7 +46,9 @@ def oracle_reply(sample: Sample, attempt: Attempt) -> str:
 SPEC = KindSpec(
     name="extraction",
     kinds=("extraction",),
-    prompts={"extraction": "以下是一道医学信息抽取题，请严格按照题目要求的格式给出抽取结果，不要解释。\n\n{context}{question}"},
+    prompts={"extraction": (
+        "以下是一道医学信息抽取题，请严格按照题目要求的格式给出抽取结果，不要解释。\n\n{context}{question}"
+    )},
     scorer=score_extraction,
     metrics=(
         *micro_f1_metrics("", "抽取", "Extraction", lambda row: True, primary=True, headline=True,
@@ -47,7 +56,7 @@ SPEC = KindSpec(
         macro_f1_metric("macro_f1", "分类 macro-F1", "Classification macro-F1", label_pair),
         mean_metric("classification_accuracy", "分类准确率", "Classification accuracy",
                     lambda row: graded_value(row) if classified(row) else None, ci="none", compare=False),
-        count_metric("format_errors", "格式错误", "Format errors", lambda row: bool(row.score.details.get("format_error")),
+        count_metric("format_errors", "格式错误", "Format errors", flagged("format_error"),
                      counted=lambda row: row.graded, show_zero=True),
         mean_metric("format_error_rate", "格式错误率", "Format errors", format_error, ci="none", compare=False,
                     about="Answers in no readable layout, counted as nothing found."),

@@ -6,7 +6,6 @@ from medgap.kinds.aggregates import mean_metric
 from medgap.kinds.base import KindSpec, ReportSection, reference_reply
 from medgap.scoring.fill import score_fill
 
-
 SPEC = KindSpec(
     name="fill",
     kinds=("fill",),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from medgap.analysis.match_agreement import MethodAgreement, all_agreements
-from medgap.kinds.aggregates import count_metric, detail, mean_metric
+from medgap.kinds.aggregates import count_metric, detail, flagged, mean_metric
 from medgap.kinds.base import KindSpec, ReportSection, reference_reply
 from medgap.records import Row
 from medgap.scoring.open import score_open, score_open_async
@@ -49,7 +49,7 @@ SPEC = KindSpec(
         mean_metric("rouge_l", "ROUGE-L", "ROUGE-L", detail("rouge_l"), over="items", headline=True,
                     about="Longest-common-subsequence F-score against the reference, on single characters "
                     "(as MedBench and OpenCompass compute it)."),
-        count_metric("judge_errors", "裁判失败", "Judge errors", lambda row: bool(row.score.details.get("judge_error")),
+        count_metric("judge_errors", "裁判失败", "Judge errors", flagged("judge_error"),
                      about="Rows whose key points the judge could not decide (the fallback matcher did)."),
     ),
     section=ReportSection("开放题", "Open-ended answers", ("macro_recall", "rouge_l"),

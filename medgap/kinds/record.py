@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from medgap.kinds.aggregates import count_metric, graded_detail, mean_metric
+from medgap.kinds.aggregates import count_metric, flagged, graded_detail, mean_metric
 from medgap.kinds.base import KindSpec, ReportSection
-from medgap.records import Attempt, Row, Sample
+from medgap.records import Attempt, Sample
 from medgap.scoring.record import score_record, score_record_async
 
 
@@ -37,13 +37,6 @@ def oracle_reply(sample: Sample, attempt: Attempt) -> str:
     if gold is None:
         return ""
     return record_text(gold.structure) if gold.structure is not None else gold.text or "\n".join(gold.key_points)
-
-
-def flagged(key: str):
-    def flag(row: Row) -> bool:
-        return bool(row.score.details.get(key))
-
-    return flag
 
 
 SPEC = KindSpec(

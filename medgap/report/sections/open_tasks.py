@@ -18,7 +18,8 @@ def family_chart(run: RunData, section: ReportSection, width: int) -> str | None
     groups: list[GroupSummary] = [run.summary.overall, *tasks.values()]
     keys = [k for k in section.chart if any(g.value(k) is not None for g in groups)]
     series = [Series(metric_label(k), [bar_of(g, k) for g in groups]) for k in keys]
-    categories = [Label("总体", "Overall")] + [Label(t, DIMENSION_LABELS_EN.get(g.dimension, "")) for t, g in tasks.items()]
+    categories = [Label("总体", "Overall")]
+    categories += [Label(t, DIMENSION_LABELS_EN.get(g.dimension, "")) for t, g in tasks.items()]
     title = f"{section.en}: scores by task with 95% confidence intervals"
     chart = bar_chart(categories, series, title, width=width, show_legend=True)
     return f'<h4>{esc(section.en)}</h4>{chart}<p class="hint">{esc(section.note)}</p>'

@@ -133,7 +133,9 @@ def dimension_section(runs: list[RunData]) -> Section | None:
     dims = [d for d in DIMENSIONS if any(primary_metric(r.summary.dimensions.get(d)) for r in runs)]
     if not dims:
         return None
-    groups = [[run.summary.overall] + [run.summary.dimensions.get(d) for d in dims] for run in runs]
+    groups: list[list[GroupSummary | None]] = [
+        [run.summary.overall, *(run.summary.dimensions.get(d) for d in dims)] for run in runs
+    ]
     keys = [
         next((primary_metric(g[i]) for g in groups if primary_metric(g[i])), None)
         for i in range(len(dims) + 1)

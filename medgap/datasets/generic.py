@@ -35,7 +35,7 @@ from medgap.datasets.parsing import (
     required_text,
     resolve_dimension,
 )
-from medgap.kinds import kind_names
+from medgap.kinds import kind_names, spec_for
 from medgap.records import CHOICE_KINDS, DIMENSIONS, Dimension, Gold, Kind, Sample, Source
 
 
@@ -104,6 +104,17 @@ def _kind(
     return choice_kind(options, gold, question)
 
 
+def _checked_kind(kind: str, gold: Gold | None, fields: FieldMap) -> str:
+    """The kind, once its declaration accepts the gold (a bad answer names its field)."""
+    check = spec_for(kind).check_gold
+    if gold is not None and check is not None:
+        try:
+            check(gold)
+        except ValueError as exc:
+            raise DatasetError(str(exc), field=fields.answer or "answer") from None
+    return kind
+
+
 def _gold(record: dict[str, Any], fields: FieldMap, options: dict[str, str]) -> Gold | None:
     answer = _present(record, fields.answer)
     points_value = _present(record, fields.key_points)
@@ -152,7 +163,7 @@ def parse_record(
         source=Source(dataset=task, path=str(path), line=line),
         task=task,
         dimension=_dimension(record, fields, dimension),
-        kind=_kind(record, fields, options, gold, question),
+        kind=_checked_kind(_kind(record, fields, options, gold, question), gold, fields),
         question=question,
         context=str(context).strip() if context is not None else None,
         options=options,

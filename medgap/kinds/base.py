@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from medgap.records import Attempt, Response, Row, Sample, Score
+from medgap.records import Attempt, Gold, Response, Row, Sample, Score
 
 Key = tuple[str, int]  # an experiment's paired unit: (sample_id, permutation); item-level units use -1
 Test = Literal["mcnemar_exact", "wilcoxon"]
@@ -79,6 +79,7 @@ class KindSpec:
     matcher_scorer: MatcherScorer | None = None
     oracle_reply: Callable[[Sample, Attempt], str] | None = None  # the gold written as an answer (mock/oracle)
     details: Callable[[list[Row]], BaseModel | None] | None = None  # what the metrics alone don't say
+    check_gold: Callable[[Gold], None] | None = None  # raises ValueError on a gold the scorer cannot read
     # sample kind -> what its answer is, for kinds whose gold reads as a plain reply (letters, a text):
     # few-shot examples and the `json` solver apply to those; kinds with an answer format of their own
     # (extraction tuples, record sections) declare none and are left alone

@@ -502,7 +502,7 @@ def chain_for(config: RunConfig) -> list[Solver]:
     try:
         settings = InterventionSettings.from_dict(config.extra.get("intervention_settings"))
         return build_chain(config.interventions, settings)
-    except (ValueError, OSError) as exc:  # unknown name, unreadable KB or exemplar pool
+    except (ValueError, OSError, ImportError) as exc:  # unknown name, unreadable KB or pool, the kb extra missing
         raise RunSetupError(str(exc)) from None
 
 

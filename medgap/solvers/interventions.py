@@ -96,8 +96,10 @@ def wrap_model_calls(chain: list[Solver], wrapper: GenerateWrapper) -> list[Solv
 
 
 def _kb(settings: InterventionSettings):
+    from medgap.extras import require_extra
     from medgap.kb import load_kb
 
+    require_extra("kb", "the retrieval and verify interventions")
     return load_kb(settings.kb)
 
 

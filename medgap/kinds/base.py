@@ -45,7 +45,7 @@ class MetricSpec:
     zh: str
     en: str
     aggregate: Callable[[list[Row]], Estimate | None]  # the kind's rows of a group -> estimate; None: n/a
-    about: str = ""  # one sentence for the report
+    about: str = ""  # what it measures, one sentence: the report prints it under the kind's chart
     rate: bool = True  # a share/mean in [0, 1]; False: a count
     of: str | None = None  # a count shown as "value of <this metric's n>"
     # compared by `medgap experiment`: per-unit values of one run's rows, and the paired test
@@ -57,12 +57,11 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ReportSection:
-    """The report's per-task chart of a kind: which metrics it draws and what they mean."""
+    """The report's per-task chart of a kind: which metrics it draws (each explained by its `about`)."""
 
     zh: str
     en: str
     chart: tuple[str, ...]  # metric names, drawn side by side per task
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,6 @@ class KindSpec:
     # (extraction tuples, record sections) declare none and are left alone
     answer_hints: dict[str, str] = field(default_factory=dict)
     order: int = 100  # where it comes in tables and the report
-    labels: dict[str, str] = field(default_factory=dict)  # sample kind -> name shown to people
 
 
 def reference_reply(sample: Sample, attempt: Attempt) -> str:

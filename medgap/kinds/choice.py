@@ -82,5 +82,4 @@ SPEC = KindSpec(
     details=orders.robustness_details,
     answer_hints={"single": "唯一正确选项的字母，如 B", "multi": "全部正确选项的字母，按字母顺序连写，如 ACD"},
     order=0,
-    labels={"single": "单选 single-answer", "multi": "多选 multi-answer"},
 )

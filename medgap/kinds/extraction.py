@@ -53,18 +53,17 @@ SPEC = KindSpec(
     metrics=(
         *micro_f1_metrics("", "抽取", "Extraction", lambda row: True, primary=True, headline=True,
                           about="Micro-F1 over extracted items pooled across rows."),
-        macro_f1_metric("macro_f1", "分类 macro-F1", "Classification macro-F1", label_pair),
+        macro_f1_metric("macro_f1", "分类 macro-F1", "Classification macro-F1", label_pair,
+                        about="Mean per-label F1 over classification items."),
         mean_metric("classification_accuracy", "分类准确率", "Classification accuracy",
-                    lambda row: graded_value(row) if classified(row) else None, ci="none", compare=False),
+                    lambda row: graded_value(row) if classified(row) else None, ci="none", compare=False,
+                    about="Share of classification items given the right label."),
         count_metric("format_errors", "格式错误", "Format errors", flagged("format_error"),
                      counted=lambda row: row.graded, show_zero=True),
         mean_metric("format_error_rate", "格式错误率", "Format errors", format_error, ci="none", compare=False,
                     about="Answers in no readable layout, counted as nothing found."),
     ),
-    section=ReportSection("信息抽取", "Information extraction", ("micro_f1", "macro_f1", "classification_accuracy"),
-                          "Micro-F1 over extracted items pooled across rows; macro-F1 and accuracy over "
-                          "classification items."),
+    section=ReportSection("信息抽取", "Information extraction", ("micro_f1", "macro_f1", "classification_accuracy")),
     oracle_reply=oracle_reply,
     order=30,
-    labels={"extraction": "信息抽取 extraction"},
 )

@@ -15,10 +15,8 @@ SPEC = KindSpec(
         mean_metric("fill_accuracy", "填空准确率", "Fill-in accuracy", ci="binomial", headline=True, primary=True,
                     about="Share of blanks filled as expected."),
     ),
-    section=ReportSection("填空题", "Fill-in answers", ("fill_accuracy",),
-                          "Fill-in accuracy: share of blanks filled as expected."),
+    section=ReportSection("填空题", "Fill-in answers", ("fill_accuracy",)),
     oracle_reply=reference_reply,
     answer_hints={"fill": "空格处应填写的内容"},
     order=20,
-    labels={"fill": "填空 fill-in"},
 )

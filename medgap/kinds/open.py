@@ -52,13 +52,9 @@ SPEC = KindSpec(
         count_metric("judge_errors", "裁判失败", "Judge errors", flagged("judge_error"),
                      about="Rows whose key points the judge could not decide (the fallback matcher did)."),
     ),
-    section=ReportSection("开放题", "Open-ended answers", ("macro_recall", "rouge_l"),
-                          "Macro recall: share of the reference key points a response covers, averaged over items. "
-                          "ROUGE-L: longest-common-subsequence F-score against the reference, on single characters "
-                          "(as MedBench and OpenCompass compute it)."),
+    section=ReportSection("开放题", "Open-ended answers", ("macro_recall", "rouge_l")),
     oracle_reply=reference_reply,
     details=open_details,
     answer_hints={"open": "完整的回答"},
     order=10,
-    labels={"open": "开放题 open-ended"},
 )

@@ -72,11 +72,9 @@ SPEC = KindSpec(
         mean_metric("judgement_unanswered", "判断题未作答率", "True/false unanswered", unanswered, ci="binomial",
                     compare=False, about="Replies that state no verdict."),
     ),
-    section=ReportSection("判断题", "True/false statements", ("judgement_accuracy", "judgement_unanswered"),
-                          "Accuracy: share of statements judged right; unanswered: replies with no verdict."),
+    section=ReportSection("判断题", "True/false statements", ("judgement_accuracy", "judgement_unanswered")),
     oracle_reply=oracle_reply,
     check_gold=check_gold,
     answer_hints={"truefalse": "正确 或 错误"},
     order=25,
-    labels={"truefalse": "判断 true/false"},
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medgap.analysis.metrics import GroupSummary
+from medgap.kinds import metric
 from medgap.kinds.base import ReportSection
 from medgap.report.charts import Label, Series, bar_chart, esc
 from medgap.report.collect import RunData
@@ -22,7 +23,8 @@ def family_chart(run: RunData, section: ReportSection, width: int) -> str | None
     categories += [Label(t, DIMENSION_LABELS_EN.get(g.dimension, "")) for t, g in tasks.items()]
     title = f"{section.en}: scores by task with 95% confidence intervals"
     chart = bar_chart(categories, series, title, width=width, show_legend=True)
-    return f'<h4>{esc(section.en)}</h4>{chart}<p class="hint">{esc(section.note)}</p>'
+    notes = [f"{spec.en}: {spec.about}" for k in keys if (spec := metric(k)) is not None and spec.about]
+    return f'<h4>{esc(section.en)}</h4>{chart}<p class="hint">{esc(" ".join(notes))}</p>'
 
 
 def open_section(runs: list[RunData]) -> Section | None:

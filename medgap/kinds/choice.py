@@ -41,7 +41,7 @@ def oracle_reply(sample: Sample, attempt: Attempt) -> str:
 
 METRICS: tuple[MetricSpec, ...] = (
     mean_metric("accuracy", "准确率", "Accuracy", ci="binomial", headline=True, primary=True,
-                about="Accuracy: share of graded choice rows answered right; unanswered rows count as not right."),
+                about="Share of graded choice rows answered right; unanswered rows count as not right."),
     mean_metric("unanswered", "未作答率", "Unanswered", unanswered, ci="binomial", compare=False,
                 about="Rows whose answer names no option (not a failed call)."),
     mean_metric("accuracy_answered", "作答准确率", "Accuracy when answered", answered_value, ci="binomial",
@@ -49,7 +49,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("voted_accuracy", "投票准确率", "Voted accuracy", orders.voted_accuracy,
                about="One answer per item: the option content chosen most often over its orders.",
                units=orders.voted_units, test="mcnemar_exact"),
-    MetricSpec("strict_accuracy", "严格准确率", "Strict accuracy", orders.strict_accuracy,
+    MetricSpec("strict_accuracy", "严格准确率", "Strict accuracy", orders.strict_accuracy, headline=True,
                about="Items answered right under every option order (CircularEval)."),
     MetricSpec("robustness", "稳健性", "Robustness", orders.robustness, headline=True,
                about="Items answered with the same content under every option order (MedBench robustness).",

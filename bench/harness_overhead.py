@@ -11,6 +11,10 @@ as a subprocess with a fresh --db, printing its results table, (c) lm-evaluation
 (`local-chat-completions`) and inspect_ai (`openai-api/...`) when they are installed (bench-only
 extras; `--extras-python` may point at another interpreter that has them). Prints seconds and the
 ratios to both bare loops at the same concurrency. medgap's target: within 2x at concurrency 32.
+
+With `--repeat N` every harness is timed N times, one run of each in turn (so that other load on the
+machine falls on all of them alike), and the table gives the medians: seconds of wall time, and the
+CPU seconds the client process used (the server's are not counted).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,12 +52,16 @@ BARE_SCRIPT = "bare aiohttp (program)"
 BARE_LOOP = "bare aiohttp (in-process)"
 
 
+Measured = tuple[float, float]  # (wall seconds, client CPU seconds) of one run
+
+
 @dataclass
 class Timing:
     harness: str
     concurrency: int
     seconds: float | None  # None: skipped
     note: str = ""
+    cpu: float | None = None
 
 
 # items ---------------------------------------------------------------------------------------------
@@ -113,15 +123,15 @@ def fake_server(delay: float = 0.0) -> Iterator[str]:
 
 
 # (a) the bare loop ---------------------------------------------------------------------------------
-def run_bare_loop(base_url: str, prompts: list[str], concurrency: int) -> float:
+def run_bare_loop(base_url: str, prompts: list[str], concurrency: int) -> Measured:
     """The loop inside this (already started) process: no interpreter start, no imports."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     answers = asyncio.run(post_all(f"{base_url}/chat/completions", prompts, concurrency))
     assert answers == len(prompts), answers
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def time_bare_script(base_url: str, prompts: Path, concurrency: int, limit: int | None = None) -> float:
+def time_bare_script(base_url: str, prompts: Path, concurrency: int, limit: int | None = None) -> Measured:
     """The same loop as a program of its own, timed like every harness: start, import, read, ask."""
     command = [sys.executable, str(BARE), f"{base_url}/chat/completions", str(prompts), str(concurrency)]
     return run_timed(command + ([str(limit)] if limit else []))
@@ -133,18 +143,24 @@ def medgap_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "import sys; from medgap.cli import main; sys.exit(main())"]
 
 
-def run_timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
-    started = time.perf_counter()
+def child_cpu() -> float:
+    """CPU seconds of this process's finished children (the fake server runs until the end)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    started, cpu = time.perf_counter(), child_cpu()
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
     done = subprocess.run(command, check=False, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])}… exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, child_cpu() - cpu
 
 
-def time_medgap(base_url: str, data: Path, workdir: Path, concurrency: int, limit: int | None = None) -> float:
+def time_medgap(base_url: str, data: Path, workdir: Path, concurrency: int, limit: int | None = None) -> Measured:
     db = Path(tempfile.mkdtemp(dir=workdir)) / "medgap.db"  # fresh every time: a reused one would resume
     command = [*medgap_command(), "run", "--model", f"openai/{MODEL}", "--suite", str(data), "--db", str(db),
                "--max-concurrency", str(concurrency), "--base-url", base_url,
@@ -174,7 +190,7 @@ def importable(python: str, module: str) -> bool:
 
 
 def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int,
-                 limit: int | None = None) -> float:
+                 limit: int | None = None) -> Measured:
     data = write_jsonl(workdir / "lm_eval_items.jsonl",
                        [{"prompt": prompt_for(item), "answer": item["answer"]} for item in items])
     tasks = workdir / "lm_eval_tasks"
@@ -201,7 +217,7 @@ def time_lm_eval(python: str, base_url: str, items: list[dict], workdir: Path, c
 
 
 def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, concurrency: int,
-                 limit: int | None = None) -> float:
+                 limit: int | None = None) -> Measured:
     data = write_jsonl(workdir / "inspect_items.jsonl",
                        [{"input": prompt_for(item), "target": item["answer"]} for item in items])
     task_file = workdir / "inspect_bench.py"
@@ -222,7 +238,7 @@ def time_inspect(python: str, base_url: str, items: list[dict], workdir: Path, c
     return run_timed(command, env={"BENCH_BASE_URL": base_url, "BENCH_API_KEY": "bench"}, cwd=workdir)
 
 
-EXTRAS: dict[str, tuple[str, Callable[..., float]]] = {
+EXTRAS: dict[str, tuple[str, Callable[..., Measured]]] = {
     "lm-evaluation-harness": ("lm_eval", time_lm_eval),
     "inspect_ai": ("inspect_ai", time_inspect),
 }
@@ -237,17 +253,42 @@ def served(base_url: str) -> int:
         return json.load(reply)["requests"]
 
 
-def measure(name: str, concurrency: int, base_url: str, expected: int, repeat: int,
-            fn: Callable[..., float], *args) -> Timing:
-    """Best of `repeat` timings of `fn(*args)` (the least disturbed by other load on the machine);
-    noted when the server did not get exactly `expected` requests each time."""
-    before = served(base_url)
-    seconds = min(fn(*args) for _ in range(repeat))
-    sent = served(base_url) - before
-    note = STARTUP_NOTE if expected == 1 else ""
-    if sent != expected * repeat:
-        note = f"{note}; server got {sent} requests, not {expected * repeat}".lstrip("; ")
-    return Timing(name, concurrency, seconds, note)
+@dataclass
+class Plan:
+    """One timing to take at a concurrency: `run()` asks `expected` completions of the server."""
+
+    name: str
+    expected: int
+    run: Callable[[], Measured]
+    missing: str | None = None  # why the harness is skipped
+
+
+def measure_all(plans: list[Plan], concurrency: int, base_url: str, repeat: int) -> list[Timing]:
+    """Each plan run `repeat` times, one run of every plan in turn (other load on the machine then
+    falls on all of them alike); the median wall and CPU seconds of each, noted when the server did
+    not get exactly the completions expected."""
+    runs: list[list[Measured]] = [[] for _ in plans]
+    wrong: list[list[int]] = [[] for _ in plans]
+    for _ in range(repeat):
+        for plan, measured, off in zip(plans, runs, wrong, strict=True):
+            if plan.missing:
+                continue
+            before = served(base_url)
+            measured.append(plan.run())
+            sent = served(base_url) - before
+            if sent != plan.expected:
+                off.append(sent)
+    timings = []
+    for plan, measured, off in zip(plans, runs, wrong, strict=True):
+        if plan.missing:
+            timings.append(Timing(plan.name, concurrency, None, plan.missing))
+            continue
+        note = STARTUP_NOTE if plan.expected == 1 else ""
+        if off:
+            note = f"{note}; server got {off} requests, not {plan.expected}".lstrip("; ")
+        timings.append(Timing(plan.name, concurrency, statistics.median(wall for wall, _ in measured), note,
+                              statistics.median(cpu for _, cpu in measured)))
+    return timings
 
 
 def print_table(timings: list[Timing], items: int, repeat: int, delay: float) -> None:
@@ -255,20 +296,22 @@ def print_table(timings: list[Timing], items: int, repeat: int, delay: float) ->
     start an interpreter and import) and to the bare loop inside this process (`x loop`)."""
     script = {t.concurrency: t.seconds for t in timings if t.harness == BARE_SCRIPT}
     loop = {t.concurrency: t.seconds for t in timings if t.harness == BARE_LOOP}
-    best = f", best of {repeat}" if repeat > 1 else ""
+    best = f", medians of {repeat} runs" if repeat > 1 else ""
     server = f"a local server taking {delay:g} s per completion" if delay else "an instant local server"
     print(f"\n{items} requests to {server} (seconds{best}; ratios to the bare aiohttp loop at the same concurrency,"
           " run as a program of its own (x program) and inside this process (x loop))")
-    print(f"{'harness':<28} {'conc.':>5} {'seconds':>8} {'req/s':>7} {'x program':>10} {'x loop':>8}  note")
+    print(f"{'harness':<28} {'conc.':>5} {'seconds':>8} {'cpu s':>6} {'req/s':>7} {'x program':>10} {'x loop':>8}"
+          "  note")
     for t in timings:
         if t.seconds is None:
-            print(f"{t.harness:<28} {t.concurrency:>5} {'–':>8} {'–':>7} {'–':>10} {'–':>8}  {t.note}")
+            print(f"{t.harness:<28} {t.concurrency:>5} {'–':>8} {'–':>6} {'–':>7} {'–':>10} {'–':>8}  {t.note}")
             continue
         startup = t.harness.strip().startswith("startup")
         ratios = ["–" if startup or not base.get(t.concurrency) else f"{t.seconds / base[t.concurrency]:.2f}x"
                   for base in (script, loop)]
         rate = "–" if startup else f"{items / t.seconds:.0f}"
-        print(f"{t.harness:<28} {t.concurrency:>5} {t.seconds:>8.2f} {rate:>7} {ratios[0]:>10} {ratios[1]:>8}"
+        cpu = "–" if t.cpu is None else f"{t.cpu:.2f}"
+        print(f"{t.harness:<28} {t.concurrency:>5} {t.seconds:>8.2f} {cpu:>6} {rate:>7} {ratios[0]:>10} {ratios[1]:>8}"
               f"  {t.note}")
 
 
@@ -280,7 +323,8 @@ def main() -> None:
                         help="interpreter that has lm_eval / inspect_ai installed (default: this one)")
     parser.add_argument("--server-delay", type=float, default=0.0,
                         help="seconds the fake server takes per completion (default 0: instant)")
-    parser.add_argument("--repeat", type=int, default=1, help="time each harness N times, keep the best (default 1)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time each harness N times, in turns, and report the medians (default 1)")
     parser.add_argument("--only", choices=["medgap", "extras"], nargs="+", default=["medgap", "extras"],
                         help="harnesses to time besides the bare loop (default both)")
     args = parser.parse_args()
@@ -295,7 +339,7 @@ def main() -> None:
         workdir = Path(tmp)
         data = write_jsonl(workdir / "Med-Exam.jsonl", items)
         prompt_file = write_jsonl(workdir / "prompts.jsonl", [{"prompt": prompt} for prompt in prompts])
-        harnesses: list[tuple[str, str | None, Callable[[int, int | None], float]]] = [
+        harnesses: list[tuple[str, str | None, Callable[[int, int | None], Measured]]] = [
             (BARE_SCRIPT, None, lambda c, limit: time_bare_script(base_url, prompt_file, c, limit))]
         if "medgap" in args.only:
             harnesses.append(("medgap run", None, lambda c, limit: time_medgap(base_url, data, workdir, c, limit)))
@@ -307,14 +351,12 @@ def main() -> None:
                                                                              workdir, c, limit)))
         for c in args.concurrency:
             run_bare_loop(base_url, prompts[:50], c)  # warm the server and the loop
-            timings.append(measure(BARE_LOOP, c, base_url, len(prompts), args.repeat,
-                                   run_bare_loop, base_url, prompts, c))
+            plans = [Plan(BARE_LOOP, len(prompts), lambda c=c: run_bare_loop(base_url, prompts, c))]
             for name, missing, run in harnesses:
-                if missing:
-                    timings.append(Timing(name, c, None, missing))
-                    continue
-                timings.append(measure(name, c, base_url, len(items), args.repeat, run, c, None))
-                timings.append(measure("  startup (--limit 1)", c, base_url, 1, args.repeat, run, c, 1))
+                plans.append(Plan(name, len(items), lambda run=run, c=c: run(c, None), missing))
+                if not missing:
+                    plans.append(Plan("  startup (--limit 1)", 1, lambda run=run, c=c: run(c, 1)))
+            timings += measure_all(plans, c, base_url, args.repeat)
     print_table(timings, args.items, args.repeat, args.server_delay)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 
 MARK = "[redacted]"
 MIN_SECRET_CHARS = 6  # shorter values ("1", "true") are too common to replace blindly
@@ -30,6 +31,11 @@ NAMED = re.compile(
     r"\s*[:=]\s*[\"']?)(?P<value>[^\s\"'&,;}<>]+)",
     re.IGNORECASE,
 )
+# What a text must hold, case-folded, for BEARER or NAMED to match ("bas", not "basic": under
+# IGNORECASE a dotless or dotted capital I matches i, and folds to something else). Nearly every model
+# answer holds none, and skips a pattern whose case-insensitive scan of a long text is slow.
+BEARER_WORDS = ("bearer", "bas", "token")
+NAMED_WORDS = ("key", "token", "secret", "passw")
 
 
 def register(secret: str | None) -> None:
@@ -39,32 +45,41 @@ def register(secret: str | None) -> None:
 
 
 def known_secrets() -> list[str]:
+    """Every secret `redact` removes, longest first. Reading the environment costs more than
+    redacting a short text: a caller redacting many texts at once reads this once and passes it on."""
     from_env = {value for name, value in os.environ.items()
                 if SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS}
     return sorted(_registered | from_env, key=len, reverse=True)  # longest first: no partial leftovers
 
 
-def redact(text: str) -> str:
-    """`text` without secrets (see the module docstring)."""
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` without secrets (see the module docstring); `secrets`: `known_secrets()` read by the caller."""
     if not text:
         return text
-    for secret in known_secrets():
+    for secret in known_secrets() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, MARK)
-    text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{MARK}@", text)
-    text = BEARER.sub(lambda m: f"{m['word']}{MARK}", text)
-    return NAMED.sub(lambda m: m["name"] + (m["value"] if m["value"] == MARK else MARK), text)
+    if "://" in text:
+        text = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{MARK}@", text)
+    folded = text.casefold()
+    if any(word in folded for word in BEARER_WORDS):
+        text = BEARER.sub(lambda m: f"{m['word']}{MARK}", text)
+    if any(word in folded for word in NAMED_WORDS):
+        text = NAMED.sub(lambda m: m["name"] + (m["value"] if m["value"] == MARK else MARK), text)
+    return text
 
 
-def redact_value(value):
+def redact_value(value, secrets: Iterable[str] | None = None):
     """`redact` applied to every string inside dicts and lists (a run config, a JSON record); a string
     under a key named for a secret is replaced whole (`api_key_env`, naming a variable, is kept)."""
+    secrets = known_secrets() if secrets is None else secrets
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets)
     if isinstance(value, dict):
-        return {key: MARK if is_secret_field(key, item) else redact_value(item) for key, item in value.items()}
+        return {key: MARK if is_secret_field(key, item) else redact_value(item, secrets)
+                for key, item in value.items()}
     if isinstance(value, list):
-        return [redact_value(item) for item in value]
+        return [redact_value(item, secrets) for item in value]
     return value
 
 

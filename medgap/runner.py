@@ -7,6 +7,7 @@ reuses the KV cache of the shared prompt prefix.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,9 +177,14 @@ async def run_eval(
     sink = RowSink(store, progress.on_row, holder)
     record = Recorder(config, gen, sink, matcher, max_failures, max_reply_bytes)
     executor = executor or InProcessExecutor(model, solvers, gen, concurrency)
+    # What exists now (modules, the items, the config) lives until the run ends: frozen, it is not
+    # traversed by the collections the rows set off (a full one took 60 ms of a 1 s run), and it is
+    # handed back to the collector afterwards.
+    gc.freeze()
     try:
         await executor.execute(work, record, progress)
     finally:
+        gc.unfreeze()
         sink.flush()  # also on Ctrl-C: rows that arrived are kept
         await model.aclose()
     if sink.failure is not None:

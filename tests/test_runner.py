@@ -183,3 +183,21 @@ def test_one_success_resets_the_failure_count_and_zero_never_stops(tmp_path):
         config = RunConfig(run_id="r2", model="broken", suite="fixture")
         asyncio.run(run_eval(config, samples, Broken(), store, gen=GenerateConfig(), concurrency=3, max_failures=0))
         assert store.count_rows("r2") == 30
+
+
+def test_a_run_hands_back_to_the_collector_what_it_froze(tmp_path):
+    """The runner keeps the collector off what exists before asking; afterwards, finished or stopped,
+    nothing stays frozen (a program calling run_eval again and again would otherwise never free the
+    cyclic garbage each call left)."""
+    import gc
+
+    samples = [choice_sample(f"q{i}") for i in range(12)]
+    with Store(tmp_path / "runs.db") as store:
+        run(store, samples, get_model("mock/oracle"))
+        assert gc.get_freeze_count() == 0
+        config = RunConfig(run_id="r2", model="broken", suite="fixture")
+        try:
+            asyncio.run(run_eval(config, samples, Broken(), store, gen=GenerateConfig(), concurrency=2, max_failures=3))
+        except TooManyFailures:
+            pass
+        assert gc.get_freeze_count() == 0

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from medgap.datasets.medbench import submission_line, submission_record
 from medgap.records import Row, Sample
-from medgap.redact import redact_value
+from medgap.redact import known_secrets, redact_value
 from medgap.store.sqlite import Store
 
 EXPORT_FORMATS = ("jsonl", "medbench")
@@ -63,18 +63,19 @@ def export_rows(store: Store, run_id: str, fmt: str) -> Iterator[dict]:
     from medgap.analysis.errors import load_error_labels
 
     samples = {s.id: s for s in store.samples(run_id)}
+    secrets = known_secrets()  # read once: the environment does not change during an export
     if fmt == "jsonl":
         labels = load_error_labels(store, run_id)
         for row in store.iter_rows(run_id):
             label = labels.get((row.sample_id, row.permutation))
-            yield redact_value(row_record(samples[row.sample_id], row, label))
+            yield redact_value(row_record(samples[row.sample_id], row, label), secrets)
         return
     records = []
     for row in store.iter_rows(run_id):
         sample = samples[row.sample_id]
         record = medbench_record(sample, row)
         if record is not None:
-            records.append((submission_line(sample, row.permutation), redact_value(record)))
+            records.append((submission_line(sample, row.permutation), redact_value(record, secrets)))
     records.sort(key=lambda pair: pair[0])
     for _, record in records:
         yield record

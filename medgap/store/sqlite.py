@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Self
 
 from medgap.records import Row, RunConfig, Sample
-from medgap.redact import redact, redact_value
+from medgap.redact import known_secrets, redact, redact_value
 from medgap.store.backend import PostgresDB, SqliteDB, connect, is_postgres, shown
 from medgap.store.errors import LeaseLost, RunBusy, RunExists, RunNotFound, storage_error, storage_errors
 from medgap.store.lease import Holder, LeaseState, stamp
@@ -51,10 +51,12 @@ WHERE run_state.holder IS NULL OR run_state.holder = excluded.holder OR run_stat
 """
 
 
-def redacted_row(row: Row) -> Row:
-    """The row as stored: server text (answers, errors) without secrets."""
+def redacted_row(row: Row, secrets: list[str]) -> Row:
+    """The row as stored: server text (answers, errors) without secrets (`known_secrets()`, read once
+    per batch by the caller)."""
     response = row.response
-    text, error = redact(response.text), redact(response.error) if response.error else response.error
+    text = redact(response.text, secrets)
+    error = redact(response.error, secrets) if response.error else response.error
     if text == response.text and error == response.error:
         return row
     return row.model_copy(update={"response": response.model_copy(update={"text": text, "error": error})})
@@ -250,7 +252,8 @@ class Store:
         """Persist rows (new or re-scored) in one transaction: all of them or none, and once this
         returns they survive any crash. With `holder`, only while it holds each row's run (else
         LeaseLost and nothing is written). Server text is redacted on the way in."""
-        rows = [redacted_row(row) for row in rows]
+        secrets = known_secrets()
+        rows = [redacted_row(row, secrets) for row in rows]
         if not rows:
             return
         with self.db:

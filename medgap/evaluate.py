@@ -30,11 +30,18 @@ from medgap.datasets import DatasetError
 from medgap.executors import EXECUTORS, Executor
 from medgap.models import DEFAULT_MODEL, GenerateConfig, Model, get_model, parse_model_name
 from medgap.records import AnswerSettings, RunConfig, Sample
-from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, Progress, pending_attempts, run_eval
+from medgap.runner import DEFAULT_MAX_FAILURES, DEFAULT_MAX_REPLY_BYTES, Progress, run_eval
 from medgap.settings import differences
 from medgap.solvers import prompts
 from medgap.solvers.base import Solver
-from medgap.solvers.interventions import InterventionSettings, build_chain, intervention_texts, parse_names
+from medgap.solvers.interventions import (
+    KB_ENV,
+    InterventionSettings,
+    build_chain,
+    intervention_texts,
+    parse_names,
+)
+from medgap.solvers.permutations import option_orders
 from medgap.solvers.voting import MIN_VOTE_ORDERS
 from medgap.store import Lease, RunBusy, RunInfo, Store
 from medgap.store.lease import Holder
@@ -90,7 +97,6 @@ def plan_run(
     and the suite is loaded only when `suite` is given (the items come back None otherwise): the
     config is then what this command line asks, to compare with `base` (`medgap.settings.differences`)."""
     from medgap.datasets.suites import load_suite
-    from medgap.kb import KB_ENV
     from medgap.scoring.matching import DEFAULT_MATCH, MATCH_METHODS
 
     if base is not None:
@@ -266,7 +272,8 @@ def settle(config: RunConfig, backend: Model, gen: GenerateConfig) -> None:
 
 
 def count_attempts(samples: list[Sample], config: RunConfig) -> int:
-    return sum(1 for _ in pending_attempts(samples, config, set()))
+    """Rows the run will hold: an item's option orders (without building its attempts)."""
+    return sum(len(option_orders(sample, config.permutations, config.seed)) for sample in samples)
 
 
 def free_run_id(store: Store, run_id: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from itertools import combinations
 
-import numpy as np
 from pydantic import BaseModel
 
 from medgap.records import Row
@@ -37,6 +36,7 @@ def decision_pairs(rows: list[Row], method_a: str, method_b: str) -> list[tuple[
 def agreement(rows: list[Row], method_a: str, method_b: str) -> MethodAgreement | None:
     """Cohen's κ (statsmodels) on the covered/missed decisions of two methods, with its 95% CI.
     None when no row has both; κ is None when it is undefined (both methods gave one answer only)."""
+    import numpy as np
     from statsmodels.stats.inter_rater import cohens_kappa
 
     pairs = decision_pairs(rows, method_a, method_b)

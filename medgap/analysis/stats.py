@@ -6,9 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
+from medgap.analysis.distributions import beta_quantile
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported where a bootstrap needs it: a run of choice items never does
+    import numpy as np
+
     from medgap.records import Row
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -16,14 +18,12 @@ BOOTSTRAP_RESAMPLES = 2000
 
 def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
     """Exact (Clopper-Pearson) interval for a share of independent trials, from the beta quantiles
-    (what `scipy.stats.binomtest(...).proportion_ci("exact")` returns, without importing scipy.stats)."""
+    (what `scipy.stats.binomtest(...).proportion_ci("exact")` returns)."""
     if n == 0:
         return None, None
-    from scipy.special import betaincinv
-
     alpha = 1 - level
-    low = 0.0 if successes == 0 else float(betaincinv(successes, n - successes + 1, alpha / 2))
-    high = 1.0 if successes == n else float(betaincinv(successes + 1, n - successes, 1 - alpha / 2))
+    low = 0.0 if successes == 0 else beta_quantile(alpha / 2, successes, n - successes + 1)
+    high = 1.0 if successes == n else beta_quantile(1 - alpha / 2, successes + 1, n - successes)
     return low, high
 
 
@@ -31,6 +31,8 @@ def bootstrap_ci(
     values: Sequence[float], level: float = 0.95, seed: int = 0
 ) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval for a mean of per-item values (recall, F1, cluster means)."""
+    import numpy as np
+
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         return None, None
@@ -41,12 +43,16 @@ def bootstrap_ci(
 
 def resample_indices(n: int, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
     """Bootstrap draws of n units with replacement: one row of n indices per resample."""
+    import numpy as np
+
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
 def percentile_interval(estimates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """The central `level` interval of bootstrap estimates."""
     alpha = (1 - level) / 2
+    import numpy as np
+
     return float(np.quantile(estimates, alpha)), float(np.quantile(estimates, 1 - alpha))
 
 

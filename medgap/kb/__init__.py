@@ -16,10 +16,9 @@ from medgap.kb.passages import KBError, Passage, read_sources
 
 DEFAULT_KB_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_KB_FILE = DEFAULT_KB_DIR / "drug_contraindications.kb.json"
-KB_ENV = "MEDGAP_KB"
 
 __all__ = [
-    "DEFAULT_KB_DIR", "DEFAULT_KB_FILE", "KB_ENV", "SEARCH_MODES", "Hit", "KBError", "KnowledgeBase", "Passage",
+    "DEFAULT_KB_DIR", "DEFAULT_KB_FILE", "SEARCH_MODES", "Hit", "KBError", "KnowledgeBase", "Passage",
     "default_kb", "load_kb",
 ]
 

@@ -17,8 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
-
 from medgap.analysis.stats import bootstrap_ci, percentile_interval, resample_indices, share_ci
 from medgap.kinds.base import Estimate, Key, MetricSpec, RowValue
 from medgap.records import Row
@@ -140,20 +138,23 @@ def tp_fp_fn(row: Row) -> tuple[int, int, int]:
     return d.get("tp", 0), d.get("fp", 0), d.get("fn", 0)
 
 
-def micro_f1(counts: np.ndarray) -> tuple[float, float, float]:
-    """(f1, precision, recall) from summed (tp, fp, fn)."""
-    tp, fp, fn = (float(x) for x in counts)
+def micro_f1(counts: list[tuple[int, int, int]]) -> tuple[float, float, float]:
+    """(f1, precision, recall) from (tp, fp, fn) counts pooled over items."""
+    tp, fp, fn = (float(sum(column)) for column in zip(*counts, strict=True))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return f1, precision, recall
 
 
-def micro_f1_ci(per_item: np.ndarray) -> tuple[float | None, float | None]:
+def micro_f1_ci(per_item: list[tuple[int, int, int]]) -> tuple[float | None, float | None]:
     """Percentile bootstrap of micro-F1 resampling items (an item's rows stay together)."""
-    if len(per_item) == 0:
+    import numpy as np
+
+    if not per_item:
         return None, None
-    sums = per_item[resample_indices(len(per_item))].sum(axis=1)
+    counts = np.array(per_item, dtype=float)
+    sums = counts[resample_indices(len(counts))].sum(axis=1)
     tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2]
     denominator = 2 * tp + fp + fn
     scores = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
@@ -165,20 +166,22 @@ def micro_f1_metrics(prefix: str, zh: str, en: str, counted: Callable[[Row], boo
     """`<prefix>micro_f1` (with a CI), `<prefix>precision` and `<prefix>recall`, pooled over the
     graded rows that are `counted`."""
 
-    def per_item(rows: list[Row]) -> np.ndarray:
-        items: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3))
+    def per_item(rows: list[Row]) -> list[tuple[int, int, int]]:
+        items: dict[str, tuple[int, int, int]] = {}
         for row in rows:
             if row.graded and counted(row):
-                items[row.sample_id] += tp_fp_fn(row)
-        return np.array(list(items.values()))
+                tp, fp, fn = items.get(row.sample_id, (0, 0, 0))
+                row_tp, row_fp, row_fn = tp_fp_fn(row)
+                items[row.sample_id] = (tp + row_tp, fp + row_fp, fn + row_fn)
+        return list(items.values())
 
     def part(index: int, with_ci: bool) -> Callable[[list[Row]], Estimate | None]:
         def aggregate(rows: list[Row]) -> Estimate | None:
             items = per_item(rows)
-            if not len(items):
+            if not items:
                 return None
             low, high = micro_f1_ci(items) if with_ci else (None, None)
-            return Estimate(value=micro_f1(items.sum(axis=0))[index], n=len(items), ci_low=low, ci_high=high)
+            return Estimate(value=micro_f1(items)[index], n=len(items), ci_low=low, ci_high=high)
 
         return aggregate
 

@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from medgap.scoring.keypoints import point_body, split_reference
 from medgap.scoring.reply import json_only
 from medgap.scoring.synonyms import normalize_synonyms
@@ -285,6 +283,8 @@ class EmbeddingMatcher(Matcher):
             if len(self._cache) > 50_000:
                 self._cache.clear()
             self._cache.update(zip(missing, embedding_model().query(missing), strict=True))
+        import numpy as np  # with the embedding model only: most runs never load it
+
         return np.stack([self._cache[t] for t in texts])
 
     def prepare(self, jobs: Sequence[tuple[Sequence[str], str, Sample | None]]) -> None:

@@ -23,6 +23,8 @@ from medgap.solvers.common import GenerateWrapper
 
 MODEL_CALL = "_medgap_calls_model"
 
+KB_ENV = "MEDGAP_KB"  # names the knowledge base of runs whose settings name none
+
 
 @dataclass(frozen=True)
 class InterventionSettings:

@@ -8,10 +8,14 @@ shipped drug-contraindication KB; `MEDGAP_KB` or the run's `kb` setting names an
 
 from __future__ import annotations
 
-from medgap.kb import Hit, KnowledgeBase
+from typing import TYPE_CHECKING
+
 from medgap.records import Sample
 from medgap.solvers.base import Solver, TaskState
 from medgap.solvers.common import edit_question, prompt_step
+
+if TYPE_CHECKING:  # the KB (numpy, the kb extra) loads only when a run asks for retrieval
+    from medgap.kb import Hit, KnowledgeBase
 
 DEFAULT_PASSAGES = 3
 

@@ -8,12 +8,16 @@ A failed revision call keeps the draft (noted as `verify.error`); a failed draft
 
 from __future__ import annotations
 
-from medgap.kb import KnowledgeBase
+from typing import TYPE_CHECKING
+
 from medgap.records import Message, Response
 from medgap.scoring.choice import chosen_letters
 from medgap.solvers.base import Generate, TaskState
 from medgap.solvers.common import GenerateWrapper, ask_on, with_total_usage
 from medgap.solvers.retrieval import DEFAULT_PASSAGES, format_passages, retrieval_query
+
+if TYPE_CHECKING:
+    from medgap.kb import KnowledgeBase
 
 DRAFT_QUERY_CHARS = 300  # enough of the draft to steer retrieval toward what it claims
 

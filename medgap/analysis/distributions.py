@@ -55,17 +55,24 @@ def beta_cdf(x: float, a: float, b: float) -> float:
 
 
 def beta_quantile(p: float, a: float, b: float) -> float:
-    """x with I_x(a, b) = p, by bisection (I_x is increasing in x)."""
+    """x with I_x(a, b) = p: Newton steps on the density, kept inside a bracket that shrinks with
+    every step (a bisection where Newton would leave it), so it always converges."""
     low, high = 0.0, 1.0
-    while high - low > 1e-16 * max(high, 1e-300):
-        middle = (low + high) / 2
-        if middle in (low, high):
-            break
-        if beta_cdf(middle, a, b) < p:
-            low = middle
+    x = a / (a + b)  # the mean: close to the quantile unless the distribution is very skewed
+    log_norm = lgamma(a + b) - lgamma(a) - lgamma(b)
+    for _ in range(200):
+        error = beta_cdf(x, a, b) - p
+        if error < 0:
+            low = x
         else:
-            high = middle
-    return (low + high) / 2
+            high = x
+        density = exp((a - 1) * log(x) + (b - 1) * log1p(-x) + log_norm)
+        step = x - error / density if density > 0 else -1.0
+        following = step if low < step < high else (low + high) / 2
+        if abs(following - x) <= 1e-15 * x or high - low <= 1e-15 * high:
+            return following
+        x = following
+    return x
 
 
 def _gamma_upper_terms(x: float, s: float):

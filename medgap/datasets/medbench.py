@@ -168,7 +168,7 @@ def split_instruction(question: str) -> tuple[str | None, str, str | None]:
     Without the heading the whole text is the body. An `## 选项` heading inside the body only
     introduces the options; any other later heading (e.g. `## 答案格式`) ends the body.
     """
-    headings = list(_QUESTION_HEADING.finditer(question))
+    headings = list(_QUESTION_HEADING.finditer(question)) if "#" in question else []
     if not headings:
         return None, question.strip(), None
     heading = headings[-1]
@@ -241,7 +241,7 @@ def _split_examples(body: str) -> tuple[str | None, str]:
     """(worked examples, the rest) of a body where choice questions with their answers ("答: B")
     precede the question; (None, body) when the text before the last answer line is not a choice
     question (a dialogue's "答：" lines stay in the stem)."""
-    matches = list(_EXAMPLE_ANSWER.finditer(body))
+    matches = list(_EXAMPLE_ANSWER.finditer(body)) if "答" in body else []
     last = matches[-1] if matches else None
     if last is None or not body[last.end() :].strip():
         return None, body

@@ -380,12 +380,12 @@ def option_block(lines: list[str]) -> tuple[int, dict[str, str]] | None:
     Returns the index where the block starts and the options; a line without the next label
     continues the option above it (wrapped option text). None when there is no A/B block.
     """
-    starts = [i for i, line in enumerate(lines) if (label := split_option_label(line)) and label[0] == "A"]
+    labels = [split_option_label(line) for line in lines]
+    starts = [i for i, label in enumerate(labels) if label and label[0] == "A"]
     for start in reversed(starts):
         options: dict[str, str] = {}
         current = None
-        for line in lines[start:]:
-            label = split_option_label(line)
+        for line, label in zip(lines[start:], labels[start:], strict=True):
             expected = chr(ord("A") + len(options))
             if label is not None and label[0] == expected:
                 current = expected

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,7 @@ _CHOICE_NORMALISED = {_normalise(name) for name in CHOICE_SOURCES}
 _OPEN_NORMALISED = {_normalise(name) for name in OPEN_SOURCES}
 
 
+@functools.lru_cache(maxsize=1024)  # a file repeats its few task names on every line
 def canonical_source(source: str) -> str | None:
     """The table's spelling of a task name (`medexam_v4` -> `medexam`, normalised), or None."""
     key = _normalise(source)
@@ -166,7 +168,7 @@ def split_instruction(question: str) -> tuple[str | None, str, str | None]:
     Without the heading the whole text is the body. An `## 选项` heading inside the body only
     introduces the options; any other later heading (e.g. `## 答案格式`) ends the body.
     """
-    headings = list(_QUESTION_HEADING.finditer(question))
+    headings = list(_QUESTION_HEADING.finditer(question)) if "#" in question else []
     if not headings:
         return None, question.strip(), None
     heading = headings[-1]
@@ -206,6 +208,9 @@ class QuestionParts:
     options: dict[str, str]
     preamble: str | None = None  # instructions and few-shot examples before the stem
     suffix: str | None = None  # trailing sections (`## 答案格式`, a final "答:")
+    # Whether the stem is the one the text alone gives, so that `key` is the question's
+    # `matching_key`: options were looked for in the text and any given ones agree with them.
+    text_alone: bool = False
 
     @property
     def key(self) -> str:
@@ -226,17 +231,17 @@ def read_question(question: str, given: dict[str, str], *, text_options: bool = 
         suffix = "\n".join(part for part in (prompt.group().strip(), suffix) if part)
         body = body[: prompt.start()].rstrip()
     examples, body = _split_examples(body) if text_options else (None, body)
-    stem, options = stem_and_options(body, given, text_options=text_options)
+    stem, options, text_alone = stem_and_options(body, given, text_options=text_options)
     stem = _STEM_LABEL.sub("", stem, count=1).strip() or stem
     preamble = "\n".join(part for part in (preamble, examples) if part) or None
-    return QuestionParts(stem=stem, options=options, preamble=preamble, suffix=suffix)
+    return QuestionParts(stem=stem, options=options, preamble=preamble, suffix=suffix, text_alone=text_alone)
 
 
 def _split_examples(body: str) -> tuple[str | None, str]:
     """(worked examples, the rest) of a body where choice questions with their answers ("答: B")
     precede the question; (None, body) when the text before the last answer line is not a choice
     question (a dialogue's "答：" lines stay in the stem)."""
-    matches = list(_EXAMPLE_ANSWER.finditer(body))
+    matches = list(_EXAMPLE_ANSWER.finditer(body)) if "答" in body else []
     last = matches[-1] if matches else None
     if last is None or not body[last.end() :].strip():
         return None, body
@@ -252,11 +257,15 @@ def _split_examples(body: str) -> tuple[str | None, str]:
     return body[:start].strip(), body[start:].strip()
 
 
-def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = True) -> tuple[str, dict[str, str]]:
-    """The stem, and the options: as given, or parsed from the end of the body when none are given.
-    Given options that the body also spells out are removed from the stem (no doubled options)."""
+def stem_and_options(
+    body: str, given: dict[str, str], *, text_options: bool = True
+) -> tuple[str, dict[str, str], bool]:
+    """The stem, the options, and whether the stem is the one the body alone gives (with no given
+    options). Options: as given, or parsed from the end of the body when none are given. Given
+    options that the body also spells out are removed from the stem (no doubled options); when the
+    body spells other options, it stays whole."""
     if not text_options:
-        return body, given
+        return body, given, False
     lines = body.splitlines()
     block = option_block(lines)
     if block is not None:
@@ -265,13 +274,13 @@ def stem_and_options(body: str, given: dict[str, str], *, text_options: bool = T
     else:
         run = inline_options(body)
         if run is None:
-            return body, given
+            return body, given, True
         stem, parsed = body[: run[0]].strip(), run[1]
     if given and [option_key(t) for t in parsed.values()] != [option_key(t) for t in given.values()]:
-        return body, given
+        return body, given, False
     if not stem:
         raise DatasetError("question has options but no stem", field="question")
-    return stem, given or parsed
+    return stem, given or parsed, True
 
 
 def matching_key(question: str) -> str:
@@ -289,7 +298,12 @@ def question_key(text: str) -> str:
     blank "（ ）" or final punctuation."""
     text = _STEM_LABEL.sub("", text, count=1)
     text = "".join(text.split())
-    return re.sub(r"(?:[（(][)）])+|[。.？?：:]+$", "", text)
+    return _BLANKS.sub("", text.rstrip("。.？?：:"))
+
+
+# Answer blanks "（ ）", once the spaces are gone. The first is written outside the group so that
+# `re` can skip ahead to a bracket (a third of the time "(?:…)+" takes).
+_BLANKS = re.compile(r"[（(][)）](?:[（(][)）])*")
 
 
 def option_key(text: str) -> str:
@@ -403,6 +417,7 @@ def _merge_copy(first: Sample, repeat: Sample, line: int) -> None:
     first.metadata["occurrences"].append({"line": line, "original": repeat.metadata["original"]})
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every line, like `canonical_source`
 def text_has_options(source: str) -> bool:
     """Whether options may be read from the question text: not for open tasks, whose cases and
     sub-questions may be lettered ("A. 诊断\nB. 治疗"), nor for extraction and record tasks, whose
@@ -427,7 +442,7 @@ def parse_record(record: dict[str, Any], *, path: Path, line: int, dimension: Di
     _check_choice_has_options(source_name, parts.stem, record.get("answer"), parts.options)
     gold = _gold(record.get("answer"), parts.options)
     item_id = other.get("id")
-    key = matching_key(question)
+    key = parts.key if parts.text_alone else matching_key(question)
     metadata: dict[str, Any] = {"original": record, "line": line, "other": other, "question_key": key}
     if parts.preamble:
         metadata["instruction"] = parts.preamble

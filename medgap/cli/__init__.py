@@ -90,4 +90,7 @@ def main() -> None:
         summaries_only()()  # `medgap`, `medgap --help`: the list of commands, no command module imported
     load_commands(words[0] if words else None)
     gc.freeze()  # what start-up imported lives until the process ends: later collections skip it
-    app()
+    try:
+        app()
+    finally:
+        gc.freeze()  # the process is ending: its final collection need not traverse the run's objects (0.08 s)

@@ -459,8 +459,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 async def read_at_most(reply: aiohttp.ClientResponse, limit: int | None) -> tuple[bytes, bool]:
     """The body, or its first `limit` bytes and True when it is longer (the rest is never read)."""
-    if not limit:
-        return await reply.read(), False
+    if not limit or (reply.content_length is not None and reply.content_length <= limit):
+        return await reply.read(), False  # the length is known and within the cap: one read
     chunks, size = [], 0
     async for chunk in reply.content.iter_chunked(65536):
         chunks.append(chunk)

@@ -159,12 +159,17 @@ class _Item:
 Reader = Callable[[str, _Item], Verdict]
 
 
+_PLAIN_ANSWER = re.compile(r"\s*答案[：:]\s*([A-Z])[。.]?\s*")
+
+
 def extract_choice(text: str | None, options: dict[str, str], multi: bool = False) -> str | None:
     """Free text -> the option letters the answer commits to, sorted and joined ("ACE"), or None when
     nothing is committed (unanswered).
 
     Only letters present in options count. `multi` marks a multi-answer item: standalone letters that
     differ add up there, while on a single-answer item they cancel out (no answer)."""
+    if text and (plain := _PLAIN_ANSWER.fullmatch(text)) and (letters := plain[1]) in options and len(letters) == 1:
+        return letters  # "答案：C" as asked: most replies of a model that follows the prompt
     keys = {key.strip().upper(): key for key in options if _is_letter(key.strip())}
     if not text or not keys:
         return None

@@ -145,11 +145,11 @@ class Row(BaseModel):
     @property
     def graded(self) -> bool:
         """Answered and scored: counts towards the metrics (not a failed call, not ungraded)."""
-        return not self.errored and self.score.value is not None
+        return self.response.error is None and self.score.value is not None
 
     @property
     def unanswered(self) -> bool:
-        return self.kind in CHOICE_KINDS and not self.errored and self.score.extracted is None
+        return self.kind in CHOICE_KINDS and self.response.error is None and self.score.extracted is None
 
 
 class AnswerSettings(BaseModel):

@@ -115,14 +115,31 @@ def summarize(run_id: str, model: str, rows: list[Row], samples: list[Sample], *
     for row in rows:
         by_dimension[row.dimension].append(row)
         by_task[row.task].append(row)
+    figures = SharedFigures(by_id)
     return RunSummary(
         run_id=run_id, model=model, **header,
-        overall=GroupSummary(**group_summary(rows, by_id)),
+        overall=GroupSummary(**figures(rows)),
         usage=usage_of(rows),
-        dimensions={d: GroupSummary(**group_summary(by_dimension[d], by_id)) for d in DIMENSIONS if d in by_dimension},
-        tasks={t: TaskSummary(dimension=by_task[t][0].dimension, **group_summary(by_task[t], by_id))
-               for t in sorted(by_task)},
+        dimensions={d: GroupSummary(**figures(by_dimension[d])) for d in DIMENSIONS if d in by_dimension},
+        tasks={t: TaskSummary(dimension=by_task[t][0].dimension, **figures(by_task[t])) for t in sorted(by_task)},
     )
+
+
+class SharedFigures:
+    """`group_summary` of each group, computed once for groups that hold the very same rows (a run of
+    one task in one dimension: the task, its dimension and the whole run)."""
+
+    def __init__(self, samples: dict[str, Sample]) -> None:
+        self.samples = samples
+        self.known: list[tuple[list[Row], dict[str, Any]]] = []
+
+    def __call__(self, rows: list[Row]) -> dict[str, Any]:
+        for seen, fields in self.known:
+            if len(seen) == len(rows) and all(a is b for a, b in zip(seen, rows, strict=True)):
+                return fields
+        fields = group_summary(rows, self.samples)
+        self.known.append((rows, fields))
+        return fields
 
 
 def summarize_run(store, run_id: str, *, written: list[Row] | None = None,

@@ -63,12 +63,18 @@ class ChatServer:
     arrival_times: list[float] = field(default_factory=list)
     peers: set[tuple[str, int]] = field(default_factory=set)  # client (host, port): one per kept-alive connection
     base_url: str = ""
+    # requests after the first `hold_after` wait until `released` is set: a run stopped then is surely
+    # stopped mid-way, however slowly the test itself was scheduled
+    hold_after: int | None = None
+    released: threading.Event = field(default_factory=threading.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         self.arrival_times.append(loop.time())
         index = self.requests
         self.requests += 1
+        while self.hold_after is not None and index >= self.hold_after and not self.released.is_set():
+            await asyncio.sleep(0.02)
         self.authorizations.append(request.headers.get("Authorization"))
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer:

@@ -35,7 +35,7 @@ def stored_keys(db: Path) -> set[tuple[str, int]]:
 def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
     data = write_items(tmp_path / "Med-Exam.jsonl", ITEMS)
     db = tmp_path / "runs.db"
-    server = ChatServer(delay=0.2, reply="答案：C")
+    server = ChatServer(delay=0.2, reply="答案：C", hold_after=10)  # the first run cannot finish before it is stopped
     with serve(server) as base_url:
         command = medgap("run", "--model", "openai/slow-model", "--suite", str(data), "--db", str(db),
                          "--run-id", RUN_ID, "--max-concurrency", "2", "--base-url", base_url, "--quiet")
@@ -60,6 +60,7 @@ def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
         asked_before = asked_per_item(server.per_question, ITEMS)
         assert all(asked_before[i] == 1 for i in stored_items)
 
+        server.released.set()
         second = subprocess.run(command, check=False, env=environment(), cwd=tmp_path, capture_output=True, text=True,
                                 timeout=120)
         assert second.returncode == 0, second.stderr

@@ -44,11 +44,16 @@ def register(secret: str | None) -> None:
         _registered.add(secret)
 
 
-def known_secrets() -> list[str]:
+def env_secrets() -> set[str]:
+    """The values of the environment variables whose name says they hold a secret."""
+    return {value for name, value in os.environ.items() if SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS}
+
+
+def known_secrets(env: set[str] | None = None) -> list[str]:
     """Every secret `redact` removes, longest first. Reading the environment costs more than
-    redacting a short text: a caller redacting many texts at once reads this once and passes it on."""
-    from_env = {value for name, value in os.environ.items()
-                if SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS}
+    redacting a short text: a caller redacting many texts at once reads this once and passes it on,
+    and one writing many batches (a run) may pass `env`, the environment's secrets read once."""
+    from_env = env_secrets() if env is None else env
     return sorted(_registered | from_env, key=len, reverse=True)  # longest first: no partial leftovers
 
 

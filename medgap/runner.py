@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from medgap.executors import Executor, InProcessExecutor, ask  # noqa: F401 -- ask: the runner's one call per attempt
 from medgap.models.base import GenerateConfig, Model
 from medgap.records import Attempt, Response, Row, RunConfig, Sample
-from medgap.redact import redact
+from medgap.redact import env_secrets, known_secrets, redact
 from medgap.scoring import score_with
 from medgap.settings import digest
 from medgap.solvers.base import Solver, default_chain
@@ -67,6 +67,7 @@ class RowSink:
         self.pending: list[Row] = []
         self.written: list[Row] = []
         self.failure: BaseException | None = None
+        self.env_secrets = env_secrets()  # read once a run: scanning the environment costs 0.1 ms a batch
 
     def add(self, row: Row) -> None:
         if self.failure is not None:
@@ -87,7 +88,7 @@ class RowSink:
         rows, self.pending = self.pending, []
         if not rows:
             return
-        self.store.write_rows(rows, holder=self.holder)
+        self.store.write_rows(rows, holder=self.holder, secrets=known_secrets(self.env_secrets))
         self.written.extend(rows)
         for row in rows:
             self.on_row(row)

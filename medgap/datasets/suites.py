@@ -23,7 +23,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pydantic
-import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from medgap.datasets import FORMATS, ensure_unique_ids, load_file
@@ -170,6 +169,8 @@ def _resolve(entry_path: str, suite_dir: Path, suite_file: Path) -> Path:
 
 
 def read_suite_file(path: Path) -> SuiteFile:
+    import yaml  # only suite files need it: a run of a data file starts without
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:

@@ -248,11 +248,12 @@ class Store:
 
     # rows -------------------------------------------------------------------------------------
     @guarded
-    def write_rows(self, rows: Iterable[Row], holder: Holder | None = None) -> None:
+    def write_rows(self, rows: Iterable[Row], holder: Holder | None = None, secrets: list[str] | None = None) -> None:
         """Persist rows (new or re-scored) in one transaction: all of them or none, and once this
         returns they survive any crash. With `holder`, only while it holds each row's run (else
-        LeaseLost and nothing is written). Server text is redacted on the way in."""
-        secrets = known_secrets()
+        LeaseLost and nothing is written). Server text is redacted on the way in (`secrets`: the
+        caller's `known_secrets()`, else read here)."""
+        secrets = known_secrets() if secrets is None else secrets
         rows = [redacted_row(row, secrets) for row in rows]
         if not rows:
             return

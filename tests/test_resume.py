@@ -24,6 +24,10 @@ def environment() -> dict[str, str]:
     return clean_environment(OPENAI_API_KEY="test-key")
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stored_keys(db: Path) -> set[tuple[str, int]]:
     if not db.exists():
         return set()
@@ -39,8 +43,10 @@ def test_stopped_run_resumes_without_asking_stored_items_again(tmp_path, stop):
     with serve(server) as base_url:
         command = medgap("run", "--model", "openai/slow-model", "--suite", str(data), "--db", str(db),
                          "--run-id", RUN_ID, "--max-concurrency", "2", "--base-url", base_url, "--quiet")
-        first = subprocess.Popen(command, env=environment(), cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Ctrl-C as in a terminal: a test launched in the background inherits SIGINT ignored, and so
+        # would the run without restoring the default
+        first = subprocess.Popen(command, env=environment(), cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, preexec_fn=default_sigint)
         deadline = time.monotonic() + 60
         while len(stored_keys(db)) < 6:
             if first.poll() is not None:

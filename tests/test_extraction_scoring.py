@@ -55,7 +55,8 @@ def test_micro_f1_pools_tuples_over_items_against_hand_computed_values():
     assert group.value("precision") == pytest.approx(0.6)
     assert group.value("recall") == pytest.approx(3 / 7)
     assert group.value("micro_f1") == pytest.approx(0.5)
-    assert group.value("format_errors") == 1 and group.value("format_error_rate") == pytest.approx(1 / 3)
+    format_errors = group.metrics["format_error_rate"]
+    assert format_errors.count == 1 and format_errors.value == pytest.approx(1 / 3)
     f1 = group.metrics["micro_f1"]
     assert f1.ci_low is not None and f1.ci_high is not None and f1.ci_low <= 0.5 <= f1.ci_high
     # the row's own value is its item F1

@@ -13,17 +13,17 @@ from medgap.kinds.base import Estimate
 from medgap.records import DIMENSION_LABELS_ZH
 
 
-def fmt(value: float | None, rate: bool = True) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f}" if rate else f"{value:g}"
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def estimate_text(name: str, estimate: Estimate) -> tuple[str, str]:
     """(value, interval) of one metric as the table shows them."""
     spec = metric(name)
-    if spec is not None and not spec.rate:
-        return f"{fmt(estimate.value, rate=False)} of {estimate.n}", ""
+    if spec is not None and spec.unit == "count":
+        return f"{estimate.value:g} of {estimate.n}", ""
+    if spec is not None and spec.unit == "number":
+        return fmt(estimate.value), ""
     ci = "" if estimate.ci_low is None or estimate.ci_high is None else f"{estimate.ci_low:.3f}–{estimate.ci_high:.3f}"
     return fmt(estimate.value), ci
 

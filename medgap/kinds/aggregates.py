@@ -130,7 +130,7 @@ def count_metric(name: str, zh: str, en: str, flagged: Callable[[Row], bool | No
             return None
         return Estimate(value=hits, n=len(considered), count=hits)
 
-    return MetricSpec(name, zh, en, aggregate, about=about, rate=False)
+    return MetricSpec(name, zh, en, aggregate, about=about, unit="count")
 
 
 def tp_fp_fn(row: Row) -> tuple[int, int, int]:

@@ -46,7 +46,9 @@ class MetricSpec:
     en: str
     aggregate: Callable[[list[Row]], Estimate | None]  # the kind's rows of a group -> estimate; None: n/a
     about: str = ""  # what it measures, one sentence: the report prints it under the kind's chart
-    rate: bool = True  # a share/mean in [0, 1]; False: a count
+    # how it reads: a share or mean in [0, 1] (shown as such, with its interval), a count of the rows it
+    # counts ("3 of 24"), or a plain number (a median margin in nats)
+    unit: Literal["share", "count", "number"] = "share"
     of: str | None = None  # a count shown as "value of <this metric's n>"
     # compared by `medgap experiment`: per-unit values of one run's rows, and the paired test
     units: Callable[[list[Row]], dict[Key, float]] | None = None

@@ -55,7 +55,8 @@ METRICS: tuple[MetricSpec, ...] = (
                about="Items answered with the same content under every option order (MedBench robustness).",
                units=orders.consistency_units, test="mcnemar_exact"),
     *micro_f1_metrics("multi_", "多选", "Multi-answer", lambda row: row.kind == "multi"),
-    MetricSpec("median_margin", "中位差距 (nats)", "Median log-prob margin (nats)", median_margin, rate=False),
+    MetricSpec("median_margin", "中位差距 (nats)", "Median log-prob margin (nats)", median_margin,
+               unit="number"),
     count_metric("close_calls", f"差距 < {CLOSE_CALL_NATS} nats", f"decided by < {CLOSE_CALL_NATS} nats",
                  lambda row: (margin(row) or 0.0) < CLOSE_CALL_NATS, counted=lambda row: margin(row) is not None,
                  show_zero=True, about="Log-probability answers with the chosen option less than "

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 
 from medgap.kinds.aggregates import (
-    count_metric,
-    flagged,
     graded_value,
     macro_f1_metric,
     mean_metric,
@@ -58,9 +56,7 @@ SPEC = KindSpec(
         mean_metric("classification_accuracy", "分类准确率", "Classification accuracy",
                     lambda row: graded_value(row) if classified(row) else None, ci="none", compare=False,
                     about="Share of classification items given the right label."),
-        count_metric("format_errors", "格式错误", "Format errors", flagged("format_error"),
-                     counted=lambda row: row.graded, show_zero=True),
-        mean_metric("format_error_rate", "格式错误率", "Format errors", format_error, ci="none", compare=False,
+        mean_metric("format_error_rate", "格式错误率", "Format errors", format_error, ci="binomial", compare=False,
                     about="Answers in no readable layout, counted as nothing found."),
     ),
     section=ReportSection("信息抽取", "Information extraction", ("micro_f1", "macro_f1", "classification_accuracy")),

@@ -48,13 +48,15 @@ def value_with_ci(group: GroupSummary | None, key: str) -> str:
 
 
 def metric_cell(group: GroupSummary, key: str) -> str:
-    """A metric as a table cell: a share with its interval, or a count of the rows it counts."""
+    """A metric as a table cell: a share with its interval, a count of the rows it counts, or a number."""
     spec = metric(key)
     estimate = group.metrics.get(key)
     if estimate is None or estimate.value is None:
         return "–"
-    if spec is not None and not spec.rate:
+    if spec is not None and spec.unit == "count":
         return esc(f"{estimate.value:g} of {estimate.n}")
+    if spec is not None and spec.unit == "number":
+        return esc(f"{estimate.value:.3f}")
     return value_with_ci(group, key)
 
 

@@ -193,7 +193,7 @@ def row_label(name: str, group: GroupSummary) -> str:
 def column_title(key: str) -> str:
     zh, en = metric_names(key)
     spec = metric(key)
-    title = en + (" [95% CI]" if spec is not None and spec.rate else "")
+    title = en + (" [95% CI]" if spec is None or spec.unit == "share" else "")
     return f"{zh} {title}" if zh != en else title
 
 

@@ -190,7 +190,7 @@ def prediction_from(record: dict[str, Any], line: int) -> Prediction:
         line=line,
         other_id=None if other_id is None else str(other_id),
         source=None if source is None else str(source),
-        question=matching_key(question),
+        question=parts.key if parts.text_alone else matching_key(question),  # read once when that reading is the key
         options=tuple(option_key(text) for text in parts.options.values()),
         answer=answer,
     )

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from functools import wraps
-from typing import TypeVar
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
@@ -35,8 +33,6 @@ from medgap.kinds.base import Estimate
 from medgap.records import CHOICE_KINDS, Row
 from medgap.scoring.choice_answer import extract_choice
 from medgap.solvers.permutations import to_original
-
-T = TypeVar("T")
 
 
 def content_of(row: Row) -> str | None:
@@ -78,21 +74,6 @@ def alternative_contents(row: Row) -> set[str | None]:
     return found
 
 
-def last_rows_memo(compute: Callable[[list[Row]], T]) -> Callable[[list[Row]], T]:
-    """Remember the result for the last list of rows: a summary asks several figures of one list in
-    turn (robustness, strict accuracy, the details), each needing the same grouping of items."""
-    last: list = [None, None]
-
-    @wraps(compute)
-    def remembered(rows: list[Row]) -> T:
-        if last[0] is not rows:
-            last[:] = [rows, compute(rows)]
-        return last[1]
-
-    return remembered
-
-
-@last_rows_memo
 def comparable_items(rows: list[Row]) -> tuple[dict[str, list[Row]], Counter[str]]:
     """Items asked under ≥2 orders, or answered twice differently, with no errored row; and why
     the others of those were left out (reason -> items)."""
@@ -164,7 +145,6 @@ def vote_by_content(rows: Iterable[Row]) -> dict[str, str | None]:
     return voted
 
 
-@last_rows_memo
 def voted_items(rows: list[Row]) -> dict[str, tuple[str | None, str]]:
     """item -> (voted content, gold content) over the items with a gold, once any item was asked under
     several orders (else there is nothing to vote on: {})."""

@@ -60,6 +60,11 @@ class Gold(BaseModel):
     key_points: list[str] = Field(default_factory=list)  # open / record items
     structure: Any = None  # extraction tuples or record sections
 
+    @property
+    def reference(self) -> str:
+        """The expected answer as text: the reference (or expected string), else its key points one per line."""
+        return self.text or "\n".join(self.key_points)
+
 
 class Sample(BaseModel):
     """One evaluation item."""

@@ -46,10 +46,8 @@ def gold_text(row: Row, sample: Sample | None) -> str:
     gold = sample.gold if sample is not None else None
     if gold is None:
         return ""
-    if gold.text:
-        return gold.text
-    if gold.key_points:
-        return "\n".join(gold.key_points)
+    if gold.reference:
+        return gold.reference
     return json.dumps(gold.structure, ensure_ascii=False) if gold.structure is not None else ""
 
 

@@ -90,5 +90,4 @@ class KindSpec:
 
 def reference_reply(sample: Sample, attempt: Attempt) -> str:
     """The reference answer written as a reply: the gold text, else its key points one per line."""
-    gold = sample.gold
-    return "" if gold is None else gold.text or "\n".join(gold.key_points)
+    return sample.gold.reference if sample.gold else ""

@@ -36,7 +36,7 @@ def oracle_reply(sample: Sample, attempt: Attempt) -> str:
     gold = sample.gold
     if gold is None:
         return ""
-    return record_text(gold.structure) if gold.structure is not None else gold.text or "\n".join(gold.key_points)
+    return record_text(gold.structure) if gold.structure is not None else gold.reference
 
 
 SPEC = KindSpec(

@@ -26,18 +26,11 @@ from medgap.scoring.matching import DEFAULT_MATCH, Matcher, MatchResult, get_mat
 from medgap.scoring.rouge import rouge_l
 
 
-def reference_text(sample: Sample) -> str:
-    gold = sample.gold
-    if gold is None:
-        return ""
-    return gold.text or "\n".join(gold.key_points)
-
-
 def base_details(sample: Sample, answer: str, points: list[str]) -> dict:
     return {
         "points": points,
         "points_source": key_points_source(sample),
-        "rouge_l": rouge_l(answer, reference_text(sample)),
+        "rouge_l": rouge_l(answer, sample.gold.reference if sample.gold else ""),
         "covered_by": {},
     }
 

@@ -62,7 +62,7 @@ def exemplar_answer(sample: Sample) -> str:
         return ""
     if sample.is_choice:
         return f"答案：{''.join(gold.letters or [])}"
-    return gold.text or "\n".join(gold.key_points)
+    return gold.reference
 
 
 def exemplar_turns(sample: Sample) -> list[Message]:

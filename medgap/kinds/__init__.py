@@ -51,8 +51,14 @@ def all_metrics() -> tuple[MetricSpec, ...]:
     return tuple(metric for spec in all_specs() for metric in spec.metrics)
 
 
+@cache
+def _metrics_by_name() -> dict[str, MetricSpec]:
+    return {m.name: m for m in all_metrics()}
+
+
 def metric(name: str) -> MetricSpec | None:
-    return next((m for m in all_metrics() if m.name == name), None)
+    """A metric's declaration by its name in `medgap results`; None for a name no kind declares."""
+    return _metrics_by_name().get(name)
 
 
 @cache

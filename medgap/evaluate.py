@@ -97,7 +97,7 @@ def plan_run(
     and the suite is loaded only when `suite` is given (the items come back None otherwise): the
     config is then what this command line asks, to compare with `base` (`medgap.settings.differences`)."""
     from medgap.datasets.suites import load_suite
-    from medgap.scoring.matching import DEFAULT_MATCH, MATCH_METHODS
+    from medgap.scoring import DEFAULT_MATCH, MATCH_METHODS
 
     if base is not None:
         model = model or base.model
@@ -252,11 +252,13 @@ def generation_config(config: RunConfig, backend: Model, *, temperature: float |
 def matcher_for(config: RunConfig, **judge_options):
     """The key-point matcher of the run (None = the default one, `medical`); `judge_options` go to
     the judge model's constructor (base_url, timeout, ...)."""
-    from medgap.scoring.matching import DEFAULT_MATCH, get_matcher
+    from medgap.scoring import DEFAULT_MATCH
 
     judge = config.extra.get("judge") if config.match in ("judge", DEFAULT_MATCH) else None
     if config.match == DEFAULT_MATCH and not judge:
         return None
+    from medgap.scoring.matching import get_matcher
+
     try:
         options = {k: v for k, v in judge_options.items() if v is not None} if judge else {}
         return get_matcher(config.match, judge=judge, **options)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from medgap.scoring.matching import DEFAULT_MATCH, MATCH_METHODS, LexicalMatcher, get_matcher
+from medgap.scoring import DEFAULT_MATCH, MATCH_METHODS
+from medgap.scoring.matching import LexicalMatcher, get_matcher
 from medgap.scoring.medical import MedicalMatcher, read_point, stated_diagnosis
 
 LABELS = Path(__file__).resolve().parents[1] / "bench" / "labels" / "coverage.jsonl"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import faulthandler
 import gc
 import importlib
+import os
 import sys
 
 from medgap.cli.app import app
@@ -82,6 +83,9 @@ def main() -> None:
     # A crash in native code (llama.cpp) after the local model's load check prints the Python stack,
     # so it says what was running, instead of a bare "Segmentation fault".
     faulthandler.enable()
+    # pydantic looks for plugins in the metadata of every installed distribution when it builds the
+    # first model (20 ms in a full environment); medgap's records use none. A value the user set stays.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not words and "--version" in sys.argv:

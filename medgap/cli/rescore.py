@@ -22,7 +22,7 @@ from medgap.cli.common import (
     open_store,
     print_json,
 )
-from medgap.scoring.matching import MATCH_METHODS
+from medgap.scoring import MATCH_METHODS
 from medgap.store import Lease
 
 

@@ -45,7 +45,7 @@ from medgap.datasets.parsing import (
     resolve_dimension,
 )
 from medgap.records import DIMENSIONS, Dimension, Gold, Sample, Source
-from medgap.scoring.extraction import SOURCE_TYPES, source_key
+from medgap.scoring.extraction_sources import SOURCE_TYPES, source_key
 
 DATASET = "MedBench"
 ATTRIBUTION = "MedBench (Shanghai AI Laboratory), https://medbench.opencompass.org.cn"

@@ -22,9 +22,7 @@ import json
 
 from medgap.datasets.errors import DatasetError
 from medgap.records import Gold, Sample
-from medgap.scoring.extraction import SOURCE_TYPES, source_key, vocabulary
-from medgap.scoring.extraction_answers import ShapeError, gold_items
-from medgap.scoring.record import RecordGoldError, reference_of
+from medgap.scoring.extraction_sources import SOURCE_TYPES, source_key
 
 RECORD_SOURCES = frozenset({"imcsv2mrg", "dbmhg"})
 
@@ -88,6 +86,9 @@ def as_record(sample: Sample) -> Sample:
 
 def check_extraction_gold(sample: Sample) -> None:
     """Raise DatasetError (field 'answer') when an extraction item's gold cannot be read."""
+    from medgap.scoring.extraction import vocabulary  # the answer parser: loaded by extraction sources only
+    from medgap.scoring.extraction_answers import ShapeError, gold_items
+
     if sample.gold is None:
         return
     kind = sample.metadata["extraction_type"]
@@ -100,6 +101,8 @@ def check_extraction_gold(sample: Sample) -> None:
 
 def check_record_gold(sample: Sample) -> None:
     """Raise DatasetError (field 'answer') when a record item's gold has no sections."""
+    from medgap.scoring.record import RecordGoldError, reference_of  # heavy: loaded by record sources only
+
     if sample.gold is None:
         return
     try:

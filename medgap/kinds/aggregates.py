@@ -169,7 +169,7 @@ def micro_f1_metrics(prefix: str, zh: str, en: str, counted: Callable[[Row], boo
     def per_item(rows: list[Row]) -> list[tuple[int, int, int]]:
         items: dict[str, tuple[int, int, int]] = {}
         for row in rows:
-            if row.graded and counted(row):
+            if counted(row) and row.graded:
                 tp, fp, fn = items.get(row.sample_id, (0, 0, 0))
                 row_tp, row_fp, row_fn = tp_fp_fn(row)
                 items[row.sample_id] = (tp + row_tp, fp + row_fp, fn + row_fn)

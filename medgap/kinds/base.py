@@ -12,6 +12,7 @@ from per-row values.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,6 +87,27 @@ class KindSpec:
     # (extraction tuples, record sections) declare none and are left alone
     answer_hints: dict[str, str] = field(default_factory=dict)
     order: int = 100  # where it comes in tables and the report
+
+
+def scorer_in(module: str, name: str) -> Scorer:
+    """The scorer `module.name`, imported when it first scores: a run that never meets the kind does
+    not load its scoring module (regexes, word lists, key-point matchers)."""
+
+    def score(sample: Sample, attempt: Attempt, response: Response) -> Score:
+        scorer: Scorer = getattr(importlib.import_module(module), name)
+        return scorer(sample, attempt, response)
+
+    return score
+
+
+def matcher_scorer_in(module: str, name: str) -> MatcherScorer:
+    """`scorer_in` for a kind's scorer with a key-point matcher (`--match embedding|judge`)."""
+
+    async def score(sample: Sample, attempt: Attempt, response: Response, matcher: Any) -> Score:
+        scorer: MatcherScorer = getattr(importlib.import_module(module), name)
+        return await scorer(sample, attempt, response, matcher)
+
+    return score
 
 
 def reference_reply(sample: Sample, attempt: Attempt) -> str:

@@ -16,9 +16,8 @@ from medgap.kinds.aggregates import (
     mean_metric,
     micro_f1_metrics,
 )
-from medgap.kinds.base import KindSpec, ReportSection
+from medgap.kinds.base import KindSpec, ReportSection, scorer_in
 from medgap.records import Attempt, Row, Sample
-from medgap.scoring.extraction import score_extraction
 
 
 def format_error(row: Row) -> float | None:
@@ -47,7 +46,7 @@ SPEC = KindSpec(
     prompts={"extraction": (
         "以下是一道医学信息抽取题，请严格按照题目要求的格式给出抽取结果，不要解释。\n\n{context}{question}"
     )},
-    scorer=score_extraction,
+    scorer=scorer_in("medgap.scoring.extraction", "score_extraction"),
     metrics=(
         *micro_f1_metrics("", "抽取", "Extraction", lambda row: True, primary=True, headline=True,
                           about="Micro-F1 over extracted items pooled across rows."),

@@ -12,9 +12,8 @@ from pydantic import BaseModel
 
 from medgap.analysis.match_agreement import MethodAgreement, all_agreements
 from medgap.kinds.aggregates import count_metric, detail, flagged, mean_metric
-from medgap.kinds.base import KindSpec, ReportSection, reference_reply
+from medgap.kinds.base import KindSpec, ReportSection, matcher_scorer_in, reference_reply, scorer_in
 from medgap.records import Row
-from medgap.scoring.open import score_open, score_open_async
 
 
 class OpenDetails(BaseModel):
@@ -41,8 +40,8 @@ SPEC = KindSpec(
     name="open",
     kinds=("open",),
     prompts={"open": "以下是一道医学问答题，请根据题目给出完整、准确、条理清晰的回答。\n\n{context}问题：{question}"},
-    scorer=score_open,
-    matcher_scorer=score_open_async,
+    scorer=scorer_in("medgap.scoring.open", "score_open"),
+    matcher_scorer=matcher_scorer_in("medgap.scoring.open", "score_open_async"),
     metrics=(
         mean_metric("macro_recall", "要点召回率", "Macro recall", detail("recall"), over="items", headline=True,
                     primary=True, about="Share of the reference key points a response covers, averaged over items."),

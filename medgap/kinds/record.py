@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from medgap.kinds.aggregates import count_metric, flagged, graded_detail, mean_metric
-from medgap.kinds.base import KindSpec, ReportSection
+from medgap.kinds.base import KindSpec, ReportSection, matcher_scorer_in, scorer_in
 from medgap.records import Attempt, Sample
-from medgap.scoring.record import score_record, score_record_async
 
 
 def record_text(structure: Any) -> str:
@@ -46,8 +45,8 @@ SPEC = KindSpec(
         "以下是一道病历书写题，请根据医患对话书写病历：每个部分单独成段，段首写部分名称和冒号，"
         "例如“主诉：……”“现病史：……”，只写对话中有依据的信息。\n\n{context}{question}"
     )},
-    scorer=score_record,
-    matcher_scorer=score_record_async,
+    scorer=scorer_in("medgap.scoring.record", "score_record"),
+    matcher_scorer=matcher_scorer_in("medgap.scoring.record", "score_record_async"),
     metrics=(
         mean_metric("record_recall", "病历要点召回率", "Record recall", headline=True, primary=True,
                     about="Key points covered within the right sections."),

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from medgap.records import Attempt, Response, Sample, Score
 
+# How open answers meet their key points (`--match`; `medgap.scoring.matching` implements them). Named
+# here so that checking a run's options does not load the matchers.
+MATCH_METHODS = ("medical", "lexical", "embedding", "judge")
+DEFAULT_MATCH = "medical"
+
 
 async def score_with(sample: Sample, attempt: Attempt, response: Response, matcher=None) -> Score:
     """Like `score`, with a key-point matcher chosen by `--match` (embedding, judge) for the kinds

@@ -28,18 +28,8 @@ from medgap.scoring.extraction_answers import (
     gold_items,
     parse_answer,
 )
+from medgap.scoring.extraction_sources import SOURCE_TYPES, source_key
 
-# MedBench source (`other.source`, spelling-insensitive) -> extraction type
-SOURCE_TYPES = {
-    "cmeee": "entities",
-    "cmeeev2": "entities",
-    "imcsv2ner": "entities",
-    "cmeie": "relations",
-    "cmeiev2": "relations",
-    "chipcdee": "events",
-    "chipcdn": "normalization",
-    "chipctc": "classification",
-}
 _SHOWN = 500  # characters of `extracted` kept for display
 
 
@@ -49,10 +39,6 @@ def sample_field(sample: Sample, key: str) -> Any:
         return sample.metadata[key]
     original = sample.metadata.get("original")
     return original.get(key) if isinstance(original, dict) else None
-
-
-def source_key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def extraction_type(sample: Sample) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from medgap.scoring import MATCH_METHODS
 from medgap.scoring.keypoints import point_body, split_reference
 from medgap.scoring.reply import json_only
 from medgap.scoring.synonyms import normalize_synonyms
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from medgap.models.base import Model
     from medgap.records import Sample
 
-MATCH_METHODS = ("medical", "lexical", "embedding", "judge")
-DEFAULT_MATCH = "medical"
 
 
 @dataclass

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from medgap.records import Attempt, Response, Row, Sample, Score
+from medgap.scoring import DEFAULT_MATCH
 from medgap.scoring.keypoints import key_points, key_points_source
-from medgap.scoring.matching import DEFAULT_MATCH, Matcher, MatchResult, get_matcher, match_many
+from medgap.scoring.matching import Matcher, MatchResult, get_matcher, match_many
 from medgap.scoring.rouge import rouge_l
 
 

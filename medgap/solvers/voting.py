@@ -18,7 +18,6 @@ from collections import Counter
 
 from medgap.records import Response
 from medgap.scoring.choice import chosen_letters
-from medgap.scoring.matching import profile
 from medgap.solvers.base import Generate, TaskState
 from medgap.solvers.common import GenerateWrapper, ask_on, wants_text_answer, with_total_usage
 
@@ -43,6 +42,8 @@ def bigram_overlap(a: frozenset[str], b: frozenset[str]) -> float:
 def medoid(texts: list[str]) -> tuple[int, list[float]]:
     """Index of the text most similar to the others (Jaccard of character bigrams), and each
     text's mean similarity to the others."""
+    from medgap.scoring.matching import profile  # jieba and the synonym tables: only runs that vote load them
+
     grams = [profile(t).bigrams for t in texts]
     n = len(texts)
     means = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -73,6 +74,7 @@ RayAddressOption = Annotated[str | None, typer.Option(
     "--ray-address", help="--executor ray: the cluster to join, e.g. ray://head:10001 or auto "
     "(default: $RAY_ADDRESS, else a new local cluster).")]
 DEFAULT_DB_PATH = DEFAULT_DB
+REDRAW_S = 0.1  # rich redraws a live bar ten times a second
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -185,6 +187,8 @@ class progress_bar:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.errors = 0
+        self.unshown = 0  # rows counted, not yet handed to the bar
+        self.shown_at = 0.0
 
     def __enter__(self):
         from medgap.runner import Progress as RunProgress
@@ -193,7 +197,9 @@ class progress_bar:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
             TextColumn("[red]{task.fields[errors]}"), TimeElapsedColumn(), TimeRemainingColumn(),
             TextColumn("[dim]{task.fields[note]}"),
-            console=err_console, disable=self.quiet,
+            # redrawn ten times a second on a terminal; into a file or a pipe only its final state is
+            # written, so there is nothing to redraw
+            console=err_console, disable=self.quiet, auto_refresh=err_console.is_terminal,
         )
         self.bar.__enter__()
         self.task = self.bar.add_task("asking", total=None, errors="", note="")
@@ -209,7 +215,16 @@ class progress_bar:
         if row.response.error is not None:
             self.errors += 1
             self.bar.update(self.task, errors=f"{self.errors} errors")
-        self.bar.advance(self.task)
+        # rows are counted here and handed to the bar every REDRAW_S, as often as it can show them:
+        # a fast server finishes thousands a second, and each `advance` costs a lock and a sample
+        self.unshown += 1
+        now = time.monotonic()
+        if now - self.shown_at >= REDRAW_S:
+            self._show(now)
+
+    def _show(self, now: float) -> None:
+        self.bar.advance(self.task, self.unshown)
+        self.unshown, self.shown_at = 0, now
 
     def on_worker(self, worker: str, rows: int, note: str) -> None:
         """One line per worker of a distributed run: its answers, its rate, where it runs."""
@@ -222,4 +237,6 @@ class progress_bar:
             self.bar.advance(task, rows)
 
     def __exit__(self, *exc) -> None:
+        if self.unshown:
+            self._show(time.monotonic())
         self.bar.__exit__(*exc)

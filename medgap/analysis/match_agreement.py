@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from medgap.records import Row
 
 
 class MethodAgreement(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # schema built on first use: only runs with open items need it
+
     methods: list[str]
     points: int
     rows: int

@@ -60,6 +60,12 @@ def rows_by_item(rows: Iterable[Row]) -> dict[str, list[Row]]:
     return items
 
 
+def asked_once(rows: list[Row]) -> bool:
+    """Every row in its item's first option order (permutation 0): one row per item, so no item was
+    asked under several orders. A cheap test that spares grouping the rows of a plain run."""
+    return not any(r.permutation for r in rows)
+
+
 def asked_under_several_orders(item_rows: list[Row]) -> bool:
     return len({tuple(r.attempt.order) for r in item_rows}) >= 2
 
@@ -77,6 +83,8 @@ def alternative_contents(row: Row) -> set[str | None]:
 def comparable_items(rows: list[Row]) -> tuple[dict[str, list[Row]], Counter[str]]:
     """Items asked under ≥2 orders, or answered twice differently, with no errored row; and why
     the others of those were left out (reason -> items)."""
+    if asked_once(rows) and not any(r.response.alternatives for r in rows):
+        return {}, Counter()
     several = {
         item: rs for item, rs in rows_by_item(rows).items()
         if asked_under_several_orders(rs) or any(r.response.alternatives for r in rs)
@@ -148,7 +156,7 @@ def vote_by_content(rows: Iterable[Row]) -> dict[str, str | None]:
 def voted_items(rows: list[Row]) -> dict[str, tuple[str | None, str]]:
     """item -> (voted content, gold content) over the items with a gold, once any item was asked under
     several orders (else there is nothing to vote on: {})."""
-    if not any(asked_under_several_orders(rs) for rs in rows_by_item(rows).values()):
+    if asked_once(rows) or not any(asked_under_several_orders(rs) for rs in rows_by_item(rows).values()):
         return {}
     votes = vote_by_content(rows)
     gold = {r.sample_id: g for r in rows if r.kind in CHOICE_KINDS and (g := gold_content(r)) is not None}

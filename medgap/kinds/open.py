@@ -8,7 +8,7 @@ rescore`), Cohen's κ between methods shows whether a cheap one can stand in for
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from medgap.analysis.match_agreement import MethodAgreement, all_agreements
 from medgap.kinds.aggregates import count_metric, detail, flagged, mean_metric
@@ -17,6 +17,8 @@ from medgap.records import Row
 
 
 class OpenDetails(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # schema built on first use: only runs with open items need it
+
     match_method: str | None = None  # methods that decided the key points, comma-separated
     points_total: int = 0
     points_missed: int = 0

@@ -25,6 +25,10 @@ from medgap.store.lease import Holder
 DEFAULT_MAX_FAILURES = 20
 DEFAULT_MAX_REPLY_BYTES = 1_000_000
 BATCH_ROWS = 32  # rows committed together at most: a crash or a full disk loses no more than these
+# Event-loop turns a row waits for others to share its commit (never a wait on the network). Against an
+# instant local server three turns make a third of the commits (3 % off `medgap run`'s time); from an
+# API rows arrive far apart and each is committed at once.
+FLUSH_TURNS = 3
 
 
 class TooManyFailures(RuntimeError):
@@ -54,11 +58,12 @@ def pending_attempts(samples: list[Sample], config: RunConfig, done: set[tuple[s
 
 
 class RowSink:
-    """Persists rows as they arrive. Rows finished during one turn of the event loop are committed
-    together in one transaction at the start of the next turn, before any further wait on the
-    network, and at most BATCH_ROWS at a time: a crash loses at most the rows of the turn in progress
-    (no more than the requests in flight), and a busy run pays for one commit per turn instead of
-    one per row. With a lease holder, rows are written only while it holds the run."""
+    """Persists rows as they arrive. A row is committed, with the rows that arrive meanwhile, once the
+    event loop has run FLUSH_TURNS more turns of what was already ready: the loop never waits for the
+    network in between (a pending callback makes it poll without blocking), so a row from a slow API
+    is committed at once, while under a fast server a few turns' rows share one transaction instead
+    of paying a commit each. Never more than BATCH_ROWS wait: a crash loses at most those (no more
+    than the requests in flight). With a lease holder, rows are written only while it holds the run."""
 
     def __init__(self, store: Store, on_row: Callable[[Row], None], holder: Holder | None = None) -> None:
         self.store = store
@@ -78,7 +83,10 @@ class RowSink:
         if len(self.pending) >= BATCH_ROWS:  # a fast backend finishes many rows in one turn
             self.flush()
 
-    def _flush_soon(self) -> None:
+    def _flush_soon(self, turns: int = FLUSH_TURNS) -> None:
+        if turns > 1:
+            asyncio.get_running_loop().call_soon(self._flush_soon, turns - 1)
+            return
         try:
             self.flush()
         except BaseException as exc:  # noqa: BLE001 -- a loop callback cannot raise; the next add() does

@@ -23,7 +23,7 @@ from medgap.datasets import (
     medbench,
     mtcmb,
 )
-from medgap.datasets.parsing import parse_options
+from medgap.datasets.parsing import json_object, parse_options
 from medgap.solvers.permutations import attempts_for
 
 CMMLU_TEST_ROWS = {  # rows of the fixture files (tests/fixtures/data/cmmlu_medical/SOURCE.md)
@@ -585,3 +585,23 @@ def test_generic_rejects_unknown_kind_and_missing_question(tmp_path):
         generic.load(write_jsonl(tmp_path / "g.jsonl", records), skip_bad=True, on_skip=errors.append) == []
     )
     assert [(e.line, e.field) for e in errors] == [(1, "kind"), (2, "question")]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ('{"q": "题", "n": 12345678901234567890}'.encode(), {"q": "题", "n": 12345678901234567890}),
+    (b"\xef\xbb\xbf" + b'{"q": "BOM"}', {"q": "BOM"}),  # a UTF-8 BOM on the first line
+    (b'{"q": "\\ud800"}', {"q": "\ud800"}),  # a lone surrogate escape: only the json module takes it
+])
+def test_json_lines_read_as_the_json_module_reads_them(raw, expected):
+    assert json_object(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'{"q": "\xff"}', "not valid UTF-8 (invalid start byte at byte 7)"),
+    (b'{"q": 1,}', "invalid JSON: Expecting property name enclosed in double quotes (column 9)"),
+    (b'["q"]', "expected a JSON object, found list"),
+])
+def test_a_bad_json_line_says_what_is_wrong(raw, message):
+    with pytest.raises(DatasetError) as caught:
+        json_object(raw)
+    assert caught.value.message == message

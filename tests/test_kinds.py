@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from medgap.analysis.experiments import compared_metrics
 from medgap.analysis.metrics import GroupSummary, group_summary
 from medgap.kinds import all_metrics, all_specs, kind_names, spec_for
 from medgap.kinds.aggregates import count_metric, mean_metric
-from medgap.records import Attempt, Response, Row, Sample, Score, Source
+from medgap.kinds.base import scorer_in
+from medgap.records import Attempt, Gold, Response, Row, Sample, Score, Source
 from medgap.solvers.prompts import render
 
 
@@ -70,3 +74,23 @@ def test_experiments_compare_every_metric_declared_with_a_test():
     assert compared["accuracy"] == compared["fill_accuracy"] == "mcnemar_exact"
     assert compared["macro_recall"] == compared["record_recall"] == "wilcoxon"
     assert "unanswered" not in compared and "micro_f1" not in compared
+
+
+def test_a_kinds_scoring_module_loads_when_an_item_of_the_kind_is_first_scored():
+    heavy = ["medgap.scoring.open", "medgap.scoring.record", "medgap.scoring.fill", "medgap.scoring.extraction",
+             "medgap.scoring.matching", "medgap.scoring.keypoints", "jieba"]
+    code = ("import sys, medgap.cli.run, medgap.kinds; medgap.kinds.all_specs(); "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""
+    fill = Sample(id="f", source=Source(dataset="d"), task="t", dimension="knowledge_qa", kind="fill", question="?",
+                  gold=Gold(text="阿司匹林"))
+    scored = spec_for("fill").scorer(fill, Attempt(sample_id="f"), Response(text="阿司匹林"))
+    assert scored.value == 1.0
+
+
+def test_a_deferred_scorer_that_names_nothing_fails_when_called():
+    scorer = scorer_in("medgap.scoring.fill", "no_such_scorer")
+    with pytest.raises(AttributeError, match="no_such_scorer"):
+        scorer(Sample(id="f", source=Source(dataset="d"), task="t", dimension="knowledge_qa", kind="fill",
+                      question="?"), Attempt(sample_id="f"), Response(text="x"))

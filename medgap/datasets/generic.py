@@ -42,7 +42,7 @@ from medgap.records import CHOICE_KINDS, DIMENSIONS, Dimension, Gold, Kind, Samp
 class FieldMap(BaseModel):
     """Field (JSON key or CSV column) names; None = the data has no such field."""
 
-    # schema built on first use (1 ms a model): a run of a data file never uses it
+    # schema built on first use (1 ms a model): only generic-format files and suites use it
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str | None = "id"

@@ -37,7 +37,7 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 class SuiteEntry(BaseModel):
-    # schema built on first use (1 ms a model): a run of a data file never uses it
+    # schema built on first use (1 ms a model): only suite files use it, not a run of a data file
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     path: str
@@ -56,7 +56,7 @@ class SuiteEntry(BaseModel):
 class SuiteFile(BaseModel):
     """The YAML file as written."""
 
-    # schema built on first use (1 ms a model): a run of a data file never uses it
+    # schema built on first use (1 ms a model): only suite files use it, not a run of a data file
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str

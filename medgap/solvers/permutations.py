@@ -10,8 +10,6 @@ import random
 
 from medgap.records import Attempt, Sample
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # asked labels, in order
-
 
 def option_orders(sample: Sample, k: int, seed: int) -> list[list[str]]:
     """Orders (lists of original letters) to ask `sample` under; orders[0] is the original.
@@ -49,9 +47,11 @@ def make_attempt(sample: Sample, permutation: int, order: list[str]) -> Attempt:
     """Relabel the options in `order` as A, B, C… and remap the gold letters to match."""
     if not sample.is_choice:
         return Attempt(sample_id=sample.id, permutation=permutation)
-    options = {LETTERS[asked]: sample.options[original] for asked, original in enumerate(order)}
+    asked_letters = [chr(ord("A") + i) for i in range(len(order))]
+    options = {asked: sample.options[original] for asked, original in zip(asked_letters, order, strict=True)}
+    to_asked = {original: asked for asked, original in zip(asked_letters, order, strict=True)}
     gold = sample.gold.letters if sample.gold is not None else None
-    gold_asked = sorted(LETTERS[order.index(letter)] for letter in gold) if gold else None
+    gold_asked = sorted(to_asked[letter] for letter in gold) if gold else None
     return Attempt(
         sample_id=sample.id, permutation=permutation, order=list(order), options=options, gold_letters=gold_asked
     )
